@@ -1,0 +1,87 @@
+"""From a composed Hydra config to a TrainingEngine run: the only place that reads the config."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+from typing import Any, TypeVar
+
+from hydra.utils import to_absolute_path
+from omegaconf import DictConfig, OmegaConf
+
+from hpo_app.data import DataError
+from hpo_app.engine import (
+    ConfigError,
+    DataSpec,
+    EnvSpec,
+    ModelSpec,
+    TrainingEngine,
+    TrainSpec,
+    objective_spec,
+)
+from hpo_app.models import ModelConfigError
+
+log = logging.getLogger(__name__)
+
+USER_ERRORS = (DataError, ConfigError, ModelConfigError)
+"""Errors caused by the user's input: reported as one line, without a traceback."""
+
+T = TypeVar("T")
+
+
+def _spec(cls: type[T], node: Any, group: str, **extra: Any) -> T:
+    values = OmegaConf.to_container(node, resolve=True) if node is not None else {}
+    assert isinstance(values, dict)
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise ConfigError(f"{group}.{unknown[0]}: unknown key (known: {', '.join(sorted(names))})")
+    return cls(**values, **extra)
+
+
+def engine_from_config(cfg: DictConfig, output_dir: Path) -> TrainingEngine:
+    """Map the composed config onto the engine's typed specs; a bad key is a ConfigError."""
+    data = _spec(DataSpec, cfg.data, "data")
+    if data.source == "csv":
+        if not data.path:
+            raise ConfigError("data.path: required with data=csv (data.path=prices.csv)")
+        data = dataclasses.replace(data, path=to_absolute_path(str(data.path)))
+    model_values = OmegaConf.to_container(cfg.model, resolve=True)
+    assert isinstance(model_values, dict)
+    name = model_values.pop("name", None)
+    if not name:
+        raise ConfigError("model.name: missing (choose model=ppo, model=dqn or model=a2c)")
+    train_values = OmegaConf.to_container(cfg.train, resolve=True)
+    assert isinstance(train_values, dict)
+    train = _spec(
+        TrainSpec,
+        OmegaConf.create(train_values),
+        "train",
+        seed=int(cfg.seed),
+        n_threads=int(cfg.resources.cpus_per_trial),
+    )
+    return TrainingEngine(
+        data=data,
+        env=_spec(EnvSpec, cfg.env, "env"),
+        model=ModelSpec(name=str(name), hyperparams=model_values),
+        train=train,
+        objective=objective_spec(
+            OmegaConf.to_object(cfg.objective.metric), OmegaConf.to_object(cfg.objective.direction)
+        )
+        if OmegaConf.is_config(cfg.objective.metric)
+        else objective_spec(cfg.objective.metric, cfg.objective.direction),
+        output_dir=output_dir,
+    )
+
+
+def run(cfg: DictConfig, output_dir: Path) -> float | list[float]:
+    """Train and evaluate one agent as ``cfg`` says; return the validation objective."""
+    from hpo_app import trial_link  # imports optuna: only needed here
+
+    engine = engine_from_config(cfg, output_dir)
+    link = trial_link.from_environment(cfg.get("scheduler"), len(engine.objective_spec.metrics))
+    if link is not None:
+        engine.on_evaluation = link
+        engine.trial_info = link.info
+    return engine.run().objective

@@ -1,0 +1,482 @@
+"""Market data: a regime-switching synthetic series and a forgiving OHLCV CSV loader.
+
+Every loader returns the same frame: a tz-naive ``DatetimeIndex`` named ``timestamp``
+(nanosecond unit, strictly increasing, unique) and float64 columns
+``open, high, low, close, volume``. Bad input raises :class:`DataError`, whose message is one
+line that starts with the file path (or ``synthetic data``) and names the fault.
+
+Timestamp parsing (``load_csv``), in this order:
+
+1. all-digit values: ``YYYYMMDD`` (also ``YYYYMMDDHHMM[SS]``), else unix epoch (seconds,
+   milliseconds, microseconds or nanoseconds, chosen by magnitude; values must be >= 1e8);
+2. ISO 8601 (with or without time, ``T`` separator, timezone offsets);
+3. a short list of explicit formats (``_EXPLICIT_FORMATS``), accepted only if EVERY row parses.
+   When both month-first and day-first parse every row (e.g. ``01/02/2020``), month-first (US)
+   wins and a warning says so.
+
+Timezone-aware timestamps are converted to UTC, then made naive.
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+log = logging.getLogger(__name__)
+
+PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close", "volume")
+INDEX_NAME = "timestamp"
+SYNTHETIC_WHERE = "synthetic data"
+
+# Canonical column -> accepted names after _normalize (lower case; spaces, _ - . < > removed).
+_ALIASES: dict[str, tuple[str, ...]] = {
+    "date": ("date",),
+    "timestamp": ("timestamp", "datetime"),
+    "time": ("time",),
+    "open": ("open",),
+    "high": ("high",),
+    "low": ("low",),
+    "close": ("close", "close/last", "last", "price"),
+    "adjclose": ("adjclose", "adjustedclose"),
+    "volume": ("volume", "vol"),
+}
+_UNNAMED_FIRST = ("unnamed:0", "")
+
+_EXPLICIT_FORMATS: tuple[str, ...] = (
+    "%m/%d/%Y", "%d/%m/%Y",
+    "%m/%d/%Y %H:%M", "%d/%m/%Y %H:%M",
+    "%m/%d/%Y %H:%M:%S", "%d/%m/%Y %H:%M:%S",
+    "%m/%d/%y", "%d/%m/%y",
+    "%d.%m.%Y", "%d.%m.%Y %H:%M", "%d.%m.%Y %H:%M:%S",
+    "%m-%d-%Y", "%d-%m-%Y",
+    "%Y/%m/%d", "%Y/%m/%d %H:%M", "%Y/%m/%d %H:%M:%S",
+    "%Y.%m.%d", "%Y.%m.%d %H:%M", "%Y.%m.%d %H:%M:%S",
+    "%Y%m%d %H:%M", "%Y%m%d %H:%M:%S",
+    "%d-%b-%Y", "%d %b %Y", "%b %d, %Y", "%b %d %Y",
+)
+_DAY_FIRST_TWIN = {f: f.replace("%m/%d", "%d/%m").replace("%m-%d", "%d-%m")
+                   for f in _EXPLICIT_FORMATS if f.startswith(("%m/%d", "%m-%d"))}
+_SAMPLE_ROWS = 200
+_MIN_EPOCH = 1e8  # 1973-03-03 in seconds; smaller numbers are not plausible timestamps
+
+
+class DataError(ValueError):
+    """Bad market data. str(err) is ONE line naming the file (or 'synthetic data') and the fault."""
+
+
+@dataclass(frozen=True)
+class MarketData:
+    """Prices plus where they came from and how many bars make a year."""
+
+    prices: pd.DataFrame
+    source: str
+    periods_per_year: float
+
+
+def _error(where: str, fault: str) -> DataError:
+    """A DataError whose message is one line: ``<where>: <fault>``."""
+    text = " ".join(f"{where}: {fault}".split())
+    return DataError("".join(ch if ch.isprintable() else "?" for ch in text))
+
+
+def _show(value: object, limit: int = 40) -> str:
+    """A short repr of a bad cell for an error message."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _finish_frame(index: pd.DatetimeIndex, columns: dict[str, np.ndarray]) -> pd.DataFrame:
+    """Assemble the standard price frame (ns, tz-naive index named 'timestamp')."""
+    index = pd.DatetimeIndex(index).as_unit("ns")
+    index.name = INDEX_NAME
+    data = {name: np.asarray(columns[name], dtype=np.float64) for name in PRICE_COLUMNS}
+    return pd.DataFrame(data, index=index)
+
+
+# ----------------------------------------------------------------------------------------------
+# Synthetic data
+# ----------------------------------------------------------------------------------------------
+
+# Regimes: bull trend, bear trend, choppy (mean-reverting), crisis (high volatility).
+_REGIME_NAMES = ("bull", "bear", "choppy", "crisis")
+_DRIFT = (0.0007, -0.0008, 0.0, -0.0020)        # log return per bar
+_VOL = (0.008, 0.013, 0.007, 0.026)             # long-run volatility per bar
+_REVERSION = (0.0, 0.0, 0.06, 0.0)              # OU pull towards the slow level per bar
+_LEVEL_SPEED = 0.01                             # slow level: EWMA of log price (~100 bars)
+_GARCH_ALPHA, _GARCH_BETA = 0.08, 0.90          # unit-variance GARCH(1,1) multiplier
+_TRANSITIONS = np.array([
+    # to: bull   bear   choppy crisis     expected stay (bars)
+    [0.990, 0.004, 0.004, 0.002],       # bull    ~100
+    [0.007, 0.983, 0.006, 0.004],       # bear    ~60
+    [0.005, 0.003, 0.990, 0.002],       # choppy  ~100
+    [0.012, 0.020, 0.008, 0.960],       # crisis  ~25
+])
+_INITIAL = np.array([0.4, 0.2, 0.3, 0.1])
+_START_PRICE = 100.0
+_BASE_VOLUME = 1.0e6
+
+
+def _sample_regimes(n_bars: int, rng: np.random.Generator) -> np.ndarray:
+    """A path of the hidden Markov chain over regimes."""
+    cumulative = np.cumsum(_TRANSITIONS, axis=1).tolist()
+    last = len(_REGIME_NAMES) - 1
+    state = int(rng.choice(len(_REGIME_NAMES), p=_INITIAL))
+    draws = rng.random(n_bars).tolist()
+    path = [0] * n_bars
+    for t, u in enumerate(draws):
+        path[t] = state
+        state = min(bisect.bisect_right(cumulative[state], u), last)
+    return np.asarray(path, dtype=np.int64)
+
+
+def _simulate_returns(regimes: np.ndarray, shocks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Close-to-close log returns and their conditional volatility (GARCH x regime + OU)."""
+    n_bars = len(regimes)
+    returns, sigmas = [0.0] * n_bars, [0.0] * n_bars
+    omega = 1.0 - _GARCH_ALPHA - _GARCH_BETA
+    h, last_shock2, x, level = 1.0, 1.0, 0.0, 0.0
+    for t, (k, z) in enumerate(zip(regimes.tolist(), shocks.tolist())):
+        h = omega + _GARCH_ALPHA * last_shock2 + _GARCH_BETA * h
+        sigma = _VOL[k] * h ** 0.5
+        r = _DRIFT[k] - _REVERSION[k] * (x - level) + sigma * z
+        x += r
+        level += _LEVEL_SPEED * (x - level)
+        last_shock2 = h * z * z
+        returns[t], sigmas[t] = r, sigma
+    return np.asarray(returns), np.asarray(sigmas)
+
+
+def synthetic_prices(n_bars: int = 3000, seed: int = 0, start: str = "2010-01-04") -> pd.DataFrame:
+    """Seeded regime-switching OHLCV series on business days.
+
+    A hidden Markov chain switches between bull, bear, choppy (Ornstein-Uhlenbeck around a slowly
+    moving level) and crisis regimes; volatility clusters (GARCH(1,1)); volume rises with volatility.
+    """
+    if n_bars < 2:
+        raise _error(SYNTHETIC_WHERE, f"n_bars must be at least 2 (got {n_bars})")
+    rng = np.random.default_rng(seed)
+    regimes = _sample_regimes(n_bars, rng)
+    returns, sigma = _simulate_returns(regimes, rng.standard_normal(n_bars))
+    close = _START_PRICE * np.exp(np.cumsum(returns))
+    prev_close = np.concatenate(([_START_PRICE], close[:-1]))
+    open_ = prev_close * np.exp(0.25 * sigma * rng.standard_normal(n_bars))
+    body_high, body_low = np.maximum(open_, close), np.minimum(open_, close)
+    high = body_high * np.exp(0.6 * sigma * np.abs(rng.standard_normal(n_bars)))
+    low = body_low * np.exp(-0.6 * sigma * np.abs(rng.standard_normal(n_bars)))
+    volume = np.round(_BASE_VOLUME * (sigma / 0.01) ** 1.2 * np.exp(0.3 * rng.standard_normal(n_bars)))
+    try:
+        index = pd.bdate_range(start=start, periods=n_bars)
+    except (ValueError, OverflowError) as exc:
+        raise _error(SYNTHETIC_WHERE, f"cannot build {n_bars} business days from {start!r} ({exc})") from exc
+    columns = {"open": open_, "high": high, "low": low, "close": close, "volume": np.maximum(volume, 1.0)}
+    return _finish_frame(index, columns)
+
+
+# ----------------------------------------------------------------------------------------------
+# CSV loading
+# ----------------------------------------------------------------------------------------------
+
+
+def _normalize(name: object) -> str:
+    """Column name key: lower case without spaces, underscores, dashes, dots and angle brackets."""
+    return re.sub(r"[\s_\-.<>]", "", str(name).lower())
+
+
+def _sniff_separator(path: Path) -> str:
+    """The most frequent of , ; TAB in the first non-empty line (comma when none)."""
+    with path.open(encoding="utf-8-sig") as handle:
+        header = next((line for line in handle if line.strip()), "")
+    counts = {sep: header.count(sep) for sep in (",", ";", "\t")}
+    best = max(counts, key=lambda sep: counts[sep])
+    return best if counts[best] > 0 else ","
+
+
+def _read_table(path: Path, where: str) -> tuple[pd.DataFrame, str]:
+    """Every cell as a string; the index holds file line numbers (header is line 1)."""
+    if not path.exists():
+        raise _error(where, "file not found")
+    if path.is_dir():
+        raise _error(where, "is a directory, not a CSV file")
+    try:
+        sep = _sniff_separator(path)
+        table = pd.read_csv(path, sep=sep, dtype=str, skip_blank_lines=False)
+    except UnicodeDecodeError as exc:
+        raise _error(where, "not a UTF-8 text file") from exc
+    except pd.errors.EmptyDataError as exc:
+        raise _error(where, "empty file") from exc
+    except (pd.errors.ParserError, ValueError) as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise _error(where, f"not parseable as CSV ({first_line})") from exc
+    except OSError as exc:
+        raise _error(where, f"cannot read file ({exc.strerror or exc})") from exc
+    table.index = pd.RangeIndex(2, len(table) + 2)
+    table = table.dropna(how="all")
+    if table.empty:
+        raise _error(where, "no data rows")
+    return table, sep
+
+
+def _find_columns(table: pd.DataFrame) -> dict[str, str]:
+    """Canonical name -> original column name, for the columns this file has."""
+    by_key: dict[str, str] = {}
+    for column in table.columns:
+        by_key.setdefault(_normalize(column), column)
+    found = {}
+    for canonical, names in _ALIASES.items():
+        match = next((by_key[n] for n in names if n in by_key), None)
+        if match is not None:
+            found[canonical] = match
+    first = table.columns[0]
+    if _normalize(first) in _UNNAMED_FIRST and not {"date", "timestamp", "time"} & found.keys():
+        found["unnamed"] = first
+    return found
+
+
+def _timestamp_values(table: pd.DataFrame, columns: dict[str, str], where: str) -> tuple[pd.Series, str]:
+    """The raw timestamp strings and a label of their column(s); Date + Time are joined."""
+    if "date" in columns and "time" in columns:
+        joined = table[columns["date"]].str.strip() + " " + table[columns["time"]].str.strip()
+        return joined, f"{columns['date']}+{columns['time']}"
+    for key in ("date", "timestamp", "time", "unnamed"):
+        if key in columns:
+            return table[columns[key]].str.strip(), columns[key]
+    names = ", ".join(str(c) for c in table.columns)
+    expected = "Date, Timestamp, Datetime, Time or an unnamed first column"
+    raise _error(where, f"no date column (expected {expected}; columns: {names})")
+
+
+def _try_format(values: pd.Series, fmt: str) -> pd.Series:
+    """Parse with one format (``ISO8601`` is timezone-aware); unparsable values become NaT."""
+    if fmt == "ISO8601":
+        parsed = pd.to_datetime(values, format=fmt, utc=True, errors="coerce")
+        return parsed.dt.tz_convert(None)
+    return pd.to_datetime(values, format=fmt, errors="coerce")
+
+
+def _parse_epoch(values: pd.Series) -> pd.Series | None:
+    """Unix epoch numbers, unit chosen by magnitude; None when implausible."""
+    numbers = pd.to_numeric(values, errors="coerce")
+    if numbers.isna().any() or (numbers < _MIN_EPOCH).any():
+        return None
+    magnitude = float(numbers.median())
+    unit = "s" if magnitude < 1e11 else "ms" if magnitude < 1e14 else "us" if magnitude < 1e17 else "ns"
+    try:
+        return pd.to_datetime(numbers, unit=unit)
+    except (ValueError, OverflowError):
+        return None
+
+
+def _parse_digits(values: pd.Series) -> pd.Series | None:
+    """All-digit timestamps: YYYYMMDD[HHMM[SS]] when every row parses, else epoch numbers."""
+    lengths = set(values.str.len())
+    compact = {8: "%Y%m%d", 12: "%Y%m%d%H%M", 14: "%Y%m%d%H%M%S"}
+    if len(lengths) == 1 and lengths <= compact.keys() and values.str.fullmatch(r"\d+").all():
+        parsed = _try_format(values, compact[lengths.pop()])
+        if parsed.notna().all():
+            return parsed
+    return _parse_epoch(values)
+
+
+def _warn_if_ambiguous(values: pd.Series, fmt: str, where: str) -> None:
+    """Warn when the day-first twin of the chosen month-first format also parses every row."""
+    twin = _DAY_FIRST_TWIN.get(fmt)
+    if twin is not None and _try_format(values, twin).notna().all():
+        log.warning("%s: dates are ambiguous (day/month); read them month-first (%s)", where, fmt)
+
+
+def _parse_timestamps(values: pd.Series, label: str, where: str) -> pd.Series:
+    """Robustly parse timestamps; raise naming the first bad value and its line."""
+    missing = values.isna() | (values == "")
+    if missing.any():
+        raise _error(where, f"missing timestamp in column {label} at line {missing.idxmax()}")
+    if values.str.fullmatch(r"\d+(\.\d+)?").all():
+        parsed = _parse_digits(values)
+        if parsed is not None:
+            return parsed
+    formats = ("ISO8601",) + _EXPLICIT_FORMATS
+    sample = values.iloc[:_SAMPLE_ROWS]
+    for fmt in formats:
+        if _try_format(sample, fmt).notna().all():
+            parsed = _try_format(values, fmt)
+            if parsed.notna().all():
+                _warn_if_ambiguous(values, fmt, where)
+                return parsed
+    best = max((_try_format(values, fmt) for fmt in formats), key=lambda p: int(p.notna().sum()))
+    line = best.isna().idxmax()
+    raise _error(where, f"unparsable timestamp {_show(values[line])} in column {label} at line {line}")
+
+
+def _to_float(series: pd.Series, column: str, sep: str, where: str) -> pd.Series:
+    """Numbers from strings ($ and spaces stripped; decimal comma for ; or TAB files)."""
+    text = series.str.strip().str.replace("$", "", regex=False)
+    numbers = pd.to_numeric(text, errors="coerce")
+    if sep != "," and (numbers.isna() & text.notna()).any():
+        numbers = pd.to_numeric(text.str.replace(",", ".", regex=False), errors="coerce")
+    bad = (numbers.isna() & text.notna() & (text != "")) | np.isinf(numbers)
+    if bad.any():
+        line = bad.idxmax()
+        raise _error(where, f"non-numeric value {_show(series[line])} in column {column} at line {line}")
+    return numbers.astype(np.float64)
+
+
+def _check_missing(values: pd.Series, column: str, where: str) -> None:
+    """Raise when a required price column has missing values."""
+    missing = values.isna()
+    if missing.any():
+        count, line = int(missing.sum()), missing.idxmax()
+        raise _error(where, f"{count} rows with missing price in column {column} (first at line {line})")
+
+
+def _check_positive(numbers: dict[str, pd.Series], columns: dict[str, str], where: str) -> None:
+    """Raise on the first (by line) non-positive price or negative volume."""
+    for key, fault in (("price", "non-positive price"), ("volume", "negative volume")):
+        keys = ("open", "high", "low", "close", "adjclose") if key == "price" else ("volume",)
+        firsts = []
+        for name in (k for k in keys if k in numbers):
+            values = numbers[name]
+            bad = values < 0 if key == "volume" else values <= 0
+            if bad.any():
+                firsts.append((bad.idxmax(), name))
+        if firsts:
+            line, name = min(firsts)
+            raise _error(where, f"{fault} {numbers[name][line]:g} in column {columns[name]} at line {line}")
+
+
+def _show_stamp(stamp: pd.Timestamp) -> str:
+    """A timestamp as text; midnight shows as the date alone."""
+    return str(stamp.date()) if stamp == stamp.normalize() else str(stamp)
+
+
+def _check_duplicates(stamps: pd.Series, where: str) -> None:
+    """Raise naming the first repeated timestamp and the lines where it occurs."""
+    repeated = stamps.duplicated(keep="first")
+    if repeated.any():
+        second = repeated.idxmax()
+        first = (stamps == stamps[second]).idxmax()
+        raise _error(where, f"duplicate timestamp {_show_stamp(stamps[second])} at lines {first} and {second}")
+
+
+def _price_columns(
+    numbers: dict[str, pd.Series], columns: dict[str, str], use_adjusted: bool, where: str
+) -> dict[str, np.ndarray]:
+    """open/high/low/close/volume arrays; adjusted when asked and available; gaps filled with close."""
+    close = numbers["close"]
+    ratio = pd.Series(1.0, index=close.index)
+    if use_adjusted and "adjclose" in numbers:
+        log.info("%s: using adjusted prices (%s); open/high/low scaled by adjusted/close", where, columns["adjclose"])
+        ratio = numbers["adjclose"] / close
+        close = numbers["adjclose"]
+    out = {"close": close.to_numpy()}
+    for name in ("open", "high", "low"):
+        values = numbers[name] * ratio if name in numbers else close
+        if name in numbers and values.isna().any():
+            count = int(values.isna().sum())
+            log.warning("%s: %d missing values in column %s filled with close", where, count, columns[name])
+        out[name] = values.fillna(close).to_numpy()
+    out["volume"] = numbers["volume"].to_numpy() if "volume" in numbers else np.full(len(close), np.nan)
+    return out
+
+
+def load_csv(path: str | os.PathLike, use_adjusted: bool = True) -> pd.DataFrame:
+    """Load an OHLCV CSV (Yahoo, broker exports, ``DataFrame.to_csv``) into the standard frame.
+
+    Error messages name file lines (the header is line 1). Only ``close`` is required.
+    """
+    where = str(path)
+    table, sep = _read_table(Path(path), where)
+    columns = _find_columns(table)
+    raw_stamps, label = _timestamp_values(table, columns, where)
+    if "close" not in columns and not (use_adjusted and "adjclose" in columns):
+        names = ", ".join(str(c) for c in table.columns)
+        raise _error(where, f"no close column (columns: {names})")
+    if "close" not in columns:
+        columns["close"] = columns["adjclose"]
+    stamps = _parse_timestamps(raw_stamps, label, where)
+    _check_duplicates(stamps, where)
+    numeric = ("open", "high", "low", "close", "adjclose", "volume")
+    numbers = {k: _to_float(table[columns[k]], columns[k], sep, where) for k in numeric if k in columns}
+    _check_missing(numbers["close"], columns["close"], where)
+    if use_adjusted and "adjclose" in numbers:
+        _check_missing(numbers["adjclose"], columns["adjclose"], where)
+    _check_positive(numbers, columns, where)
+    if len(table) < 2:
+        raise _error(where, f"only {len(table)} data row; need at least 2")
+    frame = _finish_frame(pd.DatetimeIndex(stamps), _price_columns(numbers, columns, use_adjusted, where))
+    if not frame.index.is_monotonic_increasing:
+        log.warning("%s: rows were not in chronological order; sorted them by timestamp", where)
+        frame = frame.sort_index(kind="stable")
+    return frame
+
+
+# ----------------------------------------------------------------------------------------------
+# Frequency and entry point
+# ----------------------------------------------------------------------------------------------
+
+# (minimum median spacing, periods per year), checked from the longest spacing down.
+_SPACING_RULES: tuple[tuple[pd.Timedelta, float], ...] = (
+    (pd.Timedelta(days=300), 1.0),
+    (pd.Timedelta(days=80), 4.0),
+    (pd.Timedelta(days=25), 12.0),
+    (pd.Timedelta(days=5), 52.0),
+)
+_DAILY_MIN_SPACING = pd.Timedelta(hours=20)
+_WEEKEND_SHARE_24_7 = 0.2  # weekend dates above this share -> 365 trading days (e.g. crypto)
+
+
+def _trading_days_per_year(index: pd.DatetimeIndex) -> float:
+    """252, or 365 when a sizable share of dates fall on weekends (markets open every day)."""
+    dates = pd.DatetimeIndex(index.normalize().unique())
+    weekend_share = float((dates.day_of_week >= 5).mean())
+    return 365.0 if weekend_share > _WEEKEND_SHARE_24_7 else 252.0
+
+
+def infer_periods_per_year(index: pd.DatetimeIndex) -> float:
+    """Bars per year from the median bar spacing.
+
+    >= 300 days: 1, >= 80 days: 4, >= 25 days: 12, >= 5 days: 52, >= 20 hours: trading days
+    (252, or 365 for 7-day markets); shorter: trading days x median bars per calendar date.
+    """
+    if len(index) < 2:
+        raise DataError(f"cannot infer the bar frequency from {len(index)} bar(s)")
+    spacing = pd.Series(index).diff().median()
+    for threshold, periods in _SPACING_RULES:
+        if spacing >= threshold:
+            return periods
+    days = _trading_days_per_year(index)
+    if spacing >= _DAILY_MIN_SPACING:
+        return days
+    bars_per_day = float(pd.Series(index.normalize()).value_counts().median())
+    return days * bars_per_day
+
+
+def load_market_data(
+    source: str,
+    *,
+    path: str | None = None,
+    n_bars: int = 3000,
+    seed: int = 0,
+    use_adjusted: bool = True,
+) -> MarketData:
+    """Prices from ``source`` ("synthetic" or "csv") with their bar frequency."""
+    kind = str(source).strip().lower()
+    if kind == "synthetic":
+        prices = synthetic_prices(n_bars=n_bars, seed=seed)
+        label = f"synthetic(n_bars={n_bars}, seed={seed})"
+    elif kind == "csv":
+        if not path:
+            raise DataError("data source 'csv' needs a path (data.path=...)")
+        resolved = Path(path).expanduser().resolve()
+        prices = load_csv(resolved, use_adjusted=use_adjusted)
+        label = str(resolved)
+    else:
+        raise DataError(f"unknown data source {source!r} (expected 'synthetic' or 'csv')")
+    periods = infer_periods_per_year(prices.index)
+    log.info("loaded %d bars from %s (%g periods per year)", len(prices), label, periods)
+    return MarketData(prices=prices, source=label, periods_per_year=periods)

@@ -1,0 +1,569 @@
+"""The sweep driver: Optuna asks, jobs run (asynchronously on Ray), Optuna is told.
+
+Extends the released ``hydra-optuna-sweeper`` (same configuration keys) with what it lacks:
+
+- pruning: the job reports each validation evaluation to the study (``hpo_app.trial_link``);
+  a pruned job raises ``optuna.TrialPruned`` and is told PRUNED here;
+- asynchronous dispatch: with the Ray launcher a new trial starts as soon as any running one
+  finishes (``ray.wait``), instead of the released sweeper's blocking batches of ``n_jobs``;
+  other launchers (``hydra/launcher=basic``) run batches through ``launcher.launch``;
+- resume: ``hydra.sweeper.resume=true`` continues the study in ``storage``; finished trials
+  count toward ``n_trials``, job numbers continue after the existing job directories, and
+  trials that a killed driver left RUNNING are marked FAIL;
+- failures: a failing trial is recorded FAIL (its traceback is in its job directory) and the
+  sweep goes on until more than ``max_failure_rate * n_trials`` trials have failed;
+- a progress line per finished trial, and ``optimization_results.yaml`` kept up to date.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+from hydra.core.utils import JobReturn, JobStatus
+from hydra.types import HydraContext, TaskFunction
+from hydra_plugins.hydra_optuna_sweeper._impl import OptunaSweeperImpl, create_params_from_overrides
+from omegaconf import DictConfig, OmegaConf, open_dict
+from optuna.distributions import BaseDistribution, CategoricalDistribution
+from optuna.trial import TrialState
+
+from hpo_app import artifacts
+from hpo_app.storage import make_storage
+from hpo_app.trial_link import environment_variables
+
+log = logging.getLogger(__name__)
+
+
+class SweepError(ValueError):
+    """Invalid sweep input, found before any trial starts; the message is one line."""
+
+
+@dataclass
+class _Running:
+    trial: optuna.trial.Trial
+    job_num: int
+    started: float
+
+
+class HpoSweeperImpl(OptunaSweeperImpl):
+    """See the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        sampler: Any,
+        direction: Any,
+        storage: Any | None,
+        study_name: str | None,
+        n_trials: int,
+        n_jobs: int | None,
+        max_failure_rate: float,
+        search_space: DictConfig | None = None,
+        custom_search_space: str | None = None,
+        params: DictConfig | None = None,
+        pruner: Any = None,
+        objective_metric: Any = None,
+        resume: bool = False,
+        cpus_per_trial: int = 1,
+    ) -> None:
+        if not 0.0 <= float(max_failure_rate) <= 1.0:
+            _fail(f"hydra.sweeper.max_failure_rate={max_failure_rate}: must be between 0 and 1")
+        super().__init__(
+            sampler, direction, storage, study_name, n_trials, n_jobs or 1, max_failure_rate,
+            search_space, custom_search_space, params,
+        )
+        self.auto_jobs = n_jobs is None
+        self.pruner = pruner if pruner is not None else optuna.pruners.NopPruner()
+        self.objective_metric = objective_metric
+        self.resume = resume
+        self.cpus_per_trial = max(1, int(cpus_per_trial))
+
+    # -- entry -----------------------------------------------------------------------------
+    def sweep(self, arguments: list[str]) -> None:
+        assert self.config is not None and self.launcher is not None
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        try:
+            space, fixed = self._search_space(arguments)
+            self._validate(space, fixed)
+            study = self._create_study()
+        except SweepError as err:
+            _fail(str(err))
+        sweep_dir = Path(str(self.config.hydra.sweep.dir)).absolute()
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        self.job_idx = self._next_job_num(study, sweep_dir)
+        self._fail_leftovers(study, sweep_dir)
+        done = _count_finished(study)
+        to_start = max(0, self.n_trials - done)
+        slots = self._slots()
+        log.info(
+            "Study %s in %s: %d trial(s) to run (%d done), %d in parallel, sampler %s, pruner %s",
+            study.study_name, self.storage, to_start, done, slots,
+            type(self.sampler).__name__ if not callable(self.sampler) or isinstance(self.sampler, optuna.samplers.BaseSampler) else "GridSampler",
+            type(self.pruner).__name__,
+        )
+        runner = _RayRunner(self) if _is_ray(self.launcher) else _BatchRunner(self)
+        failures = 0
+        failure_budget = math.floor(self.max_failure_rate * self.n_trials + 1e-9)
+        interrupted = False
+        try:
+            for trial, job_num, ret, seconds in runner.run(study, space, fixed, to_start, slots):
+                state = self._tell(study, trial, ret)
+                failures += state == TrialState.FAIL
+                self._progress(study, trial, job_num, state, seconds, runner.n_running)
+                self._write_results(study, sweep_dir, space, fixed)
+                if failures > failure_budget and not runner.stopping:
+                    log.error(
+                        "%d of %d trials failed, more than max_failure_rate=%s allows; "
+                        "stopping after the %d running trial(s) finish",
+                        failures, self.n_trials, self.max_failure_rate, runner.n_running,
+                    )
+                    runner.stop()
+        except KeyboardInterrupt:
+            interrupted = True
+            runner.cancel(study)
+        self._write_results(study, sweep_dir, space, fixed)
+        if interrupted:
+            log.warning(
+                "Interrupted: %d finished trial(s) are in the study and on disk; continue with "
+                "hydra.sweep.dir=%s hydra.sweeper.resume=true", _count_finished(study), sweep_dir,
+            )
+            sys.exit(130)
+        if failures > failure_budget:
+            log.error("Sweep stopped: %d failed trial(s); errors are in each job's %s", failures, artifacts.ERROR_FILE)
+            sys.exit(1)
+        self._log_best(study)
+
+    # -- set-up ----------------------------------------------------------------------------
+    def _search_space(self, arguments: list[str]) -> tuple[dict[str, BaseDistribution], dict[str, Any]]:
+        if int(self.n_trials) < 1:
+            raise SweepError(f"hydra.sweeper.n_trials={self.n_trials}: must be at least 1")
+        self._process_searchspace_config()
+        overrides = self._parse_sweeper_params_config() + list(arguments)
+        try:
+            space, fixed = create_params_from_overrides(overrides)
+        except (ValueError, AssertionError, NotImplementedError) as err:
+            raise SweepError(f"invalid search space: {_one_line(err)}") from None
+        for name in fixed:
+            space.pop(name, None)
+        for name, dist in space.items():
+            if isinstance(dist, CategoricalDistribution) and len(dist.choices) == 0:
+                raise SweepError(f"{name}: empty choice()")
+        if _is_grid(self.sampler):
+            try:
+                grid = {name: self._to_grid_sampler_choices(d) for name, d in space.items()}
+            except ValueError:
+                continuous = [n for n, d in space.items() if not isinstance(d, CategoricalDistribution)]
+                raise SweepError(
+                    f"sampler=grid needs discrete parameters; {', '.join(continuous)} are intervals "
+                    "(use choice(...) or another sampler)"
+                ) from None
+            self.sampler = self.sampler(grid)
+            self.n_trials = min(int(self.n_trials), math.prod(len(v) for v in grid.values()))
+        return space, fixed
+
+    def _validate(self, space: dict[str, BaseDistribution], fixed: dict[str, Any]) -> None:
+        """Compose one trial's config and build the engine from it: bad keys fail here."""
+        from hpo_app.app import USER_ERRORS, engine_from_config
+
+        sample = [f"{name}={_representative(dist)}" for name, dist in space.items()]
+        sample += [f"{name}={value}" for name, value in fixed.items()]
+        try:
+            config = self.hydra_context.config_loader.load_sweep_config(self.config, sample)
+        except Exception as err:  # noqa: BLE001 - Hydra raises several types for bad overrides
+            raise SweepError(f"a trial's config does not compose: {_one_line(err)}") from None
+        try:
+            engine_from_config(config, Path(os.devnull))
+        except USER_ERRORS as err:
+            raise SweepError(f"invalid search space: {err}") from None
+        directions = self._get_directions()
+        metrics = OmegaConf.to_object(self.objective_metric) if OmegaConf.is_config(self.objective_metric) else self.objective_metric
+        metrics = [metrics] if isinstance(metrics, str) else list(metrics or [])
+        if metrics and len(metrics) != len(directions):
+            raise SweepError(f"objective: {len(metrics)} metric(s) but {len(directions)} direction(s)")
+        if len(directions) > 1 and not isinstance(self.pruner, optuna.pruners.NopPruner):
+            log.warning("Pruning is single-objective only in Optuna: the pruner is not used")
+
+    def _create_study(self) -> optuna.study.Study:
+        assert self.config is not None
+        if self.storage is None:
+            db = Path(str(self.config.hydra.sweep.dir)).absolute() / artifacts.STUDY_DB_FILE
+            db.parent.mkdir(parents=True, exist_ok=True)
+            self.storage = f"sqlite:///{db}"
+        if self.study_name is None:
+            self.study_name = str(OmegaConf.select(self.config, "model.name", default="study"))
+        storage = make_storage(str(self.storage))
+        directions = self._get_directions()
+        existing = [s.study_name for s in optuna.study.get_all_study_summaries(storage)]
+        if self.study_name in existing and not self.resume:
+            n = len(optuna.load_study(study_name=self.study_name, storage=storage).trials)
+            if n:
+                raise SweepError(
+                    f"study {self.study_name!r} in {self.storage} already has {n} trial(s): add "
+                    "hydra.sweeper.resume=true to continue it, or use another hydra.sweep.dir"
+                )
+        study = optuna.create_study(
+            study_name=self.study_name, storage=storage, sampler=self.sampler,
+            pruner=self.pruner, directions=directions, load_if_exists=True,
+        )
+        if [d.name.lower() for d in study.directions] != [d.lower() for d in directions]:
+            raise SweepError(
+                f"study {self.study_name!r} was created with directions "
+                f"{[d.name.lower() for d in study.directions]}, not {directions}"
+            )
+        self.study = study
+        return study
+
+    def _slots(self) -> int:
+        if not self.auto_jobs:
+            if int(self.n_jobs) < 1:
+                _fail(f"hydra.sweeper.n_jobs={self.n_jobs}: must be at least 1")
+            return int(self.n_jobs)
+        if not _is_ray(self.launcher):
+            return 1
+        cpus = _ray_cpus(self.launcher)
+        return max(1, cpus // self.cpus_per_trial)
+
+    def _next_job_num(self, study: optuna.study.Study, sweep_dir: Path) -> int:
+        numbers = [int(p.name) for p in sweep_dir.iterdir() if p.is_dir() and p.name.isdigit()]
+        numbers += [int(t.user_attrs["job_num"]) for t in study.trials if "job_num" in t.user_attrs]
+        return max(numbers, default=-1) + 1
+
+    def _fail_leftovers(self, study: optuna.study.Study, sweep_dir: Path) -> None:
+        """Trials left RUNNING by a driver that died: mark them FAIL (this sweep's only)."""
+        for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)):
+            job_dir = trial.user_attrs.get("job_dir")
+            if job_dir is None or Path(job_dir).parent == sweep_dir:
+                study._storage.set_trial_user_attr(trial._trial_id, "error", "left running by an interrupted sweep")
+                study._storage.set_trial_state(trial._trial_id, TrialState.FAIL)
+                log.warning("Trial %d was left running by an earlier driver: marked FAIL", trial.number)
+
+    # -- per trial -------------------------------------------------------------------------
+    def trial_overrides(self, study: optuna.study.Study, trial: optuna.trial.Trial, job_num: int,
+                        space: dict[str, BaseDistribution], fixed: dict[str, Any]) -> list[str]:
+        (overrides,) = self._configure_trials([trial], space, fixed)
+        sweep_dir = Path(str(self.config.hydra.sweep.dir)).absolute()
+        trial.set_user_attr("job_num", job_num)
+        trial.set_user_attr("job_dir", str(sweep_dir / str(job_num)))
+        env = environment_variables(str(self.storage), study.study_name, trial)
+        return list(overrides) + [f"++hydra.job.env_set.{k}='{v}'" for k, v in env.items()]
+
+    def _tell(self, study: optuna.study.Study, trial: optuna.trial.Trial, ret: JobReturn | BaseException) -> TrialState:
+        directions = study.directions
+        if isinstance(ret, BaseException):
+            error: BaseException | None = ret
+        elif ret.status == JobStatus.COMPLETED:
+            error = None
+        else:
+            error = ret._return_value if isinstance(ret._return_value, BaseException) else RuntimeError(str(ret._return_value))
+        if error is not None and type(error).__name__ == "TrialPruned":
+            study.tell(trial, state=TrialState.PRUNED)
+            return TrialState.PRUNED
+        if error is None:
+            values = _as_values(ret.return_value, len(directions))
+            if isinstance(values, str):
+                error = ValueError(values)
+            else:
+                study.tell(trial, values=values)
+                return TrialState.COMPLETE
+        study._storage.set_trial_user_attr(trial._trial_id, "error", _one_line(error))
+        study.tell(trial, state=TrialState.FAIL)
+        return TrialState.FAIL
+
+    def _progress(self, study: optuna.study.Study, trial: optuna.trial.Trial, job_num: int,
+                  state: TrialState, seconds: float, running: int) -> None:
+        frozen = study._storage.get_trial(trial._trial_id)
+        finished = _count_finished(study)
+        if state == TrialState.COMPLETE:
+            outcome = "value " + ", ".join(f"{v:.4f}" for v in frozen.values)
+        elif state == TrialState.PRUNED:
+            outcome = f"pruned at evaluation {frozen.last_step}"
+        else:
+            outcome = "error: " + str(frozen.user_attrs.get("error", "?"))[:160]
+        log.info(
+            "[%d/%d] trial %d (job %d) %s in %.0fs: %s | best %s | %d running",
+            finished, self.n_trials, trial.number, job_num, state.name, seconds, outcome,
+            _best_text(study), running,
+        )
+
+    # -- results ---------------------------------------------------------------------------
+    def _write_results(self, study: optuna.study.Study, sweep_dir: Path,
+                       space: dict[str, BaseDistribution], fixed: dict[str, Any]) -> None:
+        trials = study.get_trials(deepcopy=False)
+        complete = [t for t in trials if t.state == TrialState.COMPLETE]
+        results: dict[str, Any] = {"name": "optuna"}
+        if len(study.directions) == 1:
+            if complete:
+                best = study.best_trial
+                results["best_params"] = dict(best.params)
+                results["best_value"] = float(best.value)
+                results["best_trial"] = {
+                    "number": best.number,
+                    "job_num": best.user_attrs.get("job_num"),
+                    "values": [float(best.value)],
+                }
+        else:
+            results["solutions"] = [
+                {"number": t.number, "job_num": t.user_attrs.get("job_num"),
+                 "params": dict(t.params), "values": [float(v) for v in t.values]}
+                for t in (study.best_trials if complete else [])
+            ]
+        metrics = self.objective_metric
+        metrics = OmegaConf.to_object(metrics) if OmegaConf.is_config(metrics) else metrics
+        results.update(
+            study_name=study.study_name,
+            storage=str(self.storage),
+            directions=[d.name.lower() for d in study.directions],
+            objective_metrics=[metrics] if isinstance(metrics, str) else list(metrics or []),
+            search_space={name: _describe(d) for name, d in space.items()},
+            fixed_params={k: _plain(v) for k, v in fixed.items()},
+            n_trials=int(self.n_trials),
+            counts={
+                "complete": len(complete),
+                "pruned": sum(t.state == TrialState.PRUNED for t in trials),
+                "failed": sum(t.state == TrialState.FAIL for t in trials),
+                "running": sum(t.state == TrialState.RUNNING for t in trials),
+            },
+        )
+        target = sweep_dir / artifacts.RESULTS_FILE
+        tmp = target.with_suffix(".yaml.tmp")
+        OmegaConf.save(OmegaConf.create(results), tmp)
+        tmp.replace(target)
+
+    def _log_best(self, study: optuna.study.Study) -> None:
+        if not any(t.state == TrialState.COMPLETE for t in study.trials):
+            log.warning("No trial completed")
+            return
+        if len(study.directions) == 1:
+            best = study.best_trial
+            log.info("Best trial %d (job %s): value %.4f, params %s",
+                     best.number, best.user_attrs.get("job_num"), best.value, best.params)
+        else:
+            log.info("Pareto front: %d trial(s)", len(study.best_trials))
+            for t in study.best_trials:
+                log.info("    trial %d: values %s, params %s", t.number, t.values, t.params)
+
+
+# -- runners ------------------------------------------------------------------------------
+class _RayRunner:
+    """Keeps ``slots`` trials running on Ray; a new one starts when any finishes."""
+
+    def __init__(self, sweeper: HpoSweeperImpl) -> None:
+        self.sweeper = sweeper
+        self.running: dict[Any, _Running] = {}
+        self.stopping = False
+
+    @property
+    def n_running(self) -> int:
+        return len(self.running)
+
+    def stop(self) -> None:
+        self.stopping = True
+
+    def run(self, study: optuna.study.Study, space: dict[str, BaseDistribution], fixed: dict[str, Any],
+            to_start: int, slots: int) -> Iterator[tuple[optuna.trial.Trial, int, JobReturn | BaseException, float]]:
+        import ray
+
+        launcher = self.sweeper.launcher
+        _start_ray(launcher)
+        while (to_start > 0 and not self.stopping) or self.running:
+            while len(self.running) < slots and to_start > 0 and not self.stopping:
+                trial = study.ask()
+                job_num = self.sweeper.job_idx
+                self.sweeper.job_idx += 1
+                overrides = self.sweeper.trial_overrides(study, trial, job_num, space, fixed)
+                self.running[self._submit(overrides, job_num)] = _Running(trial, job_num, time.perf_counter())
+                to_start -= 1
+            ready, _ = ray.wait(list(self.running), num_returns=1)
+            ref = ready[0]
+            item = self.running.pop(ref)
+            try:
+                ret: JobReturn | BaseException = ray.get(ref)
+            except Exception as err:  # noqa: BLE001 - a crashed worker is a failed trial
+                ret = err
+            yield item.trial, item.job_num, ret, time.perf_counter() - item.started
+
+    def _submit(self, overrides: Sequence[str], job_num: int) -> Any:
+        from hydra.core.singleton import Singleton
+        from hydra_plugins.hydra_ray_launcher._launcher_util import launch_job_on_ray
+
+        launcher = self.sweeper.launcher
+        sweep_config = launcher.hydra_context.config_loader.load_sweep_config(launcher.config, list(overrides))
+        with open_dict(sweep_config):
+            sweep_config.hydra.job.id = f"job_id_for_{job_num}"
+            sweep_config.hydra.job.num = job_num
+        return launch_job_on_ray(
+            launcher.hydra_context, launcher.ray_cfg.remote, sweep_config,
+            launcher.task_function, Singleton.get_state(),
+        )
+
+    def cancel(self, study: optuna.study.Study) -> None:
+        import ray
+
+        for ref, item in self.running.items():
+            ray.cancel(ref, force=True)
+            study._storage.set_trial_user_attr(item.trial._trial_id, "error", "interrupted")
+            study.tell(item.trial, state=TrialState.FAIL)
+        self.running.clear()
+
+
+class _BatchRunner:
+    """Any other launcher (e.g. ``hydra/launcher=basic``): blocking batches of ``slots`` trials."""
+
+    def __init__(self, sweeper: HpoSweeperImpl) -> None:
+        self.sweeper = sweeper
+        self.stopping = False
+        self.pending: list[tuple[optuna.trial.Trial, int]] = []
+        self.n_running = 0
+
+    def stop(self) -> None:
+        self.stopping = True
+
+    def run(self, study: optuna.study.Study, space: dict[str, BaseDistribution], fixed: dict[str, Any],
+            to_start: int, slots: int) -> Iterator[tuple[optuna.trial.Trial, int, JobReturn | BaseException, float]]:
+        while to_start > 0 and not self.stopping:
+            batch = min(slots, to_start)
+            self.pending = []
+            overrides = []
+            for _ in range(batch):
+                trial = study.ask()
+                job_num = self.sweeper.job_idx
+                self.sweeper.job_idx += 1
+                overrides.append(self.sweeper.trial_overrides(study, trial, job_num, space, fixed))
+                self.pending.append((trial, job_num))
+            started = time.perf_counter()
+            returns = self.sweeper.launcher.launch(overrides, initial_job_idx=self.pending[0][1])
+            seconds = time.perf_counter() - started
+            to_start -= batch
+            pending, self.pending = self.pending, []
+            for (trial, job_num), ret in zip(pending, returns):
+                yield trial, job_num, ret, seconds
+
+    def cancel(self, study: optuna.study.Study) -> None:
+        for trial, _ in self.pending:
+            study._storage.set_trial_user_attr(trial._trial_id, "error", "interrupted")
+            study.tell(trial, state=TrialState.FAIL)
+        self.pending = []
+
+
+# -- helpers ------------------------------------------------------------------------------
+def _fail(message: str) -> None:
+    log.error(message)
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def _one_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0] if text else ''}".strip()
+
+
+def _is_ray(launcher: Any) -> bool:
+    from hydra_plugins.hydra_ray_launcher.ray_launcher import RayLauncher
+
+    return isinstance(launcher, RayLauncher)
+
+
+def _is_grid(sampler: Any) -> bool:
+    import functools
+
+    return isinstance(sampler, functools.partial) and sampler.func is optuna.samplers.GridSampler
+
+
+def _ray_init_options(launcher: Any) -> dict[str, Any]:
+    options = OmegaConf.to_container(launcher.ray_cfg.init, resolve=True) or {}
+    assert isinstance(options, dict)
+    return {k: v for k, v in options.items() if v is not None or k == "address"}
+
+
+def _ray_cpus(launcher: Any) -> int:
+    options = _ray_init_options(launcher)
+    if options.get("num_cpus"):
+        return int(options["num_cpus"])
+    if options.get("address"):
+        import ray
+
+        _start_ray(launcher)
+        return int(ray.cluster_resources().get("CPU", 1))
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def _start_ray(launcher: Any) -> None:
+    """Start (or connect to) Ray once. Unlike the released launcher, this does not set
+    ``object_store_memory``, which breaks connecting to an existing cluster (Hydra #2893)."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    options = _ray_init_options(launcher)
+    if options.get("address"):
+        options.pop("num_cpus", None)
+        options.pop("include_dashboard", None)
+    level = options.pop("logging_level", "WARNING")
+    options["logging_level"] = getattr(logging, str(level).upper(), logging.WARNING)
+    ray.init(**options)
+
+
+def _count_finished(study: optuna.study.Study) -> int:
+    states = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+    return len(study.get_trials(deepcopy=False, states=states))
+
+
+def _as_values(value: Any, n: int) -> list[float] | str:
+    """The job's return value as ``n`` finite floats, or a one-line reason why not."""
+    raw = value if isinstance(value, (list, tuple)) or OmegaConf.is_list(value) else [value]
+    try:
+        values = [float(v) for v in raw]
+    except (TypeError, ValueError):
+        return f"return value must be {n} float(s), got {value!r}"
+    if len(values) != n:
+        return f"return value has {len(values)} value(s), the study has {n} objective(s)"
+    if not all(math.isfinite(v) for v in values):
+        return f"return value is not finite: {values}"
+    return values
+
+
+def _best_text(study: optuna.study.Study) -> str:
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if not complete:
+        return "-"
+    if len(study.directions) > 1:
+        return f"{len(study.best_trials)} on the Pareto front"
+    best = study.best_trial
+    return f"{best.value:.4f} (trial {best.number})"
+
+
+def _representative(dist: BaseDistribution) -> Any:
+    if isinstance(dist, CategoricalDistribution):
+        return dist.choices[0]
+    return getattr(dist, "low")
+
+
+def _describe(dist: BaseDistribution) -> dict[str, Any]:
+    if isinstance(dist, CategoricalDistribution):
+        return {"type": "categorical", "choices": [_plain(c) for c in dist.choices]}
+    is_int = "Int" in type(dist).__name__
+    out: dict[str, Any] = {
+        "type": "int" if is_int else "float",
+        "low": _plain(dist.low),  # type: ignore[attr-defined]
+        "high": _plain(dist.high),  # type: ignore[attr-defined]
+        "log": "Log" in type(dist).__name__,
+    }
+    step = getattr(dist, "step", None) or getattr(dist, "q", None)
+    if step is not None:
+        out["step"] = _plain(step)
+    return out
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, (bool, int, float, str)) or value is None:
+        return value
+    return str(value)
