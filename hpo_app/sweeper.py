@@ -42,6 +42,9 @@ from hpo_app.trial_link import environment_variables
 log = logging.getLogger(__name__)
 
 
+INTERRUPTED = "interrupted: the sweep was stopped while this trial ran"
+
+
 class SweepError(ValueError):
     """Invalid sweep input, found before any trial starts; the message is one line."""
 
@@ -98,6 +101,8 @@ class HpoSweeperImpl(OptunaSweeperImpl):
             _fail(str(err))
         sweep_dir = Path(str(self.config.hydra.sweep.dir)).absolute()
         sweep_dir.mkdir(parents=True, exist_ok=True)
+        if not (sweep_dir / artifacts.MULTIRUN_FILE).exists():
+            OmegaConf.save(self.config, sweep_dir / artifacts.MULTIRUN_FILE)
         self.job_idx = self._next_job_num(study, sweep_dir)
         self._fail_leftovers(study, sweep_dir)
         done = _count_finished(study)
@@ -146,11 +151,13 @@ class HpoSweeperImpl(OptunaSweeperImpl):
         if int(self.n_trials) < 1:
             raise SweepError(f"hydra.sweeper.n_trials={self.n_trials}: must be at least 1")
         self._process_searchspace_config()
-        overrides = self._parse_sweeper_params_config() + list(arguments)
-        try:
-            space, fixed = create_params_from_overrides(overrides)
-        except (ValueError, AssertionError, NotImplementedError) as err:
-            raise SweepError(f"invalid search space: {_one_line(err)}") from None
+        overrides = _last_wins(self._parse_sweeper_params_config() + list(arguments))
+        for override in overrides:  # one at a time, so that the error names the parameter
+            try:
+                create_params_from_overrides([override])
+            except Exception as err:  # noqa: BLE001 - Hydra's parser and Optuna raise several types
+                raise SweepError(f"{override}: {_one_line(err)}") from None
+        space, fixed = create_params_from_overrides(overrides)
         for name in fixed:
             space.pop(name, None)
         for name, dist in space.items():
@@ -213,6 +220,9 @@ class HpoSweeperImpl(OptunaSweeperImpl):
             study_name=self.study_name, storage=storage, sampler=self.sampler,
             pruner=self.pruner, directions=directions, load_if_exists=True,
         )
+        # Optuna wraps an RDB storage in a cache that hides from the driver what the workers
+        # write for the trials the driver asked (their intermediate values): use it directly.
+        study._storage = storage
         if [d.name.lower() for d in study.directions] != [d.lower() for d in directions]:
             raise SweepError(
                 f"study {self.study_name!r} was created with directions "
@@ -238,10 +248,10 @@ class HpoSweeperImpl(OptunaSweeperImpl):
 
     def _fail_leftovers(self, study: optuna.study.Study, sweep_dir: Path) -> None:
         """Trials left RUNNING by a driver that died: mark them FAIL (this sweep's only)."""
-        for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)):
+        for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             job_dir = trial.user_attrs.get("job_dir")
             if job_dir is None or Path(job_dir).parent == sweep_dir:
-                study._storage.set_trial_user_attr(trial._trial_id, "error", "left running by an interrupted sweep")
+                study._storage.set_trial_user_attr(trial._trial_id, "error", INTERRUPTED)
                 study._storage.set_trial_state(trial._trial_id, TrialState.FAIL)
                 log.warning("Trial %d was left running by an earlier driver: marked FAIL", trial.number)
 
@@ -264,17 +274,17 @@ class HpoSweeperImpl(OptunaSweeperImpl):
         else:
             error = ret._return_value if isinstance(ret._return_value, BaseException) else RuntimeError(str(ret._return_value))
         if error is not None and type(error).__name__ == "TrialPruned":
-            study.tell(trial, state=TrialState.PRUNED)
+            _tell(study, trial, state=TrialState.PRUNED)
             return TrialState.PRUNED
         if error is None:
             values = _as_values(ret.return_value, len(directions))
             if isinstance(values, str):
                 error = ValueError(values)
             else:
-                study.tell(trial, values=values)
+                _tell(study, trial, values=values)
                 return TrialState.COMPLETE
         study._storage.set_trial_user_attr(trial._trial_id, "error", _one_line(error))
-        study.tell(trial, state=TrialState.FAIL)
+        _tell(study, trial, state=TrialState.FAIL)
         return TrialState.FAIL
 
     def _progress(self, study: optuna.study.Study, trial: optuna.trial.Trial, job_num: int,
@@ -358,6 +368,7 @@ class _RayRunner:
     def __init__(self, sweeper: HpoSweeperImpl) -> None:
         self.sweeper = sweeper
         self.running: dict[Any, _Running] = {}
+        self.asked: optuna.trial.Trial | None = None  # asked, not yet submitted
         self.stopping = False
 
     @property
@@ -375,11 +386,13 @@ class _RayRunner:
         _start_ray(launcher)
         while (to_start > 0 and not self.stopping) or self.running:
             while len(self.running) < slots and to_start > 0 and not self.stopping:
-                trial = study.ask()
+                self.asked = study.ask()
                 job_num = self.sweeper.job_idx
                 self.sweeper.job_idx += 1
-                overrides = self.sweeper.trial_overrides(study, trial, job_num, space, fixed)
-                self.running[self._submit(overrides, job_num)] = _Running(trial, job_num, time.perf_counter())
+                overrides = self.sweeper.trial_overrides(study, self.asked, job_num, space, fixed)
+                ref = self._submit(overrides, job_num)
+                self.running[ref] = _Running(self.asked, job_num, time.perf_counter())
+                self.asked = None
                 to_start -= 1
             ready, _ = ray.wait(list(self.running), num_returns=1)
             ref = ready[0]
@@ -409,9 +422,13 @@ class _RayRunner:
 
         for ref, item in self.running.items():
             ray.cancel(ref, force=True)
-            study._storage.set_trial_user_attr(item.trial._trial_id, "error", "interrupted")
-            study.tell(item.trial, state=TrialState.FAIL)
+            study._storage.set_trial_user_attr(item.trial._trial_id, "error", INTERRUPTED)
+            _tell(study, item.trial, state=TrialState.FAIL)
         self.running.clear()
+        if self.asked is not None:
+            study._storage.set_trial_user_attr(self.asked._trial_id, "error", INTERRUPTED)
+            _tell(study, self.asked, state=TrialState.FAIL)
+            self.asked = None
 
 
 class _BatchRunner:
@@ -436,8 +453,8 @@ class _BatchRunner:
                 trial = study.ask()
                 job_num = self.sweeper.job_idx
                 self.sweeper.job_idx += 1
-                overrides.append(self.sweeper.trial_overrides(study, trial, job_num, space, fixed))
                 self.pending.append((trial, job_num))
+                overrides.append(self.sweeper.trial_overrides(study, trial, job_num, space, fixed))
             started = time.perf_counter()
             returns = self.sweeper.launcher.launch(overrides, initial_job_idx=self.pending[0][1])
             seconds = time.perf_counter() - started
@@ -448,14 +465,13 @@ class _BatchRunner:
 
     def cancel(self, study: optuna.study.Study) -> None:
         for trial, _ in self.pending:
-            study._storage.set_trial_user_attr(trial._trial_id, "error", "interrupted")
-            study.tell(trial, state=TrialState.FAIL)
+            study._storage.set_trial_user_attr(trial._trial_id, "error", INTERRUPTED)
+            _tell(study, trial, state=TrialState.FAIL)
         self.pending = []
 
 
 # -- helpers ------------------------------------------------------------------------------
 def _fail(message: str) -> None:
-    log.error(message)
     print(f"error: {message}", file=sys.stderr)
     sys.exit(2)
 
@@ -512,9 +528,21 @@ def _start_ray(launcher: Any) -> None:
     ray.init(**options)
 
 
+def _tell(study: optuna.study.Study, trial: optuna.trial.Trial, **kwargs: Any) -> None:
+    """``study.tell``; the grid sampler calls ``study.stop()`` when its grid is exhausted, which
+    Optuna 2.10 only allows inside ``optimize`` (the trial's state is stored all the same)."""
+    try:
+        study.tell(trial, **kwargs)
+    except RuntimeError as err:
+        if "Study.stop" not in str(err):
+            raise
+
+
 def _count_finished(study: optuna.study.Study) -> int:
+    """Trials that count toward ``n_trials``: all finished ones but those cut by an interruption."""
     states = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
-    return len(study.get_trials(deepcopy=False, states=states))
+    trials = study.get_trials(deepcopy=False, states=states)
+    return sum(t.user_attrs.get("error") != INTERRUPTED for t in trials)
 
 
 def _as_values(value: Any, n: int) -> list[float] | str:
@@ -539,6 +567,20 @@ def _best_text(study: optuna.study.Study) -> str:
         return f"{len(study.best_trials)} on the Pareto front"
     best = study.best_trial
     return f"{best.value:.4f} (trial {best.number})"
+
+
+def _last_wins(overrides: list[str]) -> list[str]:
+    """Of several overrides of one key (the search space's, then the command line's), keep the
+    last: ``model.gamma=0.99`` pins a searched parameter, ``x=choice(...)`` re-ranges a fixed one."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    by_key: dict[str, str] = {}
+    for text, override in zip(overrides, parsed):
+        key = override.key_or_group
+        by_key.pop(key, None)
+        by_key[key] = text
+    return list(by_key.values())
 
 
 def _representative(dist: BaseDistribution) -> Any:

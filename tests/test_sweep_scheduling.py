@@ -1,0 +1,150 @@
+"""Pruning, asynchronous dispatch and resume, on real multiruns."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from hpo_app import artifacts
+from hpo_app.sweeper import INTERRUPTED
+from tests.sweep_helpers import REPO, TINY, explain, job_dirs, job_metrics, load_study, results, run_app
+
+pytestmark = pytest.mark.slow
+
+
+def _create_study(sweep: Path, enqueued: list[dict]) -> optuna.study.Study:
+    sweep.mkdir(parents=True)
+    study = optuna.create_study(
+        study_name="a2c", storage=f"sqlite:///{sweep / artifacts.STUDY_DB_FILE}", direction="maximize"
+    )
+    for params in enqueued:
+        study.enqueue_trial(params)
+    return study
+
+
+def test_median_pruner_prunes_a_clearly_worse_trial_and_keeps_its_partial_curve(tmp_path):
+    sweep = tmp_path / "sweep"
+    # Two ordinary trials, then one that pays 20% per trade: its first evaluation is far below
+    # the median of the others at the same step.
+    _create_study(sweep, [{"env.cost_bps": 0}, {"env.cost_bps": 0}, {"env.cost_bps": 2000}])
+    proc = run_app(
+        [*TINY, "train.total_timesteps=800", "hydra/launcher=basic", "search_space=none",
+         "scheduler=median", "scheduler.n_startup_trials=2", "env.cost_bps=choice(0, 2000)",
+         "hydra.sweeper.n_trials=3", "hydra.sweeper.resume=true"],
+        sweep,
+    )
+    assert proc.returncode == 0, explain(proc)
+    study = load_study(sweep)
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE, TrialState.COMPLETE, TrialState.PRUNED]
+    pruned = study.trials[2]
+    assert pruned.params == {"env.cost_bps": 2000}
+    assert pruned.last_step == 1  # stopped at its first evaluation
+    job = sweep / str(pruned.user_attrs["job_num"])
+    metrics = job_metrics(job)
+    assert metrics["state"] == artifacts.STATE_PRUNED
+    assert metrics["timesteps"] < 800
+    with (job / artifacts.EVAL_CURVE_FILE).open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 1 and float(rows[0]["objective"]) == pruned.intermediate_values[1]
+    full = list(csv.DictReader((sweep / "0" / artifacts.EVAL_CURVE_FILE).open()))
+    assert len(full) == 800 // 200
+    assert results(sweep)["counts"]["pruned"] == 1
+
+
+def test_asha_prunes_during_a_ray_sweep(tmp_path):
+    sweep = tmp_path / "sweep"
+    proc = run_app(
+        [*TINY, "train.total_timesteps=1800", "scheduler=asha", "hydra.sweeper.n_trials=8",
+         "hydra.sweeper.n_jobs=2"],
+        sweep,
+    )
+    assert proc.returncode == 0, explain(proc)
+    study = load_study(sweep)
+    states = [t.state for t in study.trials]
+    assert states.count(TrialState.PRUNED) >= 1, states
+    for trial in study.trials:
+        if trial.state == TrialState.PRUNED:
+            metrics = job_metrics(sweep / str(trial.user_attrs["job_num"]))
+            assert metrics["state"] == artifacts.STATE_PRUNED and metrics["timesteps"] < 1800
+
+
+def test_a_long_trial_does_not_hold_back_short_ones(tmp_path):
+    """Two slots: the first trial is long; the three short ones run one after another in the
+    other slot and all finish before it (the released sweeper would wait for the long one)."""
+    sweep = tmp_path / "sweep"
+    long, short = 9000, 400
+    _create_study(sweep, [{"train.total_timesteps": long}] + [{"train.total_timesteps": short}] * 3)
+    proc = run_app(
+        [*TINY, "search_space=none", f"train.total_timesteps=choice({short}, {long})",
+         "train.eval_every=400", "hydra.sweeper.n_trials=4", "hydra.sweeper.n_jobs=2",
+         "hydra.sweeper.resume=true"],
+        sweep,
+    )
+    assert proc.returncode == 0, explain(proc)
+    study = load_study(sweep)
+    assert all(t.state == TrialState.COMPLETE for t in study.trials)
+    long_trial = study.trials[0]
+    shorts = study.trials[1:]
+    assert long_trial.params["train.total_timesteps"] == long
+    assert all(t.datetime_complete < long_trial.datetime_complete for t in shorts)
+    # The last short trial started before the long one finished: no barrier between batches.
+    assert max(t.datetime_start for t in shorts) < long_trial.datetime_complete
+
+
+def _hash_tree(job: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(job)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(job.rglob("*")) if p.is_file()
+    }
+
+
+def test_interrupted_sweep_resumes_to_exactly_n_trials_without_overwriting(tmp_path):
+    sweep = tmp_path / "sweep"
+    n_trials = 6
+    args = [*TINY, "train.total_timesteps=1600", "hydra.sweeper.n_jobs=2", f"hydra.sweeper.n_trials={n_trials}"]
+    command = [sys.executable, "-m", "hpo_app", "-m", f"hydra.sweep.dir={sweep}", *args]
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:  # Ctrl-C once two trials have finished
+        done = [j for j in sweep.glob("[0-9]*") if (j / artifacts.METRICS_FILE).exists()] if sweep.exists() else []
+        if len(done) >= 2:
+            break
+        time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130, out[-3000:]
+    assert "hydra.sweeper.resume=true" in out
+
+    study = load_study(sweep)
+    finished = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    assert 2 <= len(finished) < n_trials
+    assert all(t.user_attrs.get("error") == INTERRUPTED for t in study.trials if t.state == TrialState.FAIL)
+    assert not [t for t in study.trials if t.state == TrialState.RUNNING]
+    # A driver killed outright leaves a RUNNING trial behind: simulate one in this sweep.
+    leftover = study.ask()
+    leftover.set_user_attr("job_dir", str(sweep / "99"))
+    before = {j.name: _hash_tree(j) for j in job_dirs(sweep)}
+    first_new_job = max(int(name) for name in before) + 1
+
+    proc2 = run_app([*args, "hydra.sweeper.resume=true"], sweep)
+    assert proc2.returncode == 0, explain(proc2)
+    study = load_study(sweep)
+    counted = [t for t in study.trials if t.state != TrialState.FAIL or t.user_attrs.get("error") != INTERRUPTED]
+    assert len(counted) == n_trials
+    assert study.trials[leftover.number].state == TrialState.FAIL
+    for name, files in before.items():  # nothing that existed was overwritten
+        assert _hash_tree(sweep / name) == files
+    new_jobs = sorted(int(j.name) for j in job_dirs(sweep) if j.name not in before)
+    assert new_jobs == list(range(first_new_job, first_new_job + n_trials - len(finished)))
+    assert results(sweep)["counts"]["complete"] == n_trials
