@@ -201,7 +201,7 @@ class TrainingEngine:
         set_random_seed(self.train_spec.seed)
         prepared: PreparedData | None = None
         try:
-            prepared = self._prepare()
+            prepared = self.prepare()
             model = self._build(prepared)
         except Exception as exc:
             self._write_failure(exc, started, prepared)
@@ -229,7 +229,8 @@ class TrainingEngine:
             raise pruned
         return result
 
-    def _prepare(self) -> PreparedData:
+    def prepare(self) -> PreparedData:
+        """Load the market data, compute features and split it (raises DataError on bad input)."""
         spec = self.data_spec
         market = load_market_data(
             spec.source,

@@ -187,9 +187,11 @@ class HpoSweeperImpl(OptunaSweeperImpl):
         except Exception as err:  # noqa: BLE001 - Hydra raises several types for bad overrides
             raise SweepError(f"a trial's config does not compose: {_one_line(err)}") from None
         try:
-            engine_from_config(config, Path(os.devnull))
+            engine = engine_from_config(config, Path(os.devnull))
+            if not any(name.lstrip("+").startswith("data.") for name in space):
+                engine.prepare()  # the data every trial will use: a bad file fails here, once
         except USER_ERRORS as err:
-            raise SweepError(f"invalid search space: {err}") from None
+            raise SweepError(str(err)) from None
         directions = self._get_directions()
         metrics = OmegaConf.to_object(self.objective_metric) if OmegaConf.is_config(self.objective_metric) else self.objective_metric
         metrics = [metrics] if isinstance(metrics, str) else list(metrics or [])

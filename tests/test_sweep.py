@@ -98,7 +98,8 @@ def test_failing_trial_is_recorded_and_the_sweep_completes(tmp_path):
 def test_too_many_failures_stop_the_sweep_with_a_clear_message(tmp_path):
     sweep = tmp_path / "sweep"
     proc = run_app(
-        [*TINY, "hydra/launcher=basic", "data=csv", f"data.path={tmp_path / 'missing.csv'}",
+        [*TINY, "hydra/launcher=basic", "data=csv", "search_space=none", "sampler=random",
+         f"data.path=choice({tmp_path / 'missing.csv'}, {tmp_path / 'absent.csv'})",
          "hydra.sweeper.n_trials=5", "hydra.sweeper.max_failure_rate=0.2"],
         sweep,
     )
@@ -137,6 +138,8 @@ def test_multi_objective_sweep_writes_the_pareto_front(tmp_path):
         ("+model.not_a_param=choice(1, 2)", "model.not_a_param"),
         ("hydra.sweeper.n_trials=0", "hydra.sweeper.n_trials=0"),
         ("model.n_steps=interval(0.5, 0.9)", "model.n_steps"),
+        ("data.n_bars=100", "too few rows"),  # the data every trial would use is checked once
+        ("+env.typo=choice(1, 2)", "env.typo"),
     ],
 )
 def test_invalid_sweep_input_fails_before_any_trial(tmp_path, override, message):
