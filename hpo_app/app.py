@@ -31,6 +31,10 @@ T = TypeVar("T")
 
 
 def _spec(cls: type[T], node: Any, group: str, **extra: Any) -> T:
+    missing = [k for k in node if OmegaConf.is_missing(node, k)] if node is not None else []
+    if missing:
+        example = " (data.path=prices.csv)" if f"{group}.{missing[0]}" == "data.path" else ""
+        raise ConfigError(f"{group}.{missing[0]}: required{example}")
     values = OmegaConf.to_container(node, resolve=True) if node is not None else {}
     assert isinstance(values, dict)
     names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
@@ -44,7 +48,7 @@ def engine_from_config(cfg: DictConfig, output_dir: Path) -> TrainingEngine:
     """Map the composed config onto the engine's typed specs; a bad key is a ConfigError."""
     data = _spec(DataSpec, cfg.data, "data")
     if data.source == "csv":
-        if not data.path:
+        if OmegaConf.is_missing(cfg.data, "path") or not data.path:
             raise ConfigError("data.path: required with data=csv (data.path=prices.csv)")
         data = dataclasses.replace(data, path=to_absolute_path(str(data.path)))
     model_values = OmegaConf.to_container(cfg.model, resolve=True)
@@ -77,9 +81,9 @@ def engine_from_config(cfg: DictConfig, output_dir: Path) -> TrainingEngine:
 
 def run(cfg: DictConfig, output_dir: Path) -> float | list[float]:
     """Train and evaluate one agent as ``cfg`` says; return the validation objective."""
+    engine = engine_from_config(cfg, output_dir)  # config errors first, before slow imports
     from hpo_app import trial_link  # imports optuna: only needed here
 
-    engine = engine_from_config(cfg, output_dir)
     link = trial_link.from_environment(cfg.get("scheduler"), len(engine.objective_spec.metrics))
     if link is not None:
         engine.on_evaluation = link

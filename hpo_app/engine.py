@@ -154,6 +154,10 @@ class _EvaluationCallback(BaseCallback):
         self._evaluate = evaluate
         self._next = eval_every
 
+    def _on_rollout_start(self) -> None:
+        # NaN weights make the next rollout crash inside torch: catch them as a divergence first.
+        _check_finite_weights(self.model, self.num_timesteps)
+
     def _on_step(self) -> bool:
         if self.num_timesteps >= self._next:
             self._next += self._eval_every
@@ -340,9 +344,10 @@ class TrainingEngine:
         segments = {}
         if prepared is not None:
             for segment, (start, end) in prepared.segments.items():
+                stamps = prepared.index[[start, end]].astype(str)  # as in equity.csv
                 segments[segment] = {
-                    "start": str(prepared.index[start]),
-                    "end": str(prepared.index[end]),
+                    "start": stamps[0],
+                    "end": stamps[1],
                     "bars": int(end - start),
                 }
         payload = {

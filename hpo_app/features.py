@@ -175,8 +175,11 @@ def prepare_data(
 ) -> PreparedData:
     """Features, split and train-only scaling for ``prices`` (the standard price frame)."""
     _check_arguments(window, train_frac, val_frac, periods_per_year, min_segment_bars)
-    segments = split_segments(len(prices), window=int(window), train_frac=train_frac,
-                              val_frac=val_frac, min_segment_bars=min_segment_bars)
+    try:
+        segments = split_segments(len(prices), window=int(window), train_frac=train_frac,
+                                  val_frac=val_frac, min_segment_bars=min_segment_bars)
+    except DataError as err:
+        raise DataError(f"{source}: {err}") from None
     raw = compute_features(prices)
     late_nan = raw.iloc[_WARMUP:].isna().any(axis=1)
     if late_nan.any():

@@ -1,0 +1,67 @@
+"""Shared helpers: where the config tree is, composing it with Hydra, a small real trading env."""
+
+from __future__ import annotations
+
+import copy
+import functools
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
+
+from hpo_app.data import load_market_data
+from hpo_app.features import prepare_data
+from hpo_app.trading_env import TradingEnv
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+CONF_DIR = REPO_ROOT / "conf"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+SPY_SAMPLE = FIXTURES / "spy_daily_sample.csv"
+
+# The smallest synthetic series that leaves every segment its minimum (see features.split_segments).
+SMALL_DATA = ("data.n_bars=600",)
+# Per-algorithm overrides that make a training of a few hundred steps do real updates.
+TINY_MODEL = {
+    "ppo": ("model=ppo", "model.n_steps=64", "model.batch_size=32", "model.n_epochs=2"),
+    "dqn": ("model=dqn", "model.learning_starts=64", "model.buffer_size=1000", "model.target_update_interval=100"),
+    "a2c": ("model=a2c", "model.n_steps=16"),
+}
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread() -> Iterator[None]:
+    """Torch on one thread, as a trial runs (resources.cpus_per_trial=1); two contend on 2 shared cores."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def compose_config(overrides: Sequence[str] = (), *, return_hydra_config: bool = False) -> DictConfig:
+    """The application's config composed by Hydra from ``conf/`` with ``overrides`` (a fresh copy)."""
+    return copy.deepcopy(_compose(tuple(overrides), return_hydra_config))
+
+
+@functools.lru_cache(maxsize=None)
+def _compose(overrides: tuple[str, ...], return_hydra_config: bool) -> DictConfig:
+    # A composition costs ~0.2 s here and is deterministic: each distinct one is done once.
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose("config", overrides=list(overrides), return_hydra_config=return_hydra_config)
+
+
+def config_options(group: str) -> list[str]:
+    """The options of config group ``group``: the YAML files in ``conf/<group>/``."""
+    return sorted(path.stem for path in (CONF_DIR / group).glob("*.yaml"))
+
+
+def small_trading_env(*, n_bars: int = 600, window: int = 10, episode_length: int = 64) -> TradingEnv:
+    """A real TradingEnv on the train segment of seeded synthetic data, as the engine builds it."""
+    market = load_market_data("synthetic", n_bars=n_bars, seed=0)
+    prepared = prepare_data(market.prices, window=window, train_frac=0.6, val_frac=0.2,
+                            periods_per_year=market.periods_per_year, source=market.source)
+    start, end = prepared.segments["train"]
+    return TradingEnv(prepared.features, prepared.close, start, end, window=window, cost_bps=5.0,
+                      episode_length=episode_length, seed=0)

@@ -1,0 +1,122 @@
+"""The real command, ``python -m hpo_app``, in a subprocess: a tiny run, and bad inputs that must
+end with ONE line on stderr naming the file or key and the fault, a non-zero exit, no traceback.
+
+Each subprocess pays a few seconds of imports (torch, SB3, Hydra), so all of them are started
+together, a few at a time, by one module fixture; the tests then check their results.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from hpo_app import artifacts
+from tests.conftest import REPO_ROOT, SPY_SAMPLE
+
+pytestmark = pytest.mark.slow
+
+PARALLEL = 3
+TIMEOUT = 300
+TINY_RUN = ("data.n_bars=600", "model=a2c", "train.total_timesteps=64", "train.eval_every=32")
+
+
+@dataclass(frozen=True)
+class Case:
+    args: tuple[str, ...]
+    needle: str  # the file or key the error line must name
+    fault: str  # words of the fault the error line must contain
+
+
+def _bad_csvs(folder: Path) -> dict[str, Path]:
+    """Real-layout CSV files, each with one fault, made from the fixture download."""
+    sample = pd.read_csv(SPY_SAMPLE)
+    files = {}
+    files["no_close"] = folder / "no_close_column.csv"
+    sample.drop(columns=["Close", "Adj Close"]).to_csv(files["no_close"], index=False)
+    files["duplicates"] = folder / "duplicate_dates.csv"
+    duplicated = sample.copy()
+    duplicated.loc[200, "Date"] = duplicated.loc[199, "Date"]
+    duplicated.to_csv(files["duplicates"], index=False)
+    files["short"] = folder / "too_short.csv"
+    sample.head(150).to_csv(files["short"], index=False)
+    return files
+
+
+def _cases(folder: Path) -> dict[str, Case]:
+    csvs = _bad_csvs(folder)
+    missing = folder / "no_such_prices.csv"
+    return {
+        "missing_file": Case(("data=csv", f"data.path={missing}"), missing.name, "not found"),
+        "no_close_column": Case(("data=csv", f"data.path={csvs['no_close']}"), csvs["no_close"].name, "close"),
+        "duplicate_timestamps": Case(
+            ("data=csv", f"data.path={csvs['duplicates']}"), csvs["duplicates"].name, "duplicate"
+        ),
+        "too_few_rows": Case(("data=csv", f"data.path={csvs['short']}"), csvs["short"].name, "too few rows"),
+        "csv_without_path": Case(("data=csv",), "data.path", ""),
+        "unknown_model_key": Case(("+model.foo=1",), "model.foo", "not a hyperparameter"),
+    }
+
+
+BAD_INPUTS = [
+    "missing_file",
+    "no_close_column",
+    "duplicate_timestamps",
+    "too_few_rows",
+    "csv_without_path",
+    "unknown_model_key",
+]
+
+
+def _hpo_app(args: tuple[str, ...], run_dir: Path) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "hpo_app", *args, f"hydra.run.dir={run_dir}"]
+    return subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=TIMEOUT)
+
+
+@dataclass(frozen=True)
+class Ran:
+    case: Case
+    run_dir: Path
+    process: subprocess.CompletedProcess[str]
+
+
+@pytest.fixture(scope="module")
+def ran(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Ran]:
+    folder = tmp_path_factory.mktemp("cli")
+    cases = {"tiny_run": Case(TINY_RUN, "", ""), **_cases(folder)}
+    with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
+        futures = {name: pool.submit(_hpo_app, case.args, folder / f"run_{name}") for name, case in cases.items()}
+        return {name: Ran(cases[name], folder / f"run_{name}", f.result()) for name, f in futures.items()}
+
+
+def test_tiny_run_exits_0_and_writes_its_outputs_in_the_run_dir(ran: dict[str, Ran]) -> None:
+    tiny = ran["tiny_run"]
+    assert tiny.process.returncode == 0, tiny.process.stderr
+    assert "Traceback" not in tiny.process.stderr
+    metrics = json.loads((tiny.run_dir / artifacts.METRICS_FILE).read_text())
+    assert metrics["state"] == artifacts.STATE_COMPLETE and metrics["model"] == "a2c"
+    assert metrics["timesteps"] == 64
+    for name in (artifacts.EVAL_CURVE_FILE, artifacts.EQUITY_FILE, artifacts.MODEL_FILE):
+        assert (tiny.run_dir / name).is_file(), name
+    hydra_dir = tiny.run_dir / artifacts.HYDRA_DIR
+    assert (hydra_dir / "config.yaml").is_file()
+    assert (hydra_dir / "overrides.yaml").read_text().count("train.total_timesteps=64") == 1
+
+
+@pytest.mark.parametrize("name", BAD_INPUTS)
+def test_bad_input_exits_non_zero_with_one_line_naming_the_fault(ran: dict[str, Ran], name: str) -> None:
+    case, process = ran[name].case, ran[name].process
+    assert process.returncode != 0
+    assert "Traceback" not in process.stderr, process.stderr
+    lines = [line for line in process.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, process.stderr
+    line = lines[-1]
+    assert line.startswith("error: ")
+    assert case.needle in line, line
+    assert case.fault.lower() in line.lower(), line

@@ -1,0 +1,346 @@
+"""Tests of hpo_app.models: every key of conf/model/<name>.yaml reaches the real SB3 object.
+
+Each model config is composed by Hydra with every key overridden on the command line to a value
+that differs from both the YAML file and SB3's own default, built through ``build_model`` on a real
+TradingEnv, trained a few hundred steps, and then every value is read back from the SB3 object.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+from stable_baselines3.common.base_class import BaseAlgorithm
+from torch import nn
+
+from hpo_app.models import (
+    ACTIVATIONS,
+    ENGINE_ARGUMENTS,
+    NETWORK_KEYS,
+    ModelConfigError,
+    accepted_keys,
+    algorithm_class,
+    build_model,
+    model_kwargs,
+)
+from tests.conftest import compose_config, config_options, small_trading_env
+
+ALGORITHMS = ("ppo", "dqn", "a2c")
+
+# Every key of conf/model/<name>.yaml (but `name`), set to a value that is neither the YAML's
+# nor SB3's default (checked by test_tables_cover_every_key_with_non_default_values).
+NON_DEFAULT: dict[str, dict[str, Any]] = {
+    "ppo": {
+        "learning_rate": 1.23e-3,
+        "n_steps": 96,
+        "batch_size": 48,
+        "n_epochs": 3,
+        "gamma": 0.93,
+        "gae_lambda": 0.87,
+        "clip_range": 0.13,
+        "ent_coef": 0.021,
+        "vf_coef": 0.37,
+        "max_grad_norm": 0.77,
+        "net_width": 24,
+        "net_depth": 3,
+        "activation": "elu",
+    },
+    "dqn": {
+        "learning_rate": 6.5e-4,
+        "buffer_size": 777,
+        "learning_starts": 40,
+        "batch_size": 24,
+        "tau": 0.6,
+        "gamma": 0.91,
+        "train_freq": 3,
+        "gradient_steps": 2,
+        "target_update_interval": 50,
+        "exploration_fraction": 0.35,
+        "exploration_initial_eps": 0.8,
+        "exploration_final_eps": 0.11,
+        "max_grad_norm": 3.3,
+        "net_width": 40,
+        "net_depth": 1,
+        "activation": "leaky_relu",
+    },
+    "a2c": {
+        "learning_rate": 2.2e-3,
+        "n_steps": 12,
+        "gamma": 0.955,
+        "gae_lambda": 0.81,
+        "ent_coef": 0.033,
+        "vf_coef": 0.44,
+        "max_grad_norm": 0.66,
+        "use_rms_prop": False,  # Adam; rms_prop_eps is checked with RMSprop below
+        "rms_prop_eps": 3e-4,
+        "normalize_advantage": True,
+        "net_width": 20,
+        "net_depth": 3,
+        "activation": "relu",
+    },
+}
+TRAIN_STEPS = {"ppo": 192, "dqn": 240, "a2c": 120}  # whole rollouts: 2 x 96, 80 x 3, 10 x 12
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def _clip_range(model: BaseAlgorithm) -> float:
+    return model.clip_range(1.0)  # PPO turns the float into a schedule
+
+
+def _optimizer_lr(model: BaseAlgorithm) -> float:
+    lrs = {group["lr"] for group in model.policy.optimizer.param_groups}
+    assert len(lrs) == 1
+    assert model.learning_rate == lrs.pop()
+    return model.learning_rate
+
+
+# How to read a hyperparameter back from the SB3 object when it is not `getattr(model, key)`.
+READ_BACK: dict[str, Callable[[BaseAlgorithm], Any]] = {
+    "clip_range": _clip_range,
+    "learning_rate": _optimizer_lr,
+    "train_freq": lambda model: model.train_freq.frequency,
+    "use_rms_prop": lambda model: isinstance(model.policy.optimizer, torch.optim.RMSprop),
+}
+NOT_OBSERVABLE = {("a2c", "rms_prop_eps")}  # without RMSprop; see test_a2c_rms_prop_settings
+
+
+def _yaml_model(name: str) -> dict[str, Any]:
+    values = OmegaConf.to_container(compose_config([f"model={name}"]).model, resolve=True)
+    assert isinstance(values, dict)
+    return values
+
+
+def _hyperparams(name: str, overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """conf/model/<name>.yaml composed by Hydra with command-line overrides, minus `name`."""
+    cfg = compose_config([f"model={name}", *(f"model.{k}={v}" for k, v in overrides.items())])
+    values = OmegaConf.to_container(cfg.model, resolve=True)
+    assert isinstance(values, dict) and values.pop("name") == name
+    return values
+
+
+def _sb3_defaults(name: str) -> dict[str, Any]:
+    parameters = inspect.signature(algorithm_class(name).__init__).parameters
+    return {k: p.default for k, p in parameters.items() if p.default is not inspect.Parameter.empty}
+
+
+def _parameters(model: BaseAlgorithm) -> list[torch.Tensor]:
+    return [p.detach().clone() for p in model.policy.parameters()]
+
+
+def _expected_updates(name: str, hp: Mapping[str, Any], steps: int) -> int:
+    """Gradient updates SB3 does in ``steps`` environment steps, counted the way SB3 counts them."""
+    if name == "ppo":
+        return (steps // hp["n_steps"]) * hp["n_epochs"]  # one per epoch per rollout
+    if name == "a2c":
+        return steps // hp["n_steps"]  # one per rollout
+    rollout_ends = range(hp["train_freq"], steps + 1, hp["train_freq"])
+    return sum(hp["gradient_steps"] for t in rollout_ends if t > hp["learning_starts"])
+
+
+def _check_network(model: BaseAlgorithm, name: str, width: int, depth: int, activation: str) -> None:
+    n_obs = model.observation_space.shape[0]
+    n_actions = model.action_space.n
+    activation_cls = ACTIVATIONS[activation]
+    if name == "dqn":
+        nets = [model.policy.q_net.q_net, model.policy.q_net_target.q_net]
+        for net in nets:
+            linears = [m for m in net.modules() if isinstance(m, nn.Linear)]
+            assert [lin.out_features for lin in linears] == [width] * depth + [n_actions]
+            assert linears[0].in_features == n_obs
+            acts = [m for m in net.modules() if isinstance(m, tuple(ACTIVATIONS.values()))]
+            assert len(acts) == depth and all(type(a) is activation_cls for a in acts)
+        return
+    extractor = model.policy.mlp_extractor
+    for net in (extractor.policy_net, extractor.value_net):
+        linears = [m for m in net.modules() if isinstance(m, nn.Linear)]
+        assert [lin.out_features for lin in linears] == [width] * depth
+        assert linears[0].in_features == n_obs
+        acts = [m for m in net.modules() if isinstance(m, tuple(ACTIVATIONS.values()))]
+        assert len(acts) == depth and all(type(a) is activation_cls for a in acts)
+    assert model.policy.action_net.in_features == width and model.policy.action_net.out_features == n_actions
+    assert model.policy.value_net.in_features == width and model.policy.value_net.out_features == 1
+
+
+def test_tables_cover_every_key_with_non_default_values() -> None:
+    assert config_options("model") == sorted(ALGORITHMS)
+    for name in ALGORITHMS:
+        yaml_values = _yaml_model(name)
+        assert yaml_values.pop("name") == name
+        assert set(NON_DEFAULT[name]) == set(yaml_values), f"conf/model/{name}.yaml has keys the test lacks"
+        sb3_defaults = _sb3_defaults(name)
+        for key, value in NON_DEFAULT[name].items():
+            assert value != yaml_values[key], f"{name}.{key}"
+            assert key not in sb3_defaults or value != sb3_defaults[key], f"{name}.{key}"
+
+
+@pytest.mark.parametrize("name", ALGORITHMS)
+def test_every_config_key_reaches_the_trained_sb3_model(name: str) -> None:
+    hp = _hyperparams(name, NON_DEFAULT[name])
+    assert hp == NON_DEFAULT[name]  # Hydra parsed each command-line value to the intended type
+    env = small_trading_env()
+    model = build_model(name, env, hp, seed=3)
+    assert type(model) is algorithm_class(name)
+    before = _parameters(model)
+
+    steps = TRAIN_STEPS[name]
+    model.learn(total_timesteps=steps)
+
+    assert model.num_timesteps == steps
+    assert model._n_updates == _expected_updates(name, hp, steps)
+    after = _parameters(model)
+    assert any(not torch.equal(b, a) for b, a in zip(before, after)), "training changed no weight"
+    assert all(torch.isfinite(p).all() for p in after)
+    for key, value in hp.items():
+        if key in NETWORK_KEYS or (name, key) in NOT_OBSERVABLE:
+            continue
+        observed = READ_BACK.get(key, lambda m, k=key: getattr(m, k))(model)
+        assert observed == pytest.approx(value), f"model.{key}: {observed!r} != {value!r}"
+    _check_network(model, name, hp["net_width"], hp["net_depth"], hp["activation"])
+
+
+def test_dqn_exploration_schedule_and_buffer() -> None:
+    hp = _hyperparams("dqn", NON_DEFAULT["dqn"])
+    model = build_model("dqn", small_trading_env(), hp, seed=0)
+    start, final, fraction = hp["exploration_initial_eps"], hp["exploration_final_eps"], hp["exploration_fraction"]
+    assert model.exploration_schedule(1.0) == pytest.approx(start)  # progress_remaining 1 = the start
+    assert model.exploration_schedule(1.0 - fraction / 2) == pytest.approx((start + final) / 2)
+    assert model.exploration_schedule(1.0 - fraction) == pytest.approx(final)
+    assert model.exploration_schedule(0.0) == pytest.approx(final)
+    assert model.replay_buffer.buffer_size == hp["buffer_size"]
+
+
+@pytest.mark.parametrize("use_rms_prop, optimizer", [(True, torch.optim.RMSprop), (False, torch.optim.Adam)])
+def test_a2c_rms_prop_settings(use_rms_prop: bool, optimizer: type[torch.optim.Optimizer]) -> None:
+    hp = _hyperparams("a2c", {"use_rms_prop": use_rms_prop, "rms_prop_eps": 3e-4})
+    model = build_model("a2c", small_trading_env(), hp, seed=0)
+    assert type(model.policy.optimizer) is optimizer
+    if use_rms_prop:
+        assert model.policy.optimizer.defaults["eps"] == pytest.approx(hp["rms_prop_eps"])
+
+
+@pytest.mark.parametrize("name", ALGORITHMS)
+def test_yaml_defaults_build_the_documented_network(name: str) -> None:
+    hp = _yaml_model(name)
+    hp.pop("name")
+    model = build_model(name, small_trading_env(), hp, seed=0)
+    _check_network(model, name, hp["net_width"], hp["net_depth"], hp["activation"])
+
+
+@pytest.mark.parametrize("name", ALGORITHMS)
+def test_zero_depth_network_is_linear(name: str) -> None:
+    model = build_model(name, small_trading_env(), {"net_depth": 0, "net_width": 8}, seed=0)
+    linears = [m for m in model.policy.modules() if isinstance(m, nn.Linear)]
+    n_obs = model.observation_space.shape[0]
+    assert linears and all(lin.in_features == n_obs for lin in linears)
+
+
+@pytest.mark.parametrize("name", ALGORITHMS)
+@pytest.mark.parametrize("key", ["foo", "learning_rat"])
+def test_unknown_key_is_an_error_naming_it(name: str, key: str) -> None:
+    hp = {**_yaml_model(name), key: 1}
+    hp.pop("name")
+    with pytest.raises(ModelConfigError, match=rf"model\.{key}\b"):
+        build_model(name, small_trading_env(), hp, seed=0)
+
+
+@pytest.mark.parametrize(
+    "name, key, value",
+    [
+        ("ppo", "buffer_size", 1000),  # a DQN key
+        ("ppo", "use_rms_prop", True),  # an A2C key
+        ("a2c", "n_epochs", 5),  # a PPO key
+        ("a2c", "clip_range", 0.2),
+        ("dqn", "n_epochs", 5),
+        ("dqn", "gae_lambda", 0.9),
+    ],
+)
+def test_key_of_another_algorithm_is_rejected(name: str, key: str, value: Any) -> None:
+    with pytest.raises(ModelConfigError, match=rf"model\.{key}\b.*{algorithm_class(name).__name__}"):
+        model_kwargs(name, {key: value})
+
+
+@pytest.mark.parametrize("name", ALGORITHMS)
+@pytest.mark.parametrize(
+    "key, value",
+    [("seed", 1), ("env", "TradingEnv"), ("device", "cuda"), ("verbose", 1), ("policy_kwargs", {})],
+)
+def test_engine_owned_key_is_rejected(name: str, key: str, value: Any) -> None:
+    assert key not in accepted_keys(name)
+    with pytest.raises(ModelConfigError, match=rf"model\.{key}\b"):
+        model_kwargs(name, {key: value})
+
+
+@pytest.mark.parametrize(
+    "hyperparams, fault",
+    [
+        ({"activation": "sigmoid"}, r"model\.activation='sigmoid'"),
+        ({"net_width": 0}, r"model\.net_width=0"),
+        ({"net_depth": -1}, r"model\.net_depth=-1"),
+    ],
+)
+@pytest.mark.parametrize("name", ALGORITHMS)
+def test_bad_network_value_is_an_error_naming_it(name: str, hyperparams: dict[str, Any], fault: str) -> None:
+    with pytest.raises(ModelConfigError, match=fault):
+        model_kwargs(name, hyperparams)
+
+
+def test_unknown_algorithm_is_an_error() -> None:
+    with pytest.raises(ModelConfigError, match=r"model\.name='sac'"):
+        build_model("sac", small_trading_env(), {}, seed=0)
+
+
+@pytest.mark.parametrize(
+    "name, key, accepted",
+    [
+        ("ppo", "learning_rate", True),
+        ("ppo", "n_steps", True),
+        ("ppo", "n_epochs", True),
+        ("ppo", "clip_range", True),
+        ("ppo", "clip_range_vf", True),
+        ("ppo", "target_kl", True),
+        ("ppo", "gae_lambda", True),
+        ("ppo", "buffer_size", False),
+        ("ppo", "exploration_fraction", False),
+        ("ppo", "use_rms_prop", False),
+        ("dqn", "learning_rate", True),
+        ("dqn", "buffer_size", True),
+        ("dqn", "learning_starts", True),
+        ("dqn", "train_freq", True),
+        ("dqn", "target_update_interval", True),
+        ("dqn", "exploration_fraction", True),
+        ("dqn", "tau", True),
+        ("dqn", "n_epochs", False),
+        ("dqn", "clip_range", False),
+        ("dqn", "gae_lambda", False),
+        ("dqn", "replay_buffer_class", False),  # takes a class, not a YAML value
+        ("dqn", "replay_buffer_kwargs", False),
+        ("a2c", "learning_rate", True),
+        ("a2c", "n_steps", True),
+        ("a2c", "use_rms_prop", True),
+        ("a2c", "rms_prop_eps", True),
+        ("a2c", "normalize_advantage", True),
+        ("a2c", "n_epochs", False),
+        ("a2c", "clip_range", False),
+        ("a2c", "buffer_size", False),
+        ("a2c", "rollout_buffer_class", False),
+        ("ppo", "rollout_buffer_kwargs", False),
+    ],
+)
+def test_accepted_keys_table(name: str, key: str, accepted: bool) -> None:
+    assert (key in accepted_keys(name)) is accepted
+
+
+@pytest.mark.parametrize("name", ALGORITHMS)
+def test_accepted_keys_are_constructor_arguments_or_network_keys(name: str) -> None:
+    keys = accepted_keys(name)
+    parameters = set(inspect.signature(algorithm_class(name).__init__).parameters)
+    assert set(NETWORK_KEYS) <= keys
+    assert keys - set(NETWORK_KEYS) <= parameters
+    assert not keys & ENGINE_ARGUMENTS
+    assert set(_yaml_model(name)) - {"name"} <= keys
+    assert accepted_keys(name.upper()) == keys
