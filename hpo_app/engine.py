@@ -146,22 +146,32 @@ class RunResult:
 
 
 class _EvaluationCallback(BaseCallback):
-    """Evaluates on validation every ``eval_every`` steps and hands each point to the engine."""
+    """Evaluates on validation once ``eval_every`` more steps have been trained.
+
+    Evaluations happen at the start of a rollout, i.e. right after SB3's gradient update on the
+    previous one, so that each point measures the policy as trained on every step counted so far.
+    """
 
     def __init__(self, eval_every: int, evaluate: Callable[[int], None]) -> None:
         super().__init__(verbose=0)
         self._eval_every = eval_every
         self._evaluate = evaluate
-        self._next = eval_every
+        self.next_eval = eval_every
+
+    def due(self, timesteps: int) -> bool:
+        return timesteps >= self.next_eval
+
+    def evaluate(self, timesteps: int) -> None:
+        self.next_eval = (timesteps // self._eval_every + 1) * self._eval_every
+        self._evaluate(timesteps)
 
     def _on_rollout_start(self) -> None:
         # NaN weights make the next rollout crash inside torch: catch them as a divergence first.
         _check_finite_weights(self.model, self.num_timesteps)
+        if self.due(self.num_timesteps):
+            self.evaluate(self.num_timesteps)
 
     def _on_step(self) -> bool:
-        if self.num_timesteps >= self._next:
-            self._next += self._eval_every
-            self._evaluate(self.num_timesteps)
         return True
 
 
@@ -218,6 +228,12 @@ class TrainingEngine:
         try:
             model.learn(total_timesteps=self.train_spec.total_timesteps, callback=callback)
             self.timesteps = int(model.num_timesteps)
+            if callback.due(self.timesteps):  # the fully trained policy: the curve's last point
+                hook, self.on_evaluation = self.on_evaluation, None  # nothing left to prune
+                try:
+                    callback.evaluate(self.timesteps)
+                finally:
+                    self.on_evaluation = hook
         except Exception as exc:  # noqa: BLE001 - pruning is an exception by Optuna's design
             self.timesteps = int(model.num_timesteps)
             if type(exc).__name__ != "TrialPruned":

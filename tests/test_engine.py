@@ -189,13 +189,18 @@ def test_same_seed_reproduces_exactly_and_hook_sees_each_evaluation(ppo_run: Fin
 
     assert result.objective == ppo_run.objective  # exactly, not approximately
     assert result.metrics == ppo_run.metrics_file["metrics"]
-    assert [p.index for p in points] == list(range(1, TOTAL // EVERY + 1))
-    assert [p.timesteps for p in points] == list(range(EVERY, TOTAL + 1, EVERY))
+    # The hook (the pruner) sees every evaluation made during training; the last point of the
+    # curve is the fully trained policy, after learn() returned: nothing is left to prune there.
+    assert [p.index for p in points] == list(range(1, TOTAL // EVERY))
+    assert [p.timesteps for p in points] == list(range(EVERY, TOTAL, EVERY))
     curve = pd.read_csv(tmp_path / artifacts.EVAL_CURVE_FILE)
-    for point, (_, row) in zip(points, curve.iterrows(), strict=True):
+    assert len(curve) == len(points) + 1
+    for point, (_, row) in zip(points, curve.iloc[:-1].iterrows(), strict=True):
         assert set(point.metrics) == set(_metric_keys("val"))
         assert point.objective == point.metrics["val/sharpe"] == row["objective"]
         assert row["timesteps"] == point.timesteps
+    assert curve["timesteps"].iloc[-1] == TOTAL
+    assert curve["objective"].iloc[-1] == result.objective  # the final point is the objective
     reference = pd.read_csv(ppo_run.out / artifacts.EVAL_CURVE_FILE)
     pd.testing.assert_frame_equal(curve, reference)
 

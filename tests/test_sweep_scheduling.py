@@ -57,7 +57,7 @@ def test_median_pruner_prunes_a_clearly_worse_trial_and_keeps_its_partial_curve(
         rows = list(csv.DictReader(handle))
     assert len(rows) == 1 and float(rows[0]["objective"]) == pruned.intermediate_values[1]
     full = list(csv.DictReader((sweep / "0" / artifacts.EVAL_CURVE_FILE).open()))
-    assert len(full) == 800 // 200
+    assert len(full) > 1 and int(full[-1]["timesteps"]) >= 800  # a complete trial's whole curve
     assert results(sweep)["counts"]["pruned"] == 1
 
 
