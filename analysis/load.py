@@ -39,6 +39,7 @@ from hpo_app.artifacts import (
     STATE_COMPLETE,
     STATE_FAILED,
     STATE_PRUNED,
+    STUDY_DB_FILE,
 )
 
 _YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -105,6 +106,7 @@ class SweepInfo:
     task_overrides: tuple[str, ...] = ()
     reported: dict[str, Any] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    study_db: pd.DataFrame | None = None  # trials of optuna.db: trial, db_state, db_value, job_num
 
     @property
     def multi_objective(self) -> bool:
@@ -309,10 +311,22 @@ def _specs_from_sweep_overrides(overrides: Sequence[str]) -> tuple[dict[str, Par
             specs[key] = ParamSpec(key, "categorical", choices=tuple(ov.sweep_iterator()))
         elif isinstance(value, RangeSweep):
             is_int = all(isinstance(v, int) for v in (value.start, value.stop, value.step))
-            specs[key] = ParamSpec(key, "int" if is_int else "float", float(value.start), float(value.stop), step=float(value.step))
+            specs[key] = ParamSpec(
+                key,
+                "int" if is_int else "float",
+                float(value.start),
+                float(value.stop),
+                step=float(value.step),
+            )
         elif isinstance(value, IntervalSweep):
             is_int = isinstance(value.start, int) and isinstance(value.end, int)
-            specs[key] = ParamSpec(key, "int" if is_int else "float", float(value.start), float(value.end), log="log" in value.tags)
+            specs[key] = ParamSpec(
+                key,
+                "int" if is_int else "float",
+                float(value.start),
+                float(value.end),
+                log="log" in value.tags,
+            )
         elif not ov.is_sweep_override():
             fixed[key] = value
     return specs, fixed
@@ -406,6 +420,59 @@ def _one_line(e: BaseException | str) -> str:
     return msg[:200]
 
 
+_SQLITE_HEADER = b"SQLite format 3\x00"
+_DB_STATES = {
+    "COMPLETE": STATE_COMPLETE,
+    "PRUNED": STATE_PRUNED,
+    "FAIL": STATE_FAILED,
+    "RUNNING": STATE_RUNNING,
+    "WAITING": "waiting",
+}
+
+
+def read_study_db(path: Path, study_name: str | None = None) -> pd.DataFrame:
+    """Trials of the persisted Optuna study (sqlite, no server): trial, db_state, db_value, job_num.
+
+    Uses ``optuna.load_study``; raises ValueError with a one-line reason when the file is not a
+    study database (it is never created or changed here: the SQLite header is checked first).
+    """
+    with open(path, "rb") as f:
+        if f.read(16) != _SQLITE_HEADER:
+            raise ValueError("not an SQLite database")
+    import warnings
+
+    import optuna
+
+    storage = f"sqlite:///{path}"
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if study_name is None:
+                names = [s.study_name for s in optuna.study.get_all_study_summaries(storage)]
+                if len(names) != 1:
+                    raise ValueError(f"{len(names)} studies in the file and no study name to choose one")
+                study_name = names[0]
+            trials = optuna.load_study(study_name=study_name, storage=storage).get_trials(deepcopy=False)
+    except ValueError:
+        raise
+    except Exception as e:  # noqa: BLE001 - sqlalchemy/optuna errors become one line
+        raise ValueError(_one_line(e)) from e
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+    rows = [
+        {
+            "trial": t.number,
+            "db_state": _DB_STATES.get(t.state.name, t.state.name.lower()),
+            "db_value": float(t.values[0]) if t.values else math.nan,
+            "job_num": t.user_attrs.get("job_num"),
+        }
+        for t in trials
+    ]
+    return pd.DataFrame(rows, columns=["trial", "db_state", "db_value", "job_num"])
+
+
 # --------------------------------------------------------------------------- job level
 
 
@@ -437,6 +504,38 @@ def _float_or_nan(value: Any) -> float:
         return float(value)
     except (TypeError, ValueError):
         return math.nan
+
+
+def _read_metrics(row: dict[str, Any], metrics: Mapping[str, Any], job_dir: Path, issues: list[str]) -> None:
+    """Fill ``row`` from a parsed metrics.json (raises TypeError/ValueError when it is malformed)."""
+    state = str(metrics.get("state"))
+    row["state"] = state if state in (STATE_COMPLETE, STATE_PRUNED, STATE_FAILED) else STATE_CORRUPT
+    if row["state"] == STATE_CORRUPT:
+        issues.append(f"{METRICS_FILE} has unknown state {state!r}")
+    trial = metrics.get("trial")
+    if isinstance(trial, Mapping) and trial.get("number") is not None:
+        row["trial"] = int(trial["number"])
+        row["study"] = _opt_str(trial.get("study"))
+    row["model"] = _opt_str(metrics.get("model"))
+    objective = metrics.get("objective") if isinstance(metrics.get("objective"), Mapping) else {}
+    values = objective.get("values")
+    values = values if isinstance(values, list) else ([] if values is None else [values])
+    for i, v in enumerate(values):
+        row["objective" if i == 0 else f"objective_{i}"] = _float_or_nan(v)
+    for k, v in (metrics.get("metrics") or {}).items():
+        row[str(k)] = _float_or_nan(v)
+    baselines = metrics.get("baselines") or {}
+    for b in BASELINES:
+        for k, v in (baselines.get(b) or {}).items():
+            row[f"{b}/{k}"] = _float_or_nan(v)
+    for k in ("timesteps", "seconds", "seed"):
+        row[k] = _float_or_nan(metrics.get(k))
+    if metrics.get("error"):
+        row["error"] = _one_line(str(metrics["error"]))
+    if row["state"] == STATE_FAILED and not row.get("error") and (job_dir / ERROR_FILE).is_file():
+        row["error"] = _last_line(job_dir / ERROR_FILE)
+    if row["state"] == STATE_COMPLETE and math.isnan(row.get("objective", math.nan)):
+        issues.append("complete but no objective value")
 
 
 def read_job(job_dir: Path, info: SweepInfo, now: float | None = None) -> dict[str, Any]:
@@ -473,34 +572,11 @@ def read_job(job_dir: Path, info: SweepInfo, now: float | None = None) -> dict[s
         issues.append(f"{METRICS_FILE} unreadable: {_one_line(e)}")
 
     if metrics is not None:
-        state = str(metrics.get("state"))
-        row["state"] = state if state in (STATE_COMPLETE, STATE_PRUNED, STATE_FAILED) else STATE_CORRUPT
-        if row["state"] == STATE_CORRUPT:
-            issues.append(f"{METRICS_FILE} has unknown state {state!r}")
-        trial = metrics.get("trial")
-        if isinstance(trial, Mapping) and trial.get("number") is not None:
-            row["trial"] = int(trial["number"])
-            row["study"] = _opt_str(trial.get("study"))
-        row["model"] = _opt_str(metrics.get("model"))
-        objective = metrics.get("objective") if isinstance(metrics.get("objective"), Mapping) else {}
-        values = objective.get("values")
-        values = values if isinstance(values, list) else ([] if values is None else [values])
-        for i, v in enumerate(values):
-            row["objective" if i == 0 else f"objective_{i}"] = _float_or_nan(v)
-        for k, v in (metrics.get("metrics") or {}).items():
-            row[str(k)] = _float_or_nan(v)
-        baselines = metrics.get("baselines") or {}
-        for b in BASELINES:
-            for k, v in (baselines.get(b) or {}).items():
-                row[f"{b}/{k}"] = _float_or_nan(v)
-        for k in ("timesteps", "seconds", "seed"):
-            row[k] = _float_or_nan(metrics.get(k))
-        if metrics.get("error"):
-            row["error"] = _one_line(str(metrics["error"]))
-        if row["state"] == STATE_FAILED and not row.get("error") and (job_dir / ERROR_FILE).is_file():
-            row["error"] = _last_line(job_dir / ERROR_FILE)
-        if row["state"] == STATE_COMPLETE and math.isnan(row.get("objective", math.nan)):
-            issues.append("complete but no objective value")
+        try:
+            _read_metrics(row, metrics, job_dir, issues)
+        except (TypeError, ValueError, AttributeError) as e:
+            row["state"] = STATE_CORRUPT
+            issues.append(f"{METRICS_FILE} malformed: {_one_line(e)}")
     elif "state" not in row:
         if (job_dir / ERROR_FILE).is_file():
             row["state"] = STATE_FAILED
@@ -567,12 +643,14 @@ def read_equity(job_dir: str | os.PathLike[str]) -> pd.DataFrame | None:
 # --------------------------------------------------------------------------- the table
 
 
-def load_sweep(path: Path, name: str | None = None, now: float | None = None) -> tuple[SweepInfo, list[dict[str, Any]], pd.DataFrame]:
+def load_sweep(
+    path: Path, name: str | None = None, now: float | None = None
+) -> tuple[SweepInfo, list[dict[str, Any]], pd.DataFrame]:
     """Sweep info, trial rows and long-format learning curves of one sweep directory."""
     path = Path(path)
     info = read_sweep_info(path, name or "/".join(path.parts[-2:]))
     job_dirs = sorted((p for p in path.iterdir() if _is_job_dir(p)), key=lambda p: int(p.name))
-    rows = [read_job(j, info, now) for j in job_dirs]
+    rows = [_read_job_safely(j, info, now) for j in job_dirs]
 
     if not info.objective_metrics:
         # No sweep-level file said what the objective was: take it from the trials' metrics files.
@@ -597,33 +675,59 @@ def load_sweep(path: Path, name: str | None = None, now: float | None = None) ->
     for r in rows:
         if not r.get("model"):
             r["model"] = info.model
+    if (path / STUDY_DB_FILE).is_file():
+        try:
+            info.study_db = read_study_db(path / STUDY_DB_FILE, info.study_name)
+        except (OSError, ValueError) as e:
+            info.problems.append(f"{STUDY_DB_FILE} unreadable: {_one_line(str(e))}")
 
-    curve_frames: list[pd.DataFrame] = []
-    cols: dict[str, list[Any]] = {"sweep": [], "trial": [], "state": []}
-    data: dict[str, list[float]] = {}
+    return info, rows, _read_curves(info.name, rows)
+
+
+def _read_job_safely(job_dir: Path, info: SweepInfo, now: float | None) -> dict[str, Any]:
+    """:func:`read_job`, and a 'corrupt' row instead of an exception for what it did not foresee."""
+    try:
+        return read_job(job_dir, info, now)
+    except Exception as e:  # noqa: BLE001 - one odd directory must not stop the report
+        return {
+            "sweep": info.name,
+            "job_num": int(job_dir.name),
+            "trial": int(job_dir.name),
+            "job_dir": str(job_dir),
+            "state": STATE_CORRUPT,
+            "model": info.model,
+            "overrides": [],
+            "issue": f"unreadable job directory: {_one_line(e)}",
+        }
+
+
+def _read_curves(sweep: str, rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """The learning curves of a sweep's jobs in long format (sweep, trial, state, then the CSV's columns).
+
+    Built column by column (no DataFrame per trial): thousands of small files stay fast.
+    """
+    columns: dict[str, list[Any]] = {"sweep": [], "trial": [], "state": []}
     n = 0
     for r in rows:
         curve = read_eval_curve(Path(r["job_dir"]) / EVAL_CURVE_FILE)
-        if curve is None:
-            r["n_evals"] = 0
+        r["n_evals"] = 0 if curve is None else len(curve[1])
+        if not r["n_evals"]:
             continue
-        header, values = curve
-        r["n_evals"] = len(values)
-        if not values:
-            continue
+        header, values = curve  # type: ignore[misc]
         k = len(values)
-        cols["sweep"].extend([info.name] * k)
-        cols["trial"].extend([r["trial"]] * k)
-        cols["state"].extend([r["state"]] * k)
-        for j, h in enumerate(header):
-            column = data.setdefault(h, [math.nan] * n)
+        columns["sweep"] += [sweep] * k
+        columns["trial"] += [r["trial"]] * k
+        columns["state"] += [r["state"]] * k
+        for j, name in enumerate(header):
+            if name in ("sweep", "trial", "state"):
+                continue
+            column = columns.setdefault(name, [math.nan] * n)
             column.extend(v[j] for v in values)
         n += k
-        for column in data.values():
+        for column in columns.values():
             if len(column) < n:
                 column.extend([math.nan] * (n - len(column)))
-    curve_frames.append(pd.DataFrame({**cols, **data}))
-    return info, rows, pd.concat(curve_frames, ignore_index=True)
+    return pd.DataFrame(columns)
 
 
 def load_multirun(paths: Iterable[str | os.PathLike[str]]) -> Multirun:
@@ -639,7 +743,9 @@ def load_multirun(paths: Iterable[str | os.PathLike[str]]) -> Multirun:
         infos.append(info)
         rows.extend(sweep_rows)
         curves.append(sweep_curves)
-    return Multirun(sweeps=infos, trials=tidy_trials(rows, infos), curves=pd.concat(curves, ignore_index=True))
+    return Multirun(
+        sweeps=infos, trials=tidy_trials(rows, infos), curves=pd.concat(curves, ignore_index=True)
+    )
 
 
 def load_sweeps(paths: Iterable[str | os.PathLike[str]]) -> pd.DataFrame:
@@ -659,8 +765,14 @@ def tidy_trials(rows: list[dict[str, Any]], infos: Sequence[SweepInfo]) -> pd.Da
     df = pd.DataFrame.from_records(rows)
     for c in FIRST_COLUMNS + LAST_COLUMNS:
         if c not in df.columns:
-            df[c] = pd.Series([None] * len(df), dtype=object) if c in ("error", "issue", "study", "model") else math.nan
-    objectives = sorted((c for c in df.columns if c.startswith("objective_")), key=lambda c: int(c.split("_")[1]))
+            df[c] = (
+                pd.Series([None] * len(df), dtype=object)
+                if c in ("error", "issue", "study", "model")
+                else math.nan
+            )
+    objectives = sorted(
+        (c for c in df.columns if c.startswith("objective_")), key=lambda c: int(c.split("_")[1])
+    )
     params: list[str] = []
     for info in infos:
         params.extend(c for c in info.param_columns if c not in params)
@@ -668,9 +780,13 @@ def tidy_trials(rows: list[dict[str, Any]], infos: Sequence[SweepInfo]) -> pd.Da
         if c not in df.columns:
             df[c] = math.nan
     params += sorted(c for c in df.columns if c.startswith(PARAM_PREFIX) and c not in params)
-    seg_metrics = [c for seg in ("val", "test", "train") for c in sorted(df.columns) if c.startswith(seg + "/")]
+    seg_metrics = [
+        c for seg in ("val", "test", "train") for c in sorted(df.columns) if c.startswith(seg + "/")
+    ]
     base = [c for b in BASELINES for c in sorted(df.columns) if c.startswith(b + "/")]
-    taken = set(FIRST_COLUMNS) | set(LAST_COLUMNS) | set(objectives) | set(params) | set(seg_metrics) | set(base)
+    taken = (
+        set(FIRST_COLUMNS) | set(LAST_COLUMNS) | set(objectives) | set(params) | set(seg_metrics) | set(base)
+    )
     other = [c for c in df.columns if c not in taken]
     order = list(FIRST_COLUMNS) + objectives + params + seg_metrics + base + other + list(LAST_COLUMNS)
     df = df[order]
@@ -678,4 +794,8 @@ def tidy_trials(rows: list[dict[str, Any]], infos: Sequence[SweepInfo]) -> pd.Da
     df["job_num"] = df["job_num"].astype("int64")
     df["n_evals"] = df["n_evals"].fillna(0).astype("int64")
     df["state"] = pd.Categorical(df["state"], categories=list(STATES))
+    for c in params:
+        values = [r[c] for r in rows if r.get(c) is not None]
+        if values and all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+            df[c] = df[c].astype("Int64")  # integer parameters stay integers beside missing values
     return df.sort_values(["sweep", "trial", "job_num"], kind="stable").reset_index(drop=True)

@@ -1,0 +1,461 @@
+"""``python -m analysis.report DIR [DIR ...] [--out OUT]``: every sweep in DIR as tables, plots, a report.
+
+Three steps, each a function of the previous one's output (the benchmark times them apart):
+
+1. load   :func:`analysis.load.load_multirun`  files -> one tidy trial table (+ sweep facts, curves)
+2. tidy   :func:`analysis.tables.analyse`      table -> best trial, counts, importance, Pareto front
+3. plot   :func:`analysis.plots.make_plots`    -> PNGs; then :func:`write_outputs` -> trials.csv,
+          summary.md, report.html (self-contained: images embedded as base64 data URIs).
+
+The summary and the HTML page are rendered from one list of blocks (:func:`document`), so they
+say the same thing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import html
+import math
+import os
+import shlex
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .load import STATES, Multirun, NoSweepError, ParamSpec, load_multirun
+from .tables import (
+    Analysis,
+    SweepSummary,
+    analyse,
+    metrics_beside_baselines,
+    objective_columns,
+    objective_label,
+    param_values,
+    test_metric,
+)
+
+TRIALS_CSV = "trials.csv"
+SUMMARY_MD = "summary.md"
+REPORT_HTML = "report.html"
+DEFAULT_OUT = "report"
+
+
+# --------------------------------------------------------------------------- formatting
+
+
+def fmt(value: Any, digits: int = 4) -> str:
+    """A cell value for humans: 4 significant digits, integers as integers, missing as '–'."""
+    if value is None or value is pd.NA:
+        return "–"
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value)).lower()
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        if math.isnan(value):
+            return "–"
+        if float(value).is_integer() and abs(value) < 1e9:
+            return str(int(value))
+        return f"{value:.{digits}g}"
+    return str(value)
+
+
+def describe_spec(spec: ParamSpec) -> str:
+    if spec.is_categorical:
+        return "choice of " + ", ".join(fmt(c) for c in spec.choices or ())
+    scale = "log" if spec.log else "linear"
+    return f"{spec.type} in [{fmt(spec.low)}, {fmt(spec.high)}], {scale}"
+
+
+# --------------------------------------------------------------------------- document model
+
+
+@dataclass
+class Block:
+    """One piece of the report: heading, paragraph, table, code, list or image."""
+
+    kind: str  # "h1" "h2" "h3" "p" "table" "code" "list" "img"
+    text: str = ""
+    table: pd.DataFrame | None = None
+    items: list[str] = field(default_factory=list)
+    image: Any = None  # a PlotFile
+
+
+def _table(df: pd.DataFrame, index: bool = False) -> Block:
+    if index:
+        df = df.reset_index()
+    return Block("table", table=df)
+
+
+def _sweep_blocks(s: SweepSummary, plots: Sequence[Any]) -> list[Block]:
+    info = s.info
+    blocks = [Block("h2", f"{info.model or '?'} · {s.name}")]
+    facts = [f"directory `{info.path}`"]
+    if info.study_name:
+        facts.append(f"study `{info.study_name}`")
+    facts.append(
+        "objective " + ", ".join(objective_label(info, i) for i in range(max(1, len(info.objective_metrics))))
+    )
+    facts.append(f"{len(info.search_space)} searched parameters (from {info.search_space_source})")
+    blocks.append(Block("p", "; ".join(facts) + "."))
+    counts = ", ".join(f"{n} {state}" for state, n in s.counts.items() if n) or "no job directory"
+    blocks.append(Block("p", f"Trials: {sum(s.counts.values())} ({counts})."))
+    reported = info.reported.get("counts")
+    if isinstance(reported, dict):
+        blocks.append(
+            Block("p", "The sweeper reported: " + ", ".join(f"{v} {k}" for k, v in reported.items()) + ".")
+        )
+    if s.db_verdict:
+        blocks.append(Block("p", s.db_verdict + "."))
+        if s.db_problems:
+            shown = s.db_problems[:20] + (
+                [f"... and {len(s.db_problems) - 20} more"] if len(s.db_problems) > 20 else []
+            )
+            blocks.append(Block("list", items=shown))
+
+    if s.best is not None:
+        b = s.best
+        blocks.append(Block("h3", f"Best trial: #{int(b['trial'])} (job directory {int(b['job_num'])})"))
+        values = ", ".join(
+            f"{objective_label(info, i)} = {fmt(b.get('objective' if i == 0 else f'objective_{i}'))}"
+            for i in range(max(1, len(info.objective_metrics)))
+        )
+        blocks.append(Block("p", values + "."))
+        params = param_values(b, info)
+        if params:
+            rows = [
+                {"parameter": k, "value": fmt(v), "searched": describe_spec(info.search_space[k])}
+                for k, v in params.items()
+            ]
+            blocks.append(_table(pd.DataFrame(rows)))
+        mt = metrics_beside_baselines(b)
+        if not mt.empty:
+            mt.columns = [f"{seg} {who}" for seg, who in mt.columns]
+            blocks.append(Block("p", "Its metrics (net of costs) beside the baselines on the same segments:"))
+            blocks.append(_table(mt, index=True))
+        verdict = _verdict(s)
+        if verdict:
+            blocks.append(Block("p", verdict))
+        if s.rerun:
+            blocks.append(Block("p", "Re-run this trial (a single run, no sweep):"))
+            blocks.append(Block("code", s.rerun))
+            if s.rerun_status:
+                blocks.append(Block("p", f"Check of this command: {s.rerun_status}."))
+    if s.pareto is not None and not s.pareto.empty:
+        cols = ["trial"] + [c for c in objective_columns(info) if c in s.pareto.columns]
+        front = s.pareto[cols].rename(columns={c: info.objective_metrics[i] for i, c in enumerate(cols[1:])})
+        for m in info.objective_metrics:
+            if test_metric(m) != m and test_metric(m) in s.pareto.columns:
+                front[test_metric(m)] = s.pareto[test_metric(m)]
+        blocks.append(Block("h3", f"Pareto front ({len(front)} of {len(s.complete)} complete trials)"))
+        blocks.append(
+            Block(
+                "p",
+                "No other trial is better on every objective; the best trial above is the front's best on the first objective.",
+            )
+        )
+        blocks.append(_table(front.sort_values(front.columns[1], ascending=info.direction(0) == "minimize")))
+    metric = info.objective_metrics[0] if info.objective_metrics else None
+    if metric is not None and not s.complete.empty:
+        top = s.top(5)
+        tcol = test_metric(metric)
+        cols = {"trial": top["trial"], metric: top["objective"]}
+        if tcol in top.columns and tcol != metric:
+            cols[tcol] = top[tcol]
+        blocks.append(Block("h3", "How sure can we be"))
+        text = [f"Top {len(top)} of {len(s.complete)} complete trials by validation, with their test value:"]
+        blocks.append(Block("p", " ".join(text)))
+        blocks.append(_table(pd.DataFrame(cols)))
+        if not math.isnan(s.val_test_spearman):
+            blocks.append(
+                Block(
+                    "p",
+                    f"Rank correlation between validation and test {metric.split('/', 1)[-1]} over the complete trials: "
+                    f"Spearman rho = {s.val_test_spearman:.2f} (1: the validation ranking holds on unseen data; "
+                    "near 0: the winner is largely luck).",
+                )
+            )
+    if s.importance is not None:
+        imp = s.importance
+        blocks.append(Block("h3", "Parameter importance"))
+        if imp.ok:
+            blocks.append(Block("p", f"Method: {imp.method}, on {imp.n_trials} complete trials."))
+            blocks.append(
+                _table(
+                    pd.DataFrame(
+                        {"parameter": list(imp.importances), "importance": list(imp.importances.values())}
+                    )
+                )
+            )
+            if imp.note:
+                blocks.append(Block("p", f"Note: {imp.note}."))
+        else:
+            blocks.append(Block("p", f"Not computed: {imp.note}."))
+    problems = list(info.problems) + list(s.notes)
+    if problems:
+        blocks.append(Block("h3", "Notes"))
+        blocks.append(Block("list", items=problems))
+    blocks.append(Block("h3", f"Broken or unfinished jobs ({len(s.broken)})"))
+    if s.broken.empty:
+        blocks.append(Block("p", "None: every job directory holds a complete or pruned trial."))
+    else:
+        df = s.broken.copy()
+        df["problem"] = [
+            "; ".join(str(x) for x in (e, i) if isinstance(x, str) and x)
+            for e, i in zip(df["error"], df["issue"])
+        ]
+        blocks.append(
+            _table(df[["job_num", "trial", "state", "problem", "job_dir"]].rename(columns={"job_num": "job"}))
+        )
+    for p in plots:
+        if p.sweep == s.name:
+            blocks.append(Block("img", p.title, image=p))
+    return blocks
+
+
+def _verdict(s: SweepSummary) -> str:
+    """One sentence: does the best trial beat buy-and-hold on validation and on the unseen test?"""
+    metric = s.info.objective_metrics[0] if s.info.objective_metrics else None
+    if s.best is None or metric is None or not metric.startswith("val/"):
+        return ""
+    name = metric.split("/", 1)[1]
+    sign = 1.0 if s.info.direction(0) == "maximize" else -1.0
+    parts = []
+    for seg, label in (("val", "validation"), ("test", "test (unseen)")):
+        agent, bh = s.best.get(f"{seg}/{name}"), s.best.get(f"buy_and_hold/{seg}/{name}")
+        if agent is None or bh is None or pd.isna(agent) or pd.isna(bh):
+            continue
+        word = "beats" if sign * (float(agent) - float(bh)) > 0 else "does not beat"
+        parts.append(f"on {label} it {word} buy-and-hold ({name} {fmt(agent)} vs {fmt(bh)})")
+    return ("The best trial: " + "; ".join(parts) + ".") if parts else ""
+
+
+def document(analysis: Analysis, plots: Sequence[Any], command: str | None = None) -> list[Block]:
+    """The whole report as blocks (rendered to summary.md and report.html)."""
+    trials = analysis.trials
+    blocks = [Block("h1", "Hyperparameter sweeps report")]
+    n_states = ", ".join(
+        f"{int((trials['state'] == s).sum())} {s}" for s in STATES if (trials["state"] == s).any()
+    )
+    blocks.append(
+        Block("p", f"{len(analysis.sweeps)} sweep(s), {len(trials)} job directories ({n_states or 'none'}).")
+    )
+    if command:
+        blocks.append(Block("p", f"Made by `{command}` on {time.strftime('%Y-%m-%d %H:%M')}."))
+    blocks.append(
+        Block(
+            "p",
+            "Hyperparameters were chosen on the validation segment; the test segment was never seen by the sweeps. "
+            "Every metric is net of transaction costs and shown beside buy-and-hold on the same segment.",
+        )
+    )
+    blocks.append(Block("h2", "Best trial per sweep"))
+    blocks.append(_table(analysis.best_table()))
+    for p in plots:
+        if p.sweep is None:
+            blocks.append(Block("img", p.title, image=p))
+    for s in analysis.sweeps:
+        blocks.extend(_sweep_blocks(s, plots))
+    return blocks
+
+
+def _cell(v: Any) -> str:
+    return fmt(v)
+
+
+def render_markdown(blocks: Sequence[Block], base: Path) -> str:
+    out: list[str] = []
+    for b in blocks:
+        if b.kind in ("h1", "h2", "h3"):
+            out.append("#" * int(b.kind[1]) + " " + b.text)
+        elif b.kind == "p":
+            out.append(b.text)
+        elif b.kind == "code":
+            out.append("```sh\n" + b.text + "\n```")
+        elif b.kind == "list":
+            out.append("\n".join(f"- {i}" for i in b.items))
+        elif b.kind == "table" and b.table is not None:
+            df = b.table
+            header = "| " + " | ".join(str(c) for c in df.columns) + " |"
+            sep = "|" + "|".join(" --- " for _ in df.columns) + "|"
+            rows = [
+                "| " + " | ".join(_cell(v).replace("|", "\\|") for v in row) + " |"
+                for row in df.itertuples(index=False)
+            ]
+            out.append("\n".join([header, sep, *rows]))
+        elif b.kind == "img":
+            rel = os.path.relpath(b.image.path, base)
+            out.append(f"![{b.text}]({rel})")
+        out.append("")
+    return "\n".join(out)
+
+
+_CSS = """
+body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}
+h1{border-bottom:2px solid #444}h2{border-bottom:1px solid #bbb;margin-top:2em}
+table{border-collapse:collapse;margin:.6em 0;font-size:13px}
+th,td{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#f0f0f0}
+td:first-child,th:first-child{text-align:left}
+pre{background:#f6f6f6;padding:.6em;overflow-x:auto;white-space:pre-wrap;word-break:break-all}
+figure{margin:1em 0}figure img{max-width:100%;border:1px solid #ddd}
+figcaption{font-size:13px;color:#555;max-width:900px}code{background:#f3f3f3;padding:0 3px}
+"""
+
+
+def _inline(text: str) -> str:
+    """Escape text for HTML, turning `code` spans into <code>."""
+    parts = html.escape(text).split("`")
+    return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts))
+
+
+def render_html(blocks: Sequence[Block], title: str = "Sweeps report") -> str:
+    out = [
+        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>{_CSS}</style></head><body>"
+    ]
+    for b in blocks:
+        if b.kind in ("h1", "h2", "h3"):
+            out.append(f"<{b.kind}>{_inline(b.text)}</{b.kind}>")
+        elif b.kind == "p":
+            out.append(f"<p>{_inline(b.text)}</p>")
+        elif b.kind == "code":
+            out.append(f"<pre>{html.escape(b.text)}</pre>")
+        elif b.kind == "list":
+            out.append("<ul>" + "".join(f"<li>{_inline(i)}</li>" for i in b.items) + "</ul>")
+        elif b.kind == "table" and b.table is not None:
+            df = b.table
+            head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
+            body = "".join(
+                "<tr>" + "".join(f"<td>{html.escape(_cell(v))}</td>" for v in row) + "</tr>"
+                for row in df.itertuples(index=False)
+            )
+            out.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+        elif b.kind == "img":
+            data = base64.b64encode(Path(b.image.path).read_bytes()).decode("ascii")
+            name = html.escape(Path(b.image.path).name)
+            out.append(
+                f"<figure id='{name}'><img src='data:image/png;base64,{data}' alt='{html.escape(b.text)} ({name})'>"
+                f"<figcaption><b>{html.escape(b.text)}</b> ({name}). {html.escape(b.image.caption)}</figcaption></figure>"
+            )
+    out.append("</body></html>")
+    return "\n".join(out)
+
+
+# --------------------------------------------------------------------------- outputs
+
+
+def trials_for_csv(trials: pd.DataFrame) -> pd.DataFrame:
+    """The trial table as written to trials.csv (overrides as one shell-quoted string)."""
+    df = trials.copy()
+    df["overrides"] = [
+        " ".join(shlex.quote(o) for o in ov) if isinstance(ov, (list, tuple)) else ""
+        for ov in df["overrides"]
+    ]
+    return df
+
+
+def write_outputs(
+    analysis: Analysis, plots: Sequence[Any], out_dir: Path, command: str | None = None
+) -> dict[str, Path]:
+    """trials.csv, summary.md and report.html in ``out_dir``; returns their paths by name."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {"trials": out_dir / TRIALS_CSV, "summary": out_dir / SUMMARY_MD, "html": out_dir / REPORT_HTML}
+    trials_for_csv(analysis.trials).to_csv(paths["trials"], index=False)
+    blocks = document(analysis, plots, command)
+    paths["summary"].write_text(render_markdown(blocks, out_dir), encoding="utf-8")
+    paths["html"].write_text(render_html(blocks), encoding="utf-8")
+    return paths
+
+
+def stdout_table(analysis: Analysis) -> str:
+    """The short table of the best trial per sweep printed at the end of a run."""
+    df = analysis.best_table().drop(columns=["metric", "complete", "trials"])
+    cells = [[str(c) for c in df.columns]] + [[fmt(v) for v in row] for row in df.itertuples(index=False)]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(cells[0]))]
+    lines = [
+        "  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+        for r in cells
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def default_out(paths: Sequence[str | os.PathLike[str]]) -> Path:
+    """``<dir>/report`` for one path; for several, ``report`` in their deepest common directory."""
+    resolved = [Path(p).resolve() for p in paths]
+    base = resolved[0] if len(resolved) == 1 else Path(os.path.commonpath(resolved))
+    return base / DEFAULT_OUT
+
+
+@dataclass
+class ReportResult:
+    out_dir: Path
+    analysis: Analysis
+    plots: list[Any]
+    files: dict[str, Path]
+    seconds: dict[str, float]
+
+
+def build_report(
+    paths: Sequence[str | os.PathLike[str]],
+    out: str | os.PathLike[str] | None = None,
+    command: str | None = None,
+    jobs: int | None = None,
+) -> ReportResult:
+    """Load, tidy, plot and write; raises :class:`NoSweepError` for a path without a sweep."""
+    from .plots import make_plots
+
+    seconds: dict[str, float] = {}
+    t0 = time.perf_counter()
+    multirun: Multirun = load_multirun(paths)
+    t1 = time.perf_counter()
+    analysis = analyse(multirun)
+    t2 = time.perf_counter()
+    out_dir = Path(out) if out is not None else default_out(paths)
+    plots = make_plots(analysis, out_dir, jobs=jobs)
+    t3 = time.perf_counter()
+    files = write_outputs(analysis, plots, out_dir, command)
+    t4 = time.perf_counter()
+    seconds.update(load=t1 - t0, tidy=t2 - t1, plots=t3 - t2, write=t4 - t3, total=t4 - t0)
+    return ReportResult(out_dir, analysis, plots, files, seconds)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m analysis.report",
+        description="Tables, plots and a report of every Optuna sweep found in the given directories "
+        "(a multirun date directory, a sweep directory, or several).",
+    )
+    parser.add_argument(
+        "paths", nargs="+", metavar="DIR", help="multirun/<date>, multirun/<date>/<time>, ..."
+    )
+    parser.add_argument("--out", default=None, help="output directory (default: DIR/report)")
+    parser.add_argument(
+        "--jobs", type=int, default=None, help="processes drawing plots (default: number of CPUs)"
+    )
+    args = parser.parse_args(argv)
+    command = " ".join(
+        ["python -m analysis.report", *(shlex.quote(p) for p in args.paths)]
+        + (["--out", shlex.quote(args.out)] if args.out else [])
+    )
+    try:
+        result = build_report(args.paths, args.out, command=command, jobs=args.jobs)
+    except NoSweepError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(stdout_table(result.analysis))
+    broken = sum(len(s.broken) for s in result.analysis.sweeps)
+    if broken:
+        print(f"{broken} broken or unfinished job(s): see {result.files['summary']}")
+    print(f"Report written to {result.out_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,151 @@
+"""The command that re-runs a trial as a single run, checked with Hydra's compose API.
+
+The job's task overrides minus the sweep-only ones (``hpo=``, ``scheduler=``, ``hydra.*``) are
+not always enough: a sweep preset (``conf/hpo/*.yaml``, ``# @package _global_``) also sets task
+keys such as ``train.total_timesteps``, and dropping it would change the trained agent. So the
+overrides are composed with the job's own config tree (``hydra.runtime.config_sources`` in its
+``.hydra/hydra.yaml``), compared with the job's ``.hydra/config.yaml`` (what the trial really ran),
+and every task key that differs is pinned with an explicit override. The result is composed again
+to check that it gives the job's configuration; the summary says whether it was verified.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import shlex
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hpo_app.artifacts import HYDRA_DIR
+
+from .load import SWEEP_ONLY_GROUPS, parse_override_value, read_yaml, rerun_overrides
+
+RERUN_PREFIX = "python -m hpo_app"
+_PLAIN = re.compile(r"^[A-Za-z_/\-\.\+\*\$%@?|:0-9][A-Za-z0-9_/\-\.\+\*\$%@?|:]*$")
+
+
+@dataclass
+class Rerun:
+    """A re-run command: the kept overrides, the pinned ones, and how far it was checked."""
+
+    overrides: list[str]
+    pins: list[str] = field(default_factory=list)
+    verified: bool = False
+    status: str = ""
+
+    @property
+    def command(self) -> str:
+        return " ".join([RERUN_PREFIX, *(shlex.quote(o) for o in [*self.overrides, *self.pins])])
+
+
+def hydra_value(value: Any) -> str:
+    """A Python value written in Hydra's override grammar (what ``key=<this>`` parses back to)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return repr(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(hydra_value(v) for v in value) + "]"
+    if isinstance(value, Mapping):
+        return "{" + ",".join(f"{k}:{hydra_value(v)}" for k, v in value.items()) + "}"
+    text = str(value)
+    if _PLAIN.match(text) and parse_override_value(text) == text:
+        return text
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _flatten(node: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(node, Mapping) and node:
+        out: dict[str, Any] = {}
+        for k, v in node.items():
+            out.update(_flatten(v, f"{prefix}{k}."))
+        return out
+    return {prefix[:-1]: node}
+
+
+def _task_leaves(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """Leaves of a task config, without the sweep-only groups (they do not change the agent)."""
+    return {k: v for k, v in _flatten(cfg).items() if k.split(".", 1)[0] not in SWEEP_ONLY_GROUPS}
+
+
+def config_differences(target: Mapping[str, Any], composed: Mapping[str, Any]) -> list[str]:
+    """Overrides that turn ``composed`` into ``target`` (task keys only)."""
+    want, have = _task_leaves(target), _task_leaves(composed)
+    pins = []
+    for key, value in want.items():
+        if key not in have:
+            pins.append(f"++{key}={hydra_value(value)}")
+        elif have[key] != value or type(have[key]) is not type(value):
+            pins.append(f"{key}={hydra_value(value)}")
+    pins += [f"~{key}" for key in have if key not in want]
+    return pins
+
+
+def _config_source(hydra_cfg: Mapping[str, Any]) -> tuple[str, str, str] | None:
+    """(schema, path, config_name) of the job's primary config, from its .hydra/hydra.yaml."""
+    node = hydra_cfg.get("hydra", hydra_cfg)
+    runtime = node.get("runtime") or {}
+    name = (node.get("job") or {}).get("config_name")
+    for source in runtime.get("config_sources") or []:
+        if source.get("provider") == "main" and source.get("schema") in ("file", "pkg") and name:
+            return str(source["schema"]), str(source["path"]), str(name)
+    return None
+
+
+def rerun_for_job(job_dir: str | Path, job_overrides: Sequence[str], verify: bool = True) -> Rerun:
+    """The single-run command of a job, with pins and verified by composing when possible."""
+    kept = rerun_overrides(job_overrides)
+    result = Rerun(overrides=kept)
+    if not verify:
+        result.status = "not checked"
+        return result
+    hydra_dir = Path(job_dir) / HYDRA_DIR
+    try:
+        target = read_yaml(hydra_dir / "config.yaml")
+        source = _config_source(read_yaml(hydra_dir / "hydra.yaml") or {})
+    except Exception as e:  # noqa: BLE001
+        result.status = f"not checked: the job's .hydra files are unreadable ({type(e).__name__})"
+        return result
+    if source is None or not isinstance(target, Mapping):
+        result.status = "not checked: the job's .hydra/hydra.yaml names no config directory"
+        return result
+    schema, path, name = source
+    if schema == "file" and not Path(path).is_dir():
+        result.status = f"not checked: its config directory {path} is not here"
+        return result
+    try:
+        from hydra import compose, initialize_config_dir, initialize_config_module
+        from omegaconf import OmegaConf
+
+        init = (
+            initialize_config_dir(config_dir=path, version_base="1.3")
+            if schema == "file"
+            else initialize_config_module(config_module=path, version_base="1.3")
+        )
+        with init:
+            composed = OmegaConf.to_container(compose(name, overrides=kept), resolve=False)
+            pins = config_differences(target, composed)  # type: ignore[arg-type]
+            again = OmegaConf.to_container(compose(name, overrides=[*kept, *pins]), resolve=False)
+    except Exception as e:  # noqa: BLE001 - the config tree changed since the sweep, etc.
+        result.status = f"not verified: composing with {path} failed ({type(e).__name__}: {str(e)[:120]})"
+        return result
+    result.pins = pins
+    left = config_differences(target, again)  # type: ignore[arg-type]
+    if left:
+        result.status = f"not verified: {len(left)} key(s) still differ from the job's config ({left[0]})"
+        return result
+    result.verified = True
+    pinned = f", with {len(pins)} key(s) pinned that the sweep-only groups had set" if pins else ""
+    result.status = f"verified: composes with {path} to the job's .hydra/config.yaml{pinned}"
+    return result
