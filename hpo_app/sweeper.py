@@ -22,7 +22,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,6 +47,55 @@ INTERRUPTED = "interrupted: the sweep was stopped while this trial ran"
 
 class SweepError(ValueError):
     """Invalid sweep input, found before any trial starts; the message is one line."""
+
+
+RESULTS_EVERY_S = 5.0
+"""optimization_results.yaml is rewritten at most this often during a sweep, and at its end."""
+
+
+@dataclass
+class _Outcome:
+    """How one trial ended, as the driver reports it."""
+
+    number: int
+    job_num: int
+    state: TrialState
+    values: list[float] | None
+    detail: str  # the error, or how the trial was pruned
+    seconds: float = 0.0
+
+
+Recorder = Callable[[optuna.study.Study, optuna.trial.Trial, int, Any, float], _Outcome]
+
+
+@dataclass
+class _Tally:
+    """Counts and the best value so far, kept in memory from what the driver told Optuna."""
+
+    done: int
+    directions: list[str]
+    failures: int = 0
+    best: tuple[float, int] | None = None  # (value, trial number), single objective
+    n_complete: int = 0
+
+    def add(self, outcome: _Outcome) -> None:
+        self.done += 1
+        self.failures += outcome.state == TrialState.FAIL
+        if outcome.state != TrialState.COMPLETE or not outcome.values:
+            return
+        self.n_complete += 1
+        if len(self.directions) == 1:
+            value = outcome.values[0]
+            better = self.best is None or (
+                value > self.best[0] if self.directions[0] == "maximize" else value < self.best[0]
+            )
+            if better:
+                self.best = (value, outcome.number)
+
+    def best_text(self) -> str:
+        if len(self.directions) > 1:
+            return f"see the Pareto front ({self.n_complete} complete)"
+        return "-" if self.best is None else f"{self.best[0]:.4f} (trial {self.best[1]})"
 
 
 @dataclass
@@ -84,10 +133,13 @@ class HpoSweeperImpl(OptunaSweeperImpl):
             search_space, custom_search_space, params,
         )
         self.auto_jobs = n_jobs is None
+        if self.sampler is None:  # an app without a `sampler` group: Optuna's default
+            self.sampler = optuna.samplers.TPESampler()
         self.pruner = pruner if pruner is not None else optuna.pruners.NopPruner()
         self.objective_metric = objective_metric
         self.resume = resume
         self.cpus_per_trial = max(1, int(cpus_per_trial))
+        self.runner_stopped = False  # too many failures: start no new trial
 
     # -- entry -----------------------------------------------------------------------------
     def sweep(self, arguments: list[str]) -> None:
@@ -115,24 +167,22 @@ class HpoSweeperImpl(OptunaSweeperImpl):
             type(self.pruner).__name__,
         )
         runner = _RayRunner(self) if _is_ray(self.launcher) else _BatchRunner(self)
-        failures = 0
-        failure_budget = math.floor(self.max_failure_rate * self.n_trials + 1e-9)
+        self.tally = _Tally(done=done, directions=[d.name.lower() for d in study.directions])
+        if len(study.directions) == 1 and any(t.state == TrialState.COMPLETE for t in study.trials):
+            self.tally.best = (float(study.best_value), study.best_trial.number)
+        self.failure_budget = math.floor(self.max_failure_rate * self.n_trials + 1e-9)
         interrupted = False
+        last_write = 0.0
         try:
-            for trial, job_num, ret, seconds in runner.run(study, space, fixed, to_start, slots):
-                state = self._tell(study, trial, ret)
-                failures += state == TrialState.FAIL
-                self._progress(study, trial, job_num, state, seconds, runner.n_running)
-                self._write_results(study, sweep_dir, space, fixed)
-                if failures > failure_budget and not runner.stopping:
-                    log.error(
-                        "%d of %d trials failed, more than max_failure_rate=%s allows; "
-                        "stopping after the %d running trial(s) finish",
-                        failures, self.n_trials, self.max_failure_rate, runner.n_running,
-                    )
-                    runner.stop()
+            for outcome in runner.run(study, space, fixed, to_start, slots, self._record):
+                self._progress(outcome, runner.n_running)
+                if time.monotonic() - last_write > RESULTS_EVERY_S:  # cheap enough, not per trial
+                    self._write_results(study, sweep_dir, space, fixed)
+                    last_write = time.monotonic()
         except KeyboardInterrupt:
             interrupted = True
+            for trial, job_num, ret, seconds in runner.finished_now():  # done, not yet collected
+                self._progress(self._record(study, trial, job_num, ret, seconds), 0)
             runner.cancel(study)
         self._write_results(study, sweep_dir, space, fixed)
         if interrupted:
@@ -141,10 +191,25 @@ class HpoSweeperImpl(OptunaSweeperImpl):
                 "hydra.sweep.dir=%s hydra.sweeper.resume=true", _count_finished(study), sweep_dir,
             )
             sys.exit(130)
-        if failures > failure_budget:
-            log.error("Sweep stopped: %d failed trial(s); errors are in each job's %s", failures, artifacts.ERROR_FILE)
+        if self.tally.failures > self.failure_budget:
+            log.error("Sweep stopped: %d failed trial(s); errors are in each job's %s",
+                      self.tally.failures, artifacts.ERROR_FILE)
             sys.exit(1)
         self._log_best(study)
+
+    def _record(self, study: optuna.study.Study, trial: optuna.trial.Trial, job_num: int,
+                ret: JobReturn | BaseException, seconds: float) -> _Outcome:
+        """Tell Optuna how a job ended and keep the tally (called before the slot is refilled)."""
+        outcome = self._tell(study, trial, ret)
+        outcome = _Outcome(trial.number, job_num, outcome.state, outcome.values, outcome.detail, seconds)
+        self.tally.add(outcome)
+        if self.tally.failures > self.failure_budget and not self.runner_stopped:
+            self.runner_stopped = True
+            log.error(
+                "%d of %d trials failed, more than max_failure_rate=%s allows; stopping after "
+                "the running trial(s) finish", self.tally.failures, self.n_trials, self.max_failure_rate,
+            )
+        return outcome
 
     # -- set-up ----------------------------------------------------------------------------
     def _search_space(self, arguments: list[str]) -> tuple[dict[str, BaseDistribution], dict[str, Any]]:
@@ -186,6 +251,8 @@ class HpoSweeperImpl(OptunaSweeperImpl):
             config = self.hydra_context.config_loader.load_sweep_config(self.config, sample)
         except Exception as err:  # noqa: BLE001 - Hydra raises several types for bad overrides
             raise SweepError(f"a trial's config does not compose: {_one_line(err)}") from None
+        if OmegaConf.select(config, "model.name") is None or "data" not in config:
+            return  # another Hydra app's config: nothing of hpo_app's to check
         try:
             engine = engine_from_config(config, Path(os.devnull))
             if not any(name.lstrip("+").startswith("data.") for name in space):
@@ -267,7 +334,7 @@ class HpoSweeperImpl(OptunaSweeperImpl):
         env = environment_variables(str(self.storage), study.study_name, trial)
         return list(overrides) + [f"++hydra.job.env_set.{k}='{v}'" for k, v in env.items()]
 
-    def _tell(self, study: optuna.study.Study, trial: optuna.trial.Trial, ret: JobReturn | BaseException) -> TrialState:
+    def _tell(self, study: optuna.study.Study, trial: optuna.trial.Trial, ret: JobReturn | BaseException) -> _Outcome:
         directions = study.directions
         if isinstance(ret, BaseException):
             error: BaseException | None = ret
@@ -277,32 +344,30 @@ class HpoSweeperImpl(OptunaSweeperImpl):
             error = ret._return_value if isinstance(ret._return_value, BaseException) else RuntimeError(str(ret._return_value))
         if error is not None and type(error).__name__ == "TrialPruned":
             _tell(study, trial, state=TrialState.PRUNED)
-            return TrialState.PRUNED
+            return _Outcome(trial.number, -1, TrialState.PRUNED, None, str(error))
         if error is None:
             values = _as_values(ret.return_value, len(directions))
             if isinstance(values, str):
                 error = ValueError(values)
             else:
                 _tell(study, trial, values=values)
-                return TrialState.COMPLETE
-        study._storage.set_trial_user_attr(trial._trial_id, "error", _one_line(error))
+                return _Outcome(trial.number, -1, TrialState.COMPLETE, values, "")
+        message = _one_line(error)
+        study._storage.set_trial_user_attr(trial._trial_id, "error", message)
         _tell(study, trial, state=TrialState.FAIL)
-        return TrialState.FAIL
+        return _Outcome(trial.number, -1, TrialState.FAIL, None, message)
 
-    def _progress(self, study: optuna.study.Study, trial: optuna.trial.Trial, job_num: int,
-                  state: TrialState, seconds: float, running: int) -> None:
-        frozen = study._storage.get_trial(trial._trial_id)
-        finished = _count_finished(study)
-        if state == TrialState.COMPLETE:
-            outcome = "value " + ", ".join(f"{v:.4f}" for v in frozen.values)
-        elif state == TrialState.PRUNED:
-            outcome = f"pruned at evaluation {frozen.last_step}"
+    def _progress(self, outcome: _Outcome, running: int) -> None:
+        if outcome.state == TrialState.COMPLETE:
+            text = "value " + ", ".join(f"{v:.4f}" for v in outcome.values or [])
+        elif outcome.state == TrialState.PRUNED:
+            text = outcome.detail  # "pruned at evaluation k (n steps), value v"
         else:
-            outcome = "error: " + str(frozen.user_attrs.get("error", "?"))[:160]
+            text = "error: " + outcome.detail[:160]
         log.info(
             "[%d/%d] trial %d (job %d) %s in %.0fs: %s | best %s | %d running",
-            finished, self.n_trials, trial.number, job_num, state.name, seconds, outcome,
-            _best_text(study), running,
+            self.tally.done, self.n_trials, outcome.number, outcome.job_num, outcome.state.name,
+            outcome.seconds, text, self.tally.best_text(), running,
         )
 
     # -- results ---------------------------------------------------------------------------
@@ -377,15 +442,14 @@ class _RayRunner:
     def n_running(self) -> int:
         return len(self.running)
 
-    def stop(self) -> None:
-        self.stopping = True
-
     def run(self, study: optuna.study.Study, space: dict[str, BaseDistribution], fixed: dict[str, Any],
-            to_start: int, slots: int) -> Iterator[tuple[optuna.trial.Trial, int, JobReturn | BaseException, float]]:
+            to_start: int, slots: int, record: Recorder) -> Iterator[_Outcome]:
+        """Keep the slots busy; each finished job is recorded, its slot refilled, then yielded."""
         import ray
 
         launcher = self.sweeper.launcher
         _start_ray(launcher)
+        finished: _Outcome | None = None
         while (to_start > 0 and not self.stopping) or self.running:
             while len(self.running) < slots and to_start > 0 and not self.stopping:
                 self.asked = study.ask()
@@ -396,6 +460,10 @@ class _RayRunner:
                 self.running[ref] = _Running(self.asked, job_num, time.perf_counter())
                 self.asked = None
                 to_start -= 1
+            if finished is not None:  # reported once its slot is busy again
+                yield finished
+                finished = None
+                continue
             ready, _ = ray.wait(list(self.running), num_returns=1)
             ref = ready[0]
             item = self.running.pop(ref)
@@ -403,7 +471,10 @@ class _RayRunner:
                 ret: JobReturn | BaseException = ray.get(ref)
             except Exception as err:  # noqa: BLE001 - a crashed worker is a failed trial
                 ret = err
-            yield item.trial, item.job_num, ret, time.perf_counter() - item.started
+            finished = record(study, item.trial, item.job_num, ret, time.perf_counter() - item.started)
+            self.stopping = self.stopping or self.sweeper.runner_stopped
+        if finished is not None:
+            yield finished
 
     def _submit(self, overrides: Sequence[str], job_num: int) -> Any:
         from hydra.core.singleton import Singleton
@@ -418,6 +489,23 @@ class _RayRunner:
             launcher.hydra_context, launcher.ray_cfg.remote, sweep_config,
             launcher.task_function, Singleton.get_state(),
         )
+
+    def finished_now(self) -> list[tuple[optuna.trial.Trial, int, JobReturn | BaseException, float]]:
+        """Trials whose job has returned but that the driver has not collected yet."""
+        import ray
+
+        if not self.running:
+            return []
+        ready, _ = ray.wait(list(self.running), num_returns=len(self.running), timeout=0)
+        done = []
+        for ref in ready:
+            item = self.running.pop(ref)
+            try:
+                ret: JobReturn | BaseException = ray.get(ref, timeout=5)
+            except Exception as err:  # noqa: BLE001
+                ret = err
+            done.append((item.trial, item.job_num, ret, time.perf_counter() - item.started))
+        return done
 
     def cancel(self, study: optuna.study.Study) -> None:
         import ray
@@ -442,12 +530,9 @@ class _BatchRunner:
         self.pending: list[tuple[optuna.trial.Trial, int]] = []
         self.n_running = 0
 
-    def stop(self) -> None:
-        self.stopping = True
-
     def run(self, study: optuna.study.Study, space: dict[str, BaseDistribution], fixed: dict[str, Any],
-            to_start: int, slots: int) -> Iterator[tuple[optuna.trial.Trial, int, JobReturn | BaseException, float]]:
-        while to_start > 0 and not self.stopping:
+            to_start: int, slots: int, record: Recorder) -> Iterator[_Outcome]:
+        while to_start > 0 and not self.stopping and not self.sweeper.runner_stopped:
             batch = min(slots, to_start)
             self.pending = []
             overrides = []
@@ -463,7 +548,10 @@ class _BatchRunner:
             to_start -= batch
             pending, self.pending = self.pending, []
             for (trial, job_num), ret in zip(pending, returns):
-                yield trial, job_num, ret, seconds
+                yield record(study, trial, job_num, ret, seconds)
+
+    def finished_now(self) -> list[tuple[optuna.trial.Trial, int, JobReturn | BaseException, float]]:
+        return []  # a blocking launch() returns all of its batch or nothing
 
     def cancel(self, study: optuna.study.Study) -> None:
         for trial, _ in self.pending:
@@ -559,16 +647,6 @@ def _as_values(value: Any, n: int) -> list[float] | str:
     if not all(math.isfinite(v) for v in values):
         return f"return value is not finite: {values}"
     return values
-
-
-def _best_text(study: optuna.study.Study) -> str:
-    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    if not complete:
-        return "-"
-    if len(study.directions) > 1:
-        return f"{len(study.best_trials)} on the Pareto front"
-    best = study.best_trial
-    return f"{best.value:.4f} (trial {best.number})"
 
 
 def _last_wins(overrides: list[str]) -> list[str]:

@@ -132,7 +132,8 @@ def test_too_few_rows_is_one_line_error() -> None:
     short = synthetic_prices(n_bars=300, seed=0)
     with pytest.raises(DataError) as info:
         _prepare(short, window=30, train_frac=0.7, val_frac=0.25)
-    assert str(info.value) == "too few rows: 300 bars leave 11 decisions for test (need 50); window=30, warm-up=50"
+    # prepare_data names the data source first (here the test's source name, "test").
+    assert str(info.value) == "test: too few rows: 300 bars leave 11 decisions for test (need 50); window=30, warm-up=50"
     with pytest.raises(DataError, match="^too few rows: 60 bars leave 0 decisions for train"):
         split_segments(60, window=30, train_frac=0.6, val_frac=0.2)
 

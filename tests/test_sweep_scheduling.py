@@ -101,6 +101,15 @@ def test_a_long_trial_does_not_hold_back_short_ones(tmp_path):
     assert max(t.datetime_start for t in shorts) < long_trial.datetime_complete
 
 
+def _n_complete(sweep: Path) -> int:
+    if not (sweep / artifacts.STUDY_DB_FILE).exists():
+        return 0
+    try:
+        return len(load_study(sweep).get_trials(states=(TrialState.COMPLETE,)))
+    except Exception:  # noqa: BLE001 - the study may not be created yet
+        return 0
+
+
 def _hash_tree(job: Path) -> dict[str, str]:
     return {
         str(p.relative_to(job)): hashlib.sha256(p.read_bytes()).hexdigest()
@@ -116,9 +125,8 @@ def test_interrupted_sweep_resumes_to_exactly_n_trials_without_overwriting(tmp_p
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
     proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 240
-    while time.monotonic() < deadline:  # Ctrl-C once two trials have finished
-        done = [j for j in sweep.glob("[0-9]*") if (j / artifacts.METRICS_FILE).exists()] if sweep.exists() else []
-        if len(done) >= 2:
+    while time.monotonic() < deadline:  # Ctrl-C once the driver has recorded two trials
+        if _n_complete(sweep) >= 2:
             break
         time.sleep(0.5)
     proc.send_signal(signal.SIGINT)
@@ -129,6 +137,10 @@ def test_interrupted_sweep_resumes_to_exactly_n_trials_without_overwriting(tmp_p
     study = load_study(sweep)
     finished = [t for t in study.trials if t.state == TrialState.COMPLETE]
     assert 2 <= len(finished) < n_trials
+    # Every job that wrote its metrics is recorded complete: nothing finished was lost.
+    for job in job_dirs(sweep):
+        if (job / artifacts.METRICS_FILE).exists():
+            assert any(t.user_attrs.get("job_num") == int(job.name) for t in finished), job.name
     assert all(t.user_attrs.get("error") == INTERRUPTED for t in study.trials if t.state == TrialState.FAIL)
     assert not [t for t in study.trials if t.state == TrialState.RUNNING]
     # A driver killed outright leaves a RUNNING trial behind: simulate one in this sweep.

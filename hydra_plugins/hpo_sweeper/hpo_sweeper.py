@@ -22,17 +22,17 @@ class HpoOptunaSweeperConf(OptunaSweeperConf):
 
     _target_: str = "hydra_plugins.hpo_sweeper.hpo_sweeper.HpoOptunaSweeper"
     defaults: List[Any] = field(default_factory=list)
-    sampler: Any = "${sampler}"  # the `sampler` config group: tpe, random, cmaes, grid, nsgaii
-    pruner: Any = "${scheduler}"  # the `scheduler` config group: none, median, asha, hyperband
-    direction: Any = "${objective.direction}"
-    objective_metric: Any = "${objective.metric}"
+    sampler: Any = "${oc.select:sampler,null}"  # the `sampler` config group: tpe, random, cmaes, grid, nsgaii
+    pruner: Any = "${oc.select:scheduler,null}"  # the `scheduler` config group: none, median, asha, hyperband
+    direction: Any = "${oc.select:objective.direction,minimize}"
+    objective_metric: Any = "${oc.select:objective.metric,null}"
     storage: Optional[Any] = None  # None: sqlite file optuna.db in the sweep directory
     study_name: Optional[str] = None  # None: the model's name
     n_trials: int = 20
     n_jobs: Optional[int] = None  # None: CPUs available / resources.cpus_per_trial
     max_failure_rate: float = 0.25
     resume: bool = False  # continue the study that storage + study_name already hold
-    cpus_per_trial: int = "${resources.cpus_per_trial}"  # type: ignore[assignment]
+    cpus_per_trial: int = "${oc.select:resources.cpus_per_trial,1}"  # type: ignore[assignment]
 
 
 @dataclass
@@ -47,7 +47,7 @@ class HpoRayConf(RayConf):
         }
     )
     remote: Dict[str, Any] = field(
-        default_factory=lambda: {"num_cpus": "${resources.cpus_per_trial}", "max_retries": 0}
+        default_factory=lambda: {"num_cpus": "${oc.select:resources.cpus_per_trial,1}", "max_retries": 0}
     )
 
 
