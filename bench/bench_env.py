@@ -45,9 +45,8 @@ from hpo_app.data import load_market_data  # noqa: E402
 from hpo_app.features import PreparedData, prepare_data  # noqa: E402
 from hpo_app.models import build_model  # noqa: E402
 from hpo_app.trading_env import TradingEnv  # noqa: E402
+from bench.docs_section import write_section  # noqa: E402
 
-START = "<!-- bench:env:start -->"
-END = "<!-- bench:env:end -->"
 HEADING = "## Environment and SB3 training speed"
 ALGORITHMS = ("ppo", "dqn", "a2c")
 
@@ -257,22 +256,6 @@ Reproduce from the repository root: `{command}` (best of {facts['repeat']} runs 
 """
 
 
-def write_section(path: Path, text: str) -> None:
-    """Replace the text between START and END in ``path`` (or add the block); nothing else changes."""
-    block = f"{START}\n{text.rstrip()}\n{END}"
-    if path.exists():
-        current = path.read_text(encoding="utf-8")
-        if START in current and END in current:
-            head, rest = current.split(START, 1)
-            _, tail = rest.split(END, 1)
-            path.write_text(head + block + tail, encoding="utf-8")
-        else:
-            path.write_text(current.rstrip("\n") + "\n\n" + block + "\n", encoding="utf-8")
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("# Benchmarks\n\n" + block + "\n", encoding="utf-8")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--env-steps", type=int, default=100_000, help="raw environment steps per run")
@@ -296,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{key}: {facts[key]}")
     print(f"total {time.perf_counter() - started:.0f} s")
     if not args.no_write:
-        write_section(args.out, section(facts, timings, command))
+        write_section(args.out, "env", section(facts, timings, command))
         print(f"wrote {args.out.relative_to(REPO) if args.out.is_relative_to(REPO) else args.out}")
     return 0
 

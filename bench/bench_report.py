@@ -28,9 +28,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from analysis.synthetic import day_of_sweeps, write_multirun  # noqa: E402
+from bench.docs_section import write_section  # noqa: E402
 
-START = "<!-- bench:report:start -->"
-END = "<!-- bench:report:end -->"
 HEADING = "## Analysis report"
 
 
@@ -147,21 +146,6 @@ def markdown(rows: list[tuple[str, float, float]], facts: dict[str, object], com
     return "\n".join(lines)
 
 
-def write_section(path: Path, section: str) -> None:
-    block = f"{START}\n{section}\n{END}"
-    if path.exists():
-        text = path.read_text(encoding="utf-8")
-        if START in text and END in text:
-            head, rest = text.split(START, 1)
-            _, tail = rest.split(END, 1)
-            path.write_text(head + block + tail, encoding="utf-8")
-            return
-        path.write_text(text.rstrip("\n") + "\n\n" + block + "\n", encoding="utf-8")
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("# Benchmarks\n\n" + block + "\n", encoding="utf-8")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -189,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         command = "python bench/bench_report.py" + (
             "" if args.trials == [400, 300, 300] else " --trials " + " ".join(map(str, args.trials))
         )
-        write_section(args.out, markdown(rows, facts, command))
+        write_section(args.out, "report", markdown(rows, facts, command))
         print(f"written to {args.out}")
     return 0
 

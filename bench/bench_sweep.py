@@ -58,9 +58,9 @@ import yaml  # noqa: E402
 
 from bench.trivial_app import TIMING_FILE, duration_for  # noqa: E402
 from hpo_app import artifacts  # noqa: E402
+from bench.docs_section import markers, write_section  # noqa: E402
 
-START = "<!-- bench:sweep:start -->"
-END = "<!-- bench:sweep:end -->"
+START, END = markers("sweep")
 HEADING = "## Sweep machinery"
 DOC = REPO / "docs" / "benchmarks.md"
 PARTS = ("overhead", "utilization", "ppo")
@@ -528,25 +528,6 @@ def markdown(results: dict[str, Any], facts: dict[str, str], loads: tuple[str, s
     return "\n".join(lines)
 
 
-def write_section(path: Path, section: str) -> None:
-    """Replace the text between the markers (re-read just before writing); the rest is left alone."""
-    block = f"{START}\n{section}\n{END}"
-    if path.exists():
-        text = path.read_text(encoding="utf-8")
-        if START in text and END in text:
-            head, rest = text.split(START, 1)
-            _, tail = rest.split(END, 1)
-            new = head + block + tail
-        else:
-            new = text.rstrip("\n") + "\n\n" + block + "\n"
-    else:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        new = "# Benchmarks\n\n" + block + "\n"
-    tmp = Path(tempfile.mkstemp(dir=path.parent, prefix=".benchmarks.", suffix=".tmp")[1])
-    tmp.write_text(new, encoding="utf-8")
-    tmp.replace(path)
-
-
 def load_average() -> str:
     try:
         return ", ".join(f"{x:.1f}" for x in os.getloadavg())
@@ -587,7 +568,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(text)
     if not args.no_write:
-        write_section(DOC, text)
+        write_section(DOC, "sweep", text)
         print(f"\nwrote {rel(DOC)} (between {START} and {END})")
     return 0
 

@@ -163,11 +163,16 @@ class HpoSweeperImpl(OptunaSweeperImpl):
         log.info(
             "Study %s in %s: %d trial(s) to run (%d done), %d in parallel, sampler %s, pruner %s",
             study.study_name, self.storage, to_start, done, slots,
-            type(self.sampler).__name__ if not callable(self.sampler) or isinstance(self.sampler, optuna.samplers.BaseSampler) else "GridSampler",
+            type(self.sampler).__name__,
             type(self.pruner).__name__,
         )
         runner = _RayRunner(self) if _is_ray(self.launcher) else _BatchRunner(self)
-        self.tally = _Tally(done=done, directions=[d.name.lower() for d in study.directions])
+        earlier_failures = sum(  # a resumed sweep's failure budget counts its earlier failures
+            t.user_attrs.get("error") != INTERRUPTED
+            for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
+        )
+        self.tally = _Tally(done=done, directions=[d.name.lower() for d in study.directions],
+                            failures=earlier_failures)
         if len(study.directions) == 1 and any(t.state == TrialState.COMPLETE for t in study.trials):
             self.tally.best = (float(study.best_value), study.best_trial.number)
         self.failure_budget = math.floor(self.max_failure_rate * self.n_trials + 1e-9)

@@ -39,7 +39,7 @@ def test_median_pruner_prunes_a_clearly_worse_trial_and_keeps_its_partial_curve(
     _create_study(sweep, [{"env.cost_bps": 0}, {"env.cost_bps": 0}, {"env.cost_bps": 2000}])
     proc = run_app(
         [*TINY, "train.total_timesteps=800", "hydra/launcher=basic", "search_space=none",
-         "scheduler=median", "scheduler.n_startup_trials=2", "env.cost_bps=choice(0, 2000)",
+         "scheduler=median", "scheduler.n_startup_trials=2", "scheduler.n_warmup_steps=0", "env.cost_bps=choice(0, 2000)",
          "hydra.sweeper.n_trials=3", "hydra.sweeper.resume=true"],
         sweep,
     )
