@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 from pathlib import Path
 from typing import Any, TypeVar
 
 from hydra.utils import to_absolute_path
 from omegaconf import DictConfig, OmegaConf
 
+from hpo_app import artifacts
 from hpo_app.data import DataError
 from hpo_app.engine import (
     ConfigError,
@@ -81,11 +83,29 @@ def engine_from_config(cfg: DictConfig, output_dir: Path) -> TrainingEngine:
 
 def run(cfg: DictConfig, output_dir: Path) -> float | list[float]:
     """Train and evaluate one agent as ``cfg`` says; return the validation objective."""
-    engine = engine_from_config(cfg, output_dir)  # config errors first, before slow imports
+    try:
+        engine = engine_from_config(cfg, output_dir)  # config errors first, before slow imports
+    except Exception as err:
+        _write_error(output_dir, err)
+        raise
     from hpo_app import trial_link  # imports optuna: only needed here
 
-    link = trial_link.from_environment(cfg.get("scheduler"), len(engine.objective_spec.metrics))
+    try:
+        link = trial_link.from_environment(cfg.get("scheduler"), len(engine.objective_spec.metrics))
+    except Exception as err:  # noqa: BLE001 - e.g. the study's database is unreachable
+        engine.write_failure(err)
+        raise
     if link is not None:
         engine.on_evaluation = link
         engine.trial_info = link.info
     return engine.run().objective
+
+
+def _write_error(output_dir: Path, err: BaseException) -> None:
+    """A run that fails before its engine exists still leaves its error in its directory."""
+    import traceback
+
+    if str(output_dir) == os.devnull:
+        return
+    output_dir.mkdir(parents=True, exist_ok=True)
+    (output_dir / artifacts.ERROR_FILE).write_text("".join(traceback.format_exception(err)))

@@ -26,6 +26,7 @@ import pandas as pd
 import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.utils import set_random_seed
 
 from hpo_app import artifacts
@@ -119,7 +120,8 @@ class ObjectiveSpec:
 class Evaluation:
     """One deterministic evaluation on validation during training."""
 
-    index: int  # 1, 2, ...: the pruner's step
+    index: int  # 1, 2, ...: the evaluation's number
+    step: int  # timesteps // eval_every: the pruner's step, comparable across rollout sizes
     timesteps: int
     objective: float  # the first objective metric
     metrics: dict[str, float]  # val/<metric>
@@ -166,8 +168,11 @@ class _EvaluationCallback(BaseCallback):
         self._evaluate(timesteps)
 
     def _on_rollout_start(self) -> None:
-        # NaN weights make the next rollout crash inside torch: catch them as a divergence first.
-        _check_finite_weights(self.model, self.num_timesteps)
+        # NaN weights make an on-policy rollout crash inside torch (Categorical of NaN logits):
+        # catch them as a divergence first. Off-policy rollouts are a few steps long and act on
+        # NaN Q-values without complaint, so DQN is checked at each evaluation instead.
+        if not isinstance(self.model, OffPolicyAlgorithm):
+            _check_finite_weights(self.model, self.num_timesteps)
         if self.due(self.num_timesteps):
             self.evaluate(self.num_timesteps)
 
@@ -237,8 +242,10 @@ class TrainingEngine:
         except Exception as exc:  # noqa: BLE001 - pruning is an exception by Optuna's design
             self.timesteps = int(model.num_timesteps)
             if type(exc).__name__ != "TrialPruned":
+                if not isinstance(exc, TrainingDiverged) and not _finite_weights(model):
+                    exc = _diverged_from(exc, self.timesteps)  # a crash caused by NaN weights
                 self._write_failure(exc, started, prepared)
-                raise
+                raise exc
             state, pruned = artifacts.STATE_PRUNED, exc
         try:
             result = self._finish(model, prepared, state, started)
@@ -311,7 +318,13 @@ class TrainingEngine:
         value = metrics[self.objective_spec.metrics[0]]
         if not math.isfinite(value):
             raise TrainingDiverged(f"validation objective is {value} after {timesteps} steps")
-        point = Evaluation(index=len(self.curve) + 1, timesteps=timesteps, objective=value, metrics=metrics)
+        point = Evaluation(
+            index=len(self.curve) + 1,
+            step=timesteps // self.train_spec.eval_every,
+            timesteps=timesteps,
+            objective=value,
+            metrics=metrics,
+        )
         self.curve.append(point)
         self._write_curve()
         log.info("step %d: %s = %.4f", timesteps, self.objective_spec.metrics[0], value)
@@ -388,6 +401,11 @@ class TrainingEngine:
         }
         (self.output_dir / artifacts.METRICS_FILE).write_text(json.dumps(payload, indent=2))
 
+    def write_failure(self, exc: BaseException) -> None:
+        """Record a failure that happened outside ``run()`` (e.g. connecting to the study)."""
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        self._write_failure(exc, time.perf_counter(), None)
+
     def _write_failure(self, exc: BaseException, started: float, prepared: PreparedData | None) -> None:
         message = f"{type(exc).__name__}: {exc}".splitlines()[0]
         (self.output_dir / artifacts.ERROR_FILE).write_text("".join(traceback.format_exception(exc)))
@@ -416,6 +434,18 @@ class TrainingEngine:
                 int(m[f"{segment}/n_trades"]),
             )
         log.info("  outputs in %s", self.output_dir)
+
+
+def _diverged_from(exc: BaseException, timesteps: int) -> TrainingDiverged:
+    """A TrainingDiverged raised from ``exc``, with both tracebacks."""
+    try:
+        raise TrainingDiverged(f"training diverged: non-finite weights after {timesteps} steps") from exc
+    except TrainingDiverged as diverged:
+        return diverged
+
+
+def _finite_weights(model: BaseAlgorithm) -> bool:
+    return all(bool(torch.isfinite(p).all()) for p in model.policy.parameters())
 
 
 def _check_finite_weights(model: BaseAlgorithm, timesteps: int) -> None:

@@ -22,6 +22,7 @@ import math
 import os
 import sys
 import time
+import traceback
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -155,6 +156,7 @@ class HpoSweeperImpl(OptunaSweeperImpl):
         sweep_dir.mkdir(parents=True, exist_ok=True)
         if not (sweep_dir / artifacts.MULTIRUN_FILE).exists():
             OmegaConf.save(self.config, sweep_dir / artifacts.MULTIRUN_FILE)
+        self.sweep_path = sweep_dir
         self.job_idx = self._next_job_num(study, sweep_dir)
         self._fail_leftovers(study, sweep_dir)
         done = _count_finished(study)
@@ -166,13 +168,9 @@ class HpoSweeperImpl(OptunaSweeperImpl):
             type(self.sampler).__name__,
             type(self.pruner).__name__,
         )
-        runner = _RayRunner(self) if _is_ray(self.launcher) else _BatchRunner(self)
-        earlier_failures = sum(  # a resumed sweep's failure budget counts its earlier failures
-            t.user_attrs.get("error") != INTERRUPTED
-            for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
-        )
-        self.tally = _Tally(done=done, directions=[d.name.lower() for d in study.directions],
-                            failures=earlier_failures)
+        runner = _RayRunner(self) if _is_ray(self.launcher) else _SerialRunner(self)
+        # The failure budget counts this run's failures: a resumed sweep starts with a new budget.
+        self.tally = _Tally(done=done, directions=[d.name.lower() for d in study.directions])
         if len(study.directions) == 1 and any(t.state == TrialState.COMPLETE for t in study.trials):
             self.tally.best = (float(study.best_value), study.best_trial.number)
         self.failure_budget = math.floor(self.max_failure_rate * self.n_trials + 1e-9)
@@ -186,8 +184,8 @@ class HpoSweeperImpl(OptunaSweeperImpl):
                     last_write = time.monotonic()
         except KeyboardInterrupt:
             interrupted = True
-            for trial, job_num, ret, seconds in runner.finished_now():  # done, not yet collected
-                self._progress(self._record(study, trial, job_num, ret, seconds), 0)
+            for outcome in runner.finished_now(study, self._record):  # done, not yet collected
+                self._progress(outcome, 0)
             runner.cancel(study)
         self._write_results(study, sweep_dir, space, fixed)
         if interrupted:
@@ -207,6 +205,11 @@ class HpoSweeperImpl(OptunaSweeperImpl):
         """Tell Optuna how a job ended and keep the tally (called before the slot is refilled)."""
         outcome = self._tell(study, trial, ret)
         outcome = _Outcome(trial.number, job_num, outcome.state, outcome.values, outcome.detail, seconds)
+        error_file = self.sweep_path / str(job_num) / artifacts.ERROR_FILE
+        if isinstance(ret, BaseException) and not error_file.exists():
+            # The job never ran (its config did not compose) or its worker died: say so there.
+            error_file.parent.mkdir(parents=True, exist_ok=True)
+            error_file.write_text("".join(traceback.format_exception(ret)))
         self.tally.add(outcome)
         if self.tally.failures > self.failure_budget and not self.runner_stopped:
             self.runner_stopped = True
@@ -228,6 +231,7 @@ class HpoSweeperImpl(OptunaSweeperImpl):
             except Exception as err:  # noqa: BLE001 - Hydra's parser and Optuna raise several types
                 raise SweepError(f"{override}: {_one_line(err)}") from None
         space, fixed = create_params_from_overrides(overrides)
+        space.update(_range_distributions(overrides))
         for name in fixed:
             space.pop(name, None)
         for name, dist in space.items():
@@ -245,6 +249,17 @@ class HpoSweeperImpl(OptunaSweeperImpl):
             self.sampler = self.sampler(grid)
             self.n_trials = min(int(self.n_trials), math.prod(len(v) for v in grid.values()))
         return space, fixed
+
+    def _to_grid_sampler_choices(self, distribution: BaseDistribution) -> Any:
+        """Grid points of a distribution, both ends included (ranges end at their last value)."""
+        from optuna.distributions import DiscreteUniformDistribution, IntUniformDistribution
+
+        if isinstance(distribution, IntUniformDistribution):
+            return list(range(distribution.low, distribution.high + 1, distribution.step))
+        if isinstance(distribution, DiscreteUniformDistribution):
+            n = int(round((distribution.high - distribution.low) / distribution.q)) + 1
+            return [distribution.low + i * distribution.q for i in range(n)]
+        return super()._to_grid_sampler_choices(distribution)
 
     def _validate(self, space: dict[str, BaseDistribution], fixed: dict[str, Any]) -> None:
         """Compose one trial's config and build the engine from it: bad keys fail here."""
@@ -294,6 +309,10 @@ class HpoSweeperImpl(OptunaSweeperImpl):
             study_name=self.study_name, storage=storage, sampler=self.sampler,
             pruner=self.pruner, directions=directions, load_if_exists=True,
         )
+        if self.resume and study.trials and hasattr(self.sampler, "reseed_rng"):
+            # A seeded sampler would start its random stream over and repeat the points it
+            # already tried: a resumed sweep draws new ones.
+            self.sampler.reseed_rng()
         # Optuna wraps an RDB storage in a cache that hides from the driver what the workers
         # write for the trials the driver asked (their intermediate values): use it directly.
         study._storage = storage
@@ -319,6 +338,16 @@ class HpoSweeperImpl(OptunaSweeperImpl):
         numbers = [int(p.name) for p in sweep_dir.iterdir() if p.is_dir() and p.name.isdigit()]
         numbers += [int(t.user_attrs["job_num"]) for t in study.trials if "job_num" in t.user_attrs]
         return max(numbers, default=-1) + 1
+
+    def next_job_num(self) -> int:
+        """The next job number whose directory this driver could create (never an existing one)."""
+        while True:
+            num, self.job_idx = self.job_idx, self.job_idx + 1
+            try:
+                (self.sweep_path / str(num)).mkdir(parents=True, exist_ok=False)
+                return num
+            except FileExistsError:
+                continue
 
     def _fail_leftovers(self, study: optuna.study.Study, sweep_dir: Path) -> None:
         """Trials left RUNNING by a driver that died: mark them FAIL (this sweep's only)."""
@@ -452,34 +481,42 @@ class _RayRunner:
         """Keep the slots busy; each finished job is recorded, its slot refilled, then yielded."""
         import ray
 
-        launcher = self.sweeper.launcher
-        _start_ray(launcher)
-        finished: _Outcome | None = None
+        _start_ray(self.sweeper.launcher)
+        outcomes: list[_Outcome] = []
         while (to_start > 0 and not self.stopping) or self.running:
             while len(self.running) < slots and to_start > 0 and not self.stopping:
+                to_start -= 1
                 self.asked = study.ask()
-                job_num = self.sweeper.job_idx
-                self.sweeper.job_idx += 1
-                overrides = self.sweeper.trial_overrides(study, self.asked, job_num, space, fixed)
-                ref = self._submit(overrides, job_num)
+                job_num = self.sweeper.next_job_num()
+                try:
+                    overrides = self.sweeper.trial_overrides(study, self.asked, job_num, space, fixed)
+                    ref = self._submit(overrides, job_num)
+                except Exception as err:  # noqa: BLE001 - this trial's config, not the sweep, is bad
+                    outcomes.append(record(study, self.asked, job_num, err, 0.0))
+                    self.asked = None
+                    self.stopping = self.stopping or self.sweeper.runner_stopped
+                    continue
                 self.running[ref] = _Running(self.asked, job_num, time.perf_counter())
                 self.asked = None
-                to_start -= 1
-            if finished is not None:  # reported once its slot is busy again
-                yield finished
-                finished = None
+            if outcomes:  # reported once the freed slots are busy again
+                yield outcomes.pop(0)
                 continue
+            if not self.running:
+                break
             ready, _ = ray.wait(list(self.running), num_returns=1)
-            ref = ready[0]
-            item = self.running.pop(ref)
-            try:
-                ret: JobReturn | BaseException = ray.get(ref)
-            except Exception as err:  # noqa: BLE001 - a crashed worker is a failed trial
-                ret = err
-            finished = record(study, item.trial, item.job_num, ret, time.perf_counter() - item.started)
+            outcomes.append(self._collect(study, ready[0], record))
             self.stopping = self.stopping or self.sweeper.runner_stopped
-        if finished is not None:
-            yield finished
+        yield from outcomes
+
+    def _collect(self, study: optuna.study.Study, ref: Any, record: Recorder) -> _Outcome:
+        item = self.running[ref]
+        try:
+            ret: JobReturn | BaseException = ray_get(ref)
+        except Exception as err:  # noqa: BLE001 - a crashed worker is a failed trial
+            ret = err
+        outcome = record(study, item.trial, item.job_num, ret, time.perf_counter() - item.started)
+        del self.running[ref]  # only once told: an interrupt before this still finds it here
+        return outcome
 
     def _submit(self, overrides: Sequence[str], job_num: int) -> Any:
         from hydra.core.singleton import Singleton
@@ -495,74 +532,86 @@ class _RayRunner:
             launcher.task_function, Singleton.get_state(),
         )
 
-    def finished_now(self) -> list[tuple[optuna.trial.Trial, int, JobReturn | BaseException, float]]:
-        """Trials whose job has returned but that the driver has not collected yet."""
+    def finished_now(self, study: optuna.study.Study, record: Recorder) -> list[_Outcome]:
+        """Record the trials whose job has returned but that the driver has not collected yet."""
         import ray
 
         if not self.running:
             return []
         ready, _ = ray.wait(list(self.running), num_returns=len(self.running), timeout=0)
-        done = []
-        for ref in ready:
-            item = self.running.pop(ref)
-            try:
-                ret: JobReturn | BaseException = ray.get(ref, timeout=5)
-            except Exception as err:  # noqa: BLE001
-                ret = err
-            done.append((item.trial, item.job_num, ret, time.perf_counter() - item.started))
-        return done
+        return [self._collect(study, ref, record) for ref in ready]
 
     def cancel(self, study: optuna.study.Study) -> None:
         import ray
 
         for ref, item in self.running.items():
             ray.cancel(ref, force=True)
-            study._storage.set_trial_user_attr(item.trial._trial_id, "error", INTERRUPTED)
-            _tell(study, item.trial, state=TrialState.FAIL)
+            _interrupted(study, item.trial)
         self.running.clear()
         if self.asked is not None:
-            study._storage.set_trial_user_attr(self.asked._trial_id, "error", INTERRUPTED)
-            _tell(study, self.asked, state=TrialState.FAIL)
+            _interrupted(study, self.asked)
             self.asked = None
 
 
-class _BatchRunner:
-    """Any other launcher (e.g. ``hydra/launcher=basic``): blocking batches of ``slots`` trials."""
+class _SerialRunner:
+    """Any other launcher (e.g. ``hydra/launcher=basic``): ``launch()`` blocks until its jobs
+    return, so trials are launched in batches of ``slots`` (one at a time for the basic
+    launcher, which runs jobs one after another in this process anyway)."""
 
     def __init__(self, sweeper: HpoSweeperImpl) -> None:
         self.sweeper = sweeper
-        self.stopping = False
         self.pending: list[tuple[optuna.trial.Trial, int]] = []
         self.n_running = 0
 
     def run(self, study: optuna.study.Study, space: dict[str, BaseDistribution], fixed: dict[str, Any],
             to_start: int, slots: int, record: Recorder) -> Iterator[_Outcome]:
-        while to_start > 0 and not self.stopping and not self.sweeper.runner_stopped:
+        from hydra._internal.core_plugins.basic_launcher import BasicLauncher
+
+        if isinstance(self.sweeper.launcher, BasicLauncher):
+            slots = 1  # nothing runs in parallel; a finished job is told before the next starts
+        while to_start > 0 and not self.sweeper.runner_stopped:
             batch = min(slots, to_start)
-            self.pending = []
-            overrides = []
+            to_start -= batch
+            self.pending, overrides = [], []
             for _ in range(batch):
                 trial = study.ask()
-                job_num = self.sweeper.job_idx
-                self.sweeper.job_idx += 1
+                job_num = self.sweeper.next_job_num()
+                try:
+                    overrides.append(self.sweeper.trial_overrides(study, trial, job_num, space, fixed))
+                except Exception as err:  # noqa: BLE001 - this trial's config is bad
+                    yield record(study, trial, job_num, err, 0.0)
+                    continue
                 self.pending.append((trial, job_num))
-                overrides.append(self.sweeper.trial_overrides(study, trial, job_num, space, fixed))
+            if not self.pending:
+                continue
             started = time.perf_counter()
             returns = self.sweeper.launcher.launch(overrides, initial_job_idx=self.pending[0][1])
             seconds = time.perf_counter() - started
-            to_start -= batch
-            pending, self.pending = self.pending, []
-            for (trial, job_num), ret in zip(pending, returns):
+            done, self.pending = list(zip(self.pending, returns)), []
+            for (trial, job_num), ret in done:
                 yield record(study, trial, job_num, ret, seconds)
 
-    def finished_now(self) -> list[tuple[optuna.trial.Trial, int, JobReturn | BaseException, float]]:
+    def finished_now(self, study: optuna.study.Study, record: Recorder) -> list[_Outcome]:
         return []  # a blocking launch() returns all of its batch or nothing
 
     def cancel(self, study: optuna.study.Study) -> None:
         for trial, _ in self.pending:
-            study._storage.set_trial_user_attr(trial._trial_id, "error", INTERRUPTED)
-            _tell(study, trial, state=TrialState.FAIL)
+            _interrupted(study, trial)
         self.pending = []
+
+
+def ray_get(ref: Any) -> Any:
+    import ray
+
+    return ray.get(ref)
+
+
+def _interrupted(study: optuna.study.Study, trial: optuna.trial.Trial) -> None:
+    """Mark a trial that the sweep's interruption cut short (it does not count toward n_trials)."""
+    if study._storage.get_trial(trial._trial_id).state.is_finished():
+        return
+    study._storage.set_trial_user_attr(trial._trial_id, "error", INTERRUPTED)
+    _tell(study, trial, state=TrialState.FAIL)
 
 
 # -- helpers ------------------------------------------------------------------------------
@@ -595,15 +644,11 @@ def _ray_init_options(launcher: Any) -> dict[str, Any]:
 
 
 def _ray_cpus(launcher: Any) -> int:
-    options = _ray_init_options(launcher)
-    if options.get("num_cpus"):
-        return int(options["num_cpus"])
-    if options.get("address"):
-        import ray
+    """The CPUs Ray schedules on (its own count: a container's limit, a cluster's total)."""
+    import ray
 
-        _start_ray(launcher)
-        return int(ray.cluster_resources().get("CPU", 1))
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    _start_ray(launcher)
+    return max(1, int(ray.cluster_resources().get("CPU", 1)))
 
 
 def _start_ray(launcher: Any) -> None:
@@ -629,8 +674,12 @@ def _tell(study: optuna.study.Study, trial: optuna.trial.Trial, **kwargs: Any) -
     try:
         study.tell(trial, **kwargs)
     except RuntimeError as err:
-        if "Study.stop" not in str(err):
-            raise
+        if "Study.stop" in str(err):
+            return
+        if "finished" in str(err):  # another driver of a shared study already closed it
+            log.warning("Trial %d was already finished elsewhere: %s", trial.number, err)
+            return
+        raise
 
 
 def _count_finished(study: optuna.study.Study) -> int:
@@ -652,6 +701,31 @@ def _as_values(value: Any, n: int) -> list[float] | str:
     if not all(math.isfinite(v) for v in values):
         return f"return value is not finite: {values}"
     return values
+
+
+def _range_distributions(overrides: list[str]) -> dict[str, BaseDistribution]:
+    """``range(a, b, step)`` as Hydra means it: b excluded, like Python's range. (The released
+    sweeper maps it to an Optuna distribution that includes b, and an empty range to {a}.)"""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.core.override_parser.types import Transformer
+    from optuna.distributions import DiscreteUniformDistribution, IntUniformDistribution
+
+    out: dict[str, BaseDistribution] = {}
+    for override in OverridesParser.create().parse_overrides(overrides):
+        if not override.is_range_sweep() or override.value().shuffle:
+            continue
+        name = override.get_key_element()
+        values = list(override.sweep_iterator(transformer=Transformer.encode))
+        if not values:
+            raise SweepError(f"{name}: empty range()")
+        sweep = override.value()
+        step = abs(sweep.step)
+        low, high = min(values), max(values)
+        if all(isinstance(v, int) for v in values):
+            out[name] = IntUniformDistribution(int(low), int(high), step=int(step))
+        else:
+            out[name] = DiscreteUniformDistribution(float(low), float(high), float(step))
+    return out
 
 
 def _last_wins(overrides: list[str]) -> list[str]:

@@ -41,7 +41,7 @@ class TrialLink:
     def __call__(self, point: Evaluation) -> None:
         if self.multi_objective:
             return  # Optuna prunes single-objective studies only
-        self.trial.report(point.objective, step=point.index)
+        self.trial.report(point.objective, step=point.step)
         if self.trial.should_prune():
             raise optuna.TrialPruned(
                 f"pruned at evaluation {point.index} ({point.timesteps} steps), value {point.objective:.4f}"

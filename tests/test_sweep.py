@@ -140,6 +140,7 @@ def test_multi_objective_sweep_writes_the_pareto_front(tmp_path):
         ("model.n_steps=interval(0.5, 0.9)", "model.n_steps"),
         ("data.n_bars=100", "too few rows"),  # the data every trial would use is checked once
         ("+env.typo=choice(1, 2)", "env.typo"),
+        ("model.n_steps=range(16, 16)", "empty range"),
     ],
 )
 def test_invalid_sweep_input_fails_before_any_trial(tmp_path, override, message):
@@ -150,3 +151,22 @@ def test_invalid_sweep_input_fails_before_any_trial(tmp_path, override, message)
     assert len(errors) == 1 and message in errors[0], explain(proc)
     assert "Traceback" not in proc.stderr
     assert not sweep.exists() or not job_dirs(sweep)
+
+
+def test_a_trial_whose_config_does_not_compose_fails_alone_on_ray(tmp_path):
+    """The grid gives one trial a data option that does not exist: that trial is FAIL with its
+    error in its job directory, the other completes, and the sweep ends normally."""
+    sweep = tmp_path / "sweep"
+    proc = run_app(
+        [*TINY, "sampler=grid", "search_space=none", "data=choice(synthetic, no_such_data)",
+         "hydra.sweeper.n_trials=2", "hydra.sweeper.n_jobs=2", "hydra.sweeper.max_failure_rate=0.5"],
+        sweep,
+    )
+    assert proc.returncode == 0, explain(proc)
+    study = load_study(sweep)
+    by_state = {t.state: t for t in study.trials}
+    assert set(by_state) == {TrialState.COMPLETE, TrialState.FAIL}
+    failed = by_state[TrialState.FAIL]
+    assert failed.params == {"data": "no_such_data"}
+    assert "no_such_data" in failed.user_attrs["error"]
+    assert "no_such_data" in (sweep / str(failed.user_attrs["job_num"]) / artifacts.ERROR_FILE).read_text()

@@ -160,3 +160,7 @@ def test_interrupted_sweep_resumes_to_exactly_n_trials_without_overwriting(tmp_p
     new_jobs = sorted(int(j.name) for j in job_dirs(sweep) if j.name not in before)
     assert new_jobs == list(range(first_new_job, first_new_job + n_trials - len(finished)))
     assert results(sweep)["counts"]["complete"] == n_trials
+    # The seeded sampler was reseeded on resume: no resumed trial repeats an earlier point.
+    earlier = [t.params for t in finished]
+    resumed = [t for t in study.trials if t.user_attrs.get("job_num", -1) >= first_new_job]
+    assert resumed and all(t.params not in earlier for t in resumed)
