@@ -369,14 +369,21 @@ def read_sweep_info(path: Path, name: str) -> SweepInfo:
         info.objective_metrics = _str_tuple(results.get("objective_metrics"))
         info.directions = _str_tuple(results.get("directions"))
         fixed = results.get("fixed_params")
-        info.fixed_params = dict(fixed) if isinstance(fixed, Mapping) else {}
+        info.fixed_params = (
+            {split_override(str(k))[1]: v for k, v in fixed.items()} if isinstance(fixed, Mapping) else {}
+        )
         for key in ("best_trial", "best_value", "best_params", "n_trials", "counts", "solutions"):
             if key in results:
                 info.reported[key] = results[key]
         space = results.get("search_space")
         if isinstance(space, Mapping):
             try:
-                info.search_space = {str(k): _spec_from_results(str(k), v) for k, v in space.items()}
+                # Optuna names an added key as its override does (`+model.target_kl`); the
+                # job's overrides and the table use the key itself.
+                info.search_space = {
+                    split_override(str(k))[1]: _spec_from_results(split_override(str(k))[1], v)
+                    for k, v in space.items()
+                }
                 info.search_space_source = RESULTS_FILE
             except (ValueError, KeyError, TypeError) as e:
                 info.problems.append(f"{RESULTS_FILE} search_space unusable: {_one_line(e)}")

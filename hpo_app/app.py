@@ -35,7 +35,7 @@ T = TypeVar("T")
 def _spec(cls: type[T], node: Any, group: str, **extra: Any) -> T:
     missing = [k for k in node if OmegaConf.is_missing(node, k)] if node is not None else []
     if missing:
-        example = " (data.path=prices.csv)" if f"{group}.{missing[0]}" == "data.path" else ""
+        example = " (e.g. data.path=prices.csv)" if f"{group}.{missing[0]}" == "data.path" else ""
         raise ConfigError(f"{group}.{missing[0]}: required{example}")
     values = OmegaConf.to_container(node, resolve=True) if node is not None else {}
     assert isinstance(values, dict)

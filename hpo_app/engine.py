@@ -225,6 +225,12 @@ class TrainingEngine:
         except Exception as exc:
             self._write_failure(exc, started, prepared)
             raise
+        if self.train_spec.total_timesteps < 2 * self.train_spec.eval_every:
+            log.warning(
+                "train.total_timesteps=%d < 2 x train.eval_every=%d: no evaluation during training, "
+                "so nothing for a pruner to act on (only the final one)",
+                self.train_spec.total_timesteps, self.train_spec.eval_every,
+            )
         callback = _EvaluationCallback(
             self.train_spec.eval_every, lambda steps: self._evaluate_during_training(model, prepared, steps)
         )
@@ -233,7 +239,7 @@ class TrainingEngine:
         try:
             model.learn(total_timesteps=self.train_spec.total_timesteps, callback=callback)
             self.timesteps = int(model.num_timesteps)
-            if callback.due(self.timesteps):  # the fully trained policy: the curve's last point
+            if not self.curve or self.curve[-1].timesteps < self.timesteps:  # the fully trained policy
                 hook, self.on_evaluation = self.on_evaluation, None  # nothing left to prune
                 try:
                     callback.evaluate(self.timesteps)

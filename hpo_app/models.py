@@ -82,6 +82,7 @@ def model_kwargs(name: str, hyperparams: Mapping[str, Any]) -> dict[str, Any]:
             f"model.{unknown[0]}: not a hyperparameter of {algorithm_class(name).__name__} "
             f"(known: {known})"
         )
+    _check_types(name, hyperparams)
     kwargs = {k: v for k, v in hyperparams.items() if k not in NETWORK_KEYS}
     kwargs.setdefault("policy", "MlpPolicy")
     network = {k: hyperparams[k] for k in NETWORK_KEYS if k in hyperparams}
@@ -92,6 +93,25 @@ def model_kwargs(name: str, hyperparams: Mapping[str, Any]) -> dict[str, Any]:
     if name == "ppo" and "batch_size" in kwargs and int(kwargs["batch_size"]) < 2:
         raise ModelConfigError(f"model.batch_size={kwargs['batch_size']}: must be at least 2")
     return kwargs
+
+
+def _check_types(name: str, hyperparams: Mapping[str, Any]) -> None:
+    """A value whose constructor default is a number (or a bool) must be one: a typo such as
+    ``model.learning_rate=abc`` is a one-line error here, not an assertion deep inside SB3."""
+    parameters = inspect.signature(algorithm_class(name).__init__).parameters
+    for key, value in hyperparams.items():
+        if key == "train_freq" and isinstance(value, (list, tuple)):
+            continue  # DQN also takes (frequency, "step" | "episode")
+        default = parameters[key].default if key in parameters else None
+        if isinstance(default, bool):
+            if not isinstance(value, bool):
+                raise ModelConfigError(f"model.{key}={value!r}: expected true or false")
+        elif isinstance(default, (int, float)) and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise ModelConfigError(f"model.{key}={value!r}: expected a number")
+    for key in ("net_width", "net_depth"):
+        value = hyperparams.get(key, 1)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ModelConfigError(f"model.{key}={value!r}: expected a number")
 
 
 def build_model(

@@ -270,7 +270,10 @@ class HpoSweeperImpl(OptunaSweeperImpl):
         try:
             config = self.hydra_context.config_loader.load_sweep_config(self.config, sample)
         except Exception as err:  # noqa: BLE001 - Hydra raises several types for bad overrides
-            raise SweepError(f"a trial's config does not compose: {_one_line(err)}") from None
+            raise SweepError(
+                f"the search space does not fit the config: {_one_line(err)} "
+                "(a key the config lacks is added with +key=...)"
+            ) from None
         if OmegaConf.select(config, "model.name") is None or "data" not in config:
             return  # another Hydra app's config: nothing of hpo_app's to check
         try:
@@ -608,10 +611,35 @@ def ray_get(ref: Any) -> Any:
 
 def _interrupted(study: optuna.study.Study, trial: optuna.trial.Trial) -> None:
     """Mark a trial that the sweep's interruption cut short (it does not count toward n_trials)."""
-    if study._storage.get_trial(trial._trial_id).state.is_finished():
+    frozen = study._storage.get_trial(trial._trial_id)
+    if frozen.state.is_finished():
         return
     study._storage.set_trial_user_attr(trial._trial_id, "error", INTERRUPTED)
     _tell(study, trial, state=TrialState.FAIL)
+    job_dir = frozen.user_attrs.get("job_dir")
+    if job_dir and not (Path(job_dir) / artifacts.METRICS_FILE).exists():
+        _write_interrupted(Path(job_dir), frozen, study.study_name)
+
+
+def _write_interrupted(job_dir: Path, trial: optuna.trial.FrozenTrial, study_name: str) -> None:
+    """The job directory of a trial cut short says so, as a failed job's would."""
+    import json
+
+    job_dir.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "schema": artifacts.SCHEMA_VERSION,
+        "state": artifacts.STATE_FAILED,
+        "model": None,
+        "objective": None,
+        "metrics": {},
+        "baselines": {},
+        "timesteps": None,
+        "seconds": None,
+        "error": INTERRUPTED,
+        "trial": {"number": trial.number, "study": study_name},
+    }
+    (job_dir / artifacts.METRICS_FILE).write_text(json.dumps(payload, indent=2))
+    (job_dir / artifacts.ERROR_FILE).write_text(INTERRUPTED + "\n")
 
 
 # -- helpers ------------------------------------------------------------------------------

@@ -344,3 +344,22 @@ def test_accepted_keys_are_constructor_arguments_or_network_keys(name: str) -> N
     assert not keys & ENGINE_ARGUMENTS
     assert set(_yaml_model(name)) - {"name"} <= keys
     assert accepted_keys(name.upper()) == keys
+
+
+@pytest.mark.parametrize(
+    "name, key, value, expected",
+    [
+        ("ppo", "learning_rate", "abc", "model.learning_rate='abc': expected a number"),
+        ("a2c", "normalize_advantage", 1, "model.normalize_advantage=1: expected true or false"),
+        ("dqn", "buffer_size", "big", "model.buffer_size='big': expected a number"),
+        ("ppo", "net_width", "wide", "model.net_width='wide': expected a number"),
+    ],
+)
+def test_a_value_of_the_wrong_type_is_a_one_line_error_naming_the_key(name, key, value, expected):
+    with pytest.raises(ModelConfigError) as caught:
+        model_kwargs(name, {key: value})
+    assert str(caught.value) == expected
+
+
+def test_dqn_train_freq_may_be_a_pair():
+    assert model_kwargs("dqn", {"train_freq": [1, "episode"]})["train_freq"] == [1, "episode"]

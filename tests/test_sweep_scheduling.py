@@ -139,8 +139,11 @@ def test_interrupted_sweep_resumes_to_exactly_n_trials_without_overwriting(tmp_p
     assert 2 <= len(finished) < n_trials
     # Every job that wrote its metrics is recorded complete: nothing finished was lost.
     for job in job_dirs(sweep):
-        if (job / artifacts.METRICS_FILE).exists():
+        metrics = job_metrics(job) if (job / artifacts.METRICS_FILE).exists() else None
+        if metrics and metrics["state"] == artifacts.STATE_COMPLETE:
             assert any(t.user_attrs.get("job_num") == int(job.name) for t in finished), job.name
+        if metrics and metrics["state"] == artifacts.STATE_FAILED:  # cut short: says so on disk
+            assert metrics["error"] == INTERRUPTED
     assert all(t.user_attrs.get("error") == INTERRUPTED for t in study.trials if t.state == TrialState.FAIL)
     assert not [t for t in study.trials if t.state == TrialState.RUNNING]
     # A driver killed outright leaves a RUNNING trial behind: simulate one in this sweep.
