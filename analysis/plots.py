@@ -428,8 +428,8 @@ def plot_curves(summary: SweepSummary, curves: pd.DataFrame, path: Path) -> Path
                 segs, colors=STATE_COLORS[state], alpha=alpha, linewidths=lw, label=f"{state} ({len(segs)})"
             )
         )
+        ends = np.array([pc[-1] for pc in segs])
         if state == STATE_PRUNED:
-            ends = np.array([pc[-1] for pc in segs])
             ax.scatter(
                 ends[:, 0],
                 ends[:, 1],
@@ -440,10 +440,8 @@ def plot_curves(summary: SweepSummary, curves: pd.DataFrame, path: Path) -> Path
                 label="pruned here",
             )
         elif state == STATE_COMPLETE:  # a dot at the end: visible even for a one-evaluation curve
-            ends = np.array([pc[-1] for pc in segs])
             ax.scatter(ends[:, 0], ends[:, 1], s=6, color=STATE_COLORS[STATE_COMPLETE], alpha=0.6, zorder=2)
         else:
-            ends = np.array([pc[-1] for pc in segs])
             ax.scatter(
                 ends[:, 0],
                 ends[:, 1],

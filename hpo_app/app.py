@@ -46,11 +46,16 @@ def _spec(cls: type[T], node: Any, group: str, **extra: Any) -> T:
     return cls(**values, **extra)
 
 
+def _plain(value: Any) -> Any:
+    """A config value as plain Python (a list for a ListConfig)."""
+    return OmegaConf.to_object(value) if OmegaConf.is_config(value) else value
+
+
 def engine_from_config(cfg: DictConfig, output_dir: Path) -> TrainingEngine:
     """Map the composed config onto the engine's typed specs; a bad key is a ConfigError."""
     data = _spec(DataSpec, cfg.data, "data")
     if data.source == "csv":
-        if OmegaConf.is_missing(cfg.data, "path") or not data.path:
+        if not data.path:  # a missing (???) path was already refused by _spec
             raise ConfigError("data.path: required with data=csv (data.path=prices.csv)")
         data = dataclasses.replace(data, path=to_absolute_path(str(data.path)))
     model_values = OmegaConf.to_container(cfg.model, resolve=True)
@@ -72,11 +77,7 @@ def engine_from_config(cfg: DictConfig, output_dir: Path) -> TrainingEngine:
         env=_spec(EnvSpec, cfg.env, "env"),
         model=ModelSpec(name=str(name), hyperparams=model_values),
         train=train,
-        objective=objective_spec(
-            OmegaConf.to_object(cfg.objective.metric), OmegaConf.to_object(cfg.objective.direction)
-        )
-        if OmegaConf.is_config(cfg.objective.metric)
-        else objective_spec(cfg.objective.metric, cfg.objective.direction),
+        objective=objective_spec(_plain(cfg.objective.metric), _plain(cfg.objective.direction)),
         output_dir=output_dir,
     )
 

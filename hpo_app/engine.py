@@ -160,21 +160,15 @@ class _EvaluationCallback(BaseCallback):
         self._evaluate = evaluate
         self.next_eval = eval_every
 
-    def due(self, timesteps: int) -> bool:
-        return timesteps >= self.next_eval
-
-    def evaluate(self, timesteps: int) -> None:
-        self.next_eval = (timesteps // self._eval_every + 1) * self._eval_every
-        self._evaluate(timesteps)
-
     def _on_rollout_start(self) -> None:
         # NaN weights make an on-policy rollout crash inside torch (Categorical of NaN logits):
         # catch them as a divergence first. Off-policy rollouts are a few steps long and act on
         # NaN Q-values without complaint, so DQN is checked at each evaluation instead.
         if not isinstance(self.model, OffPolicyAlgorithm):
             _check_finite_weights(self.model, self.num_timesteps)
-        if self.due(self.num_timesteps):
-            self.evaluate(self.num_timesteps)
+        if self.num_timesteps >= self.next_eval:
+            self.next_eval = (self.num_timesteps // self._eval_every + 1) * self._eval_every
+            self._evaluate(self.num_timesteps)
 
     def _on_step(self) -> bool:
         return True
@@ -209,6 +203,7 @@ class TrainingEngine:
         self.on_evaluation = on_evaluation
         self.trial_info = trial_info
         self.curve: list[Evaluation] = []
+        self._eval_envs: dict[str, TradingEnv] = {}
         self.timesteps = 0
 
     # -- the run ---------------------------------------------------------------------------
@@ -239,12 +234,6 @@ class TrainingEngine:
         try:
             model.learn(total_timesteps=self.train_spec.total_timesteps, callback=callback)
             self.timesteps = int(model.num_timesteps)
-            if not self.curve or self.curve[-1].timesteps < self.timesteps:  # the fully trained policy
-                hook, self.on_evaluation = self.on_evaluation, None  # nothing left to prune
-                try:
-                    callback.evaluate(self.timesteps)
-                finally:
-                    self.on_evaluation = hook
         except Exception as exc:  # noqa: BLE001 - pruning is an exception by Optuna's design
             self.timesteps = int(model.num_timesteps)
             if type(exc).__name__ != "TrialPruned":
@@ -312,7 +301,9 @@ class TrainingEngine:
 
     # -- evaluation ------------------------------------------------------------------------
     def _episode(self, model: BaseAlgorithm, prepared: PreparedData, segment: str) -> EpisodeRecord:
-        return run_episode(self._segment_env(prepared, segment, training=False), model_policy(model))
+        if segment not in self._eval_envs:  # built once; run_episode resets to the whole segment
+            self._eval_envs[segment] = self._segment_env(prepared, segment, training=False)
+        return run_episode(self._eval_envs[segment], model_policy(model))
 
     def _segment_metrics(self, record: EpisodeRecord, prepared: PreparedData, segment: str) -> dict[str, float]:
         values = compute_metrics(record.net_returns, record.positions, prepared.periods_per_year)
@@ -324,18 +315,23 @@ class TrainingEngine:
         value = metrics[self.objective_spec.metrics[0]]
         if not math.isfinite(value):
             raise TrainingDiverged(f"validation objective is {value} after {timesteps} steps")
+        point = self._add_point(timesteps, metrics)
+        if self.on_evaluation is not None:
+            self.on_evaluation(point)
+
+    def _add_point(self, timesteps: int, val_metrics: dict[str, float]) -> Evaluation:
+        """Append an evaluation to the curve, in memory and on disk."""
         point = Evaluation(
             index=len(self.curve) + 1,
             step=timesteps // self.train_spec.eval_every,
             timesteps=timesteps,
-            objective=value,
-            metrics=metrics,
+            objective=val_metrics[self.objective_spec.metrics[0]],
+            metrics=val_metrics,
         )
         self.curve.append(point)
-        self._write_curve()
-        log.info("step %d: %s = %.4f", timesteps, self.objective_spec.metrics[0], value)
-        if self.on_evaluation is not None:
-            self.on_evaluation(point)
+        self._write_curve_row(point)
+        log.info("step %d: %s = %.4f", timesteps, self.objective_spec.metrics[0], point.objective)
+        return point
 
     def _finish(self, model: BaseAlgorithm, prepared: PreparedData, state: str, started: float) -> RunResult:
         _check_finite_weights(model, self.timesteps)
@@ -356,6 +352,10 @@ class TrainingEngine:
         values = tuple(metrics[m] for m in self.objective_spec.metrics)
         if not all(math.isfinite(v) for v in values):
             raise TrainingDiverged(f"objective {self.objective_spec.metrics} is {values}")
+        if not self.curve or self.curve[-1].timesteps < self.timesteps:
+            # The fully trained policy closes the curve (the validation episode above; the pruner
+            # never sees this point: nothing is left to prune).
+            self._add_point(self.timesteps, {k: v for k, v in metrics.items() if k.startswith("val/")})
         seconds = time.perf_counter() - started
         pd.concat(equity_rows).to_csv(self.output_dir / artifacts.EQUITY_FILE, index=False)
         if self.train_spec.save_model:
@@ -366,14 +366,15 @@ class TrainingEngine:
         return result
 
     # -- files -----------------------------------------------------------------------------
-    def _write_curve(self) -> None:
-        path = self.output_dir / artifacts.EVAL_CURVE_FILE
+    def _write_curve_row(self, point: Evaluation) -> None:
+        """One row per evaluation, written as it happens: a pruned or killed run keeps its curve."""
         names = [f"val/{m}" for m in METRIC_NAMES]
-        with path.open("w", newline="") as handle:
+        first = point.index == 1
+        with (self.output_dir / artifacts.EVAL_CURVE_FILE).open("w" if first else "a", newline="") as handle:
             writer = csv.writer(handle)
-            writer.writerow(["timesteps", "objective", *names])
-            for point in self.curve:
-                writer.writerow([point.timesteps, point.objective, *(point.metrics[n] for n in names)])
+            if first:
+                writer.writerow(["timesteps", "objective", *names])
+            writer.writerow([point.timesteps, point.objective, *(point.metrics[n] for n in names)])
 
     def _write_metrics(self, result: RunResult | None, prepared: PreparedData | None, error: str | None) -> None:
         segments = {}
@@ -413,7 +414,7 @@ class TrainingEngine:
         self._write_failure(exc, time.perf_counter(), None)
 
     def _write_failure(self, exc: BaseException, started: float, prepared: PreparedData | None) -> None:
-        message = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        message = one_line(exc)
         (self.output_dir / artifacts.ERROR_FILE).write_text("".join(traceback.format_exception(exc)))
         self._write_metrics(None, prepared, error=message)
 
@@ -440,6 +441,12 @@ class TrainingEngine:
                 int(m[f"{segment}/n_trades"]),
             )
         log.info("  outputs in %s", self.output_dir)
+
+
+def one_line(err: BaseException) -> str:
+    """``Type: first line of the message``: how a failure is named in metrics.json and logs."""
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0] if text else ''}".strip()
 
 
 def _diverged_from(exc: BaseException, timesteps: int) -> TrainingDiverged:

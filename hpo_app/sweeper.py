@@ -30,13 +30,13 @@ from typing import Any
 
 import optuna
 from hydra.core.utils import JobReturn, JobStatus
-from hydra.types import HydraContext, TaskFunction
 from hydra_plugins.hydra_optuna_sweeper._impl import OptunaSweeperImpl, create_params_from_overrides
 from omegaconf import DictConfig, OmegaConf, open_dict
 from optuna.distributions import BaseDistribution, CategoricalDistribution
 from optuna.trial import TrialState
 
 from hpo_app import artifacts
+from hpo_app.engine import one_line
 from hpo_app.storage import make_storage
 from hpo_app.trial_link import environment_variables
 
@@ -229,7 +229,7 @@ class HpoSweeperImpl(OptunaSweeperImpl):
             try:
                 create_params_from_overrides([override])
             except Exception as err:  # noqa: BLE001 - Hydra's parser and Optuna raise several types
-                raise SweepError(f"{override}: {_one_line(err)}") from None
+                raise SweepError(f"{override}: {one_line(err)}") from None
         space, fixed = create_params_from_overrides(overrides)
         space.update(_range_distributions(overrides))
         for name in fixed:
@@ -271,7 +271,7 @@ class HpoSweeperImpl(OptunaSweeperImpl):
             config = self.hydra_context.config_loader.load_sweep_config(self.config, sample)
         except Exception as err:  # noqa: BLE001 - Hydra raises several types for bad overrides
             raise SweepError(
-                f"the search space does not fit the config: {_one_line(err)} "
+                f"the search space does not fit the config: {one_line(err)} "
                 "(a key the config lacks is added with +key=...)"
             ) from None
         if OmegaConf.select(config, "model.name") is None or "data" not in config:
@@ -389,7 +389,7 @@ class HpoSweeperImpl(OptunaSweeperImpl):
             else:
                 _tell(study, trial, values=values)
                 return _Outcome(trial.number, -1, TrialState.COMPLETE, values, "")
-        message = _one_line(error)
+        message = one_line(error)
         study._storage.set_trial_user_attr(trial._trial_id, "error", message)
         _tell(study, trial, state=TrialState.FAIL)
         return _Outcome(trial.number, -1, TrialState.FAIL, None, message)
@@ -512,9 +512,11 @@ class _RayRunner:
         yield from outcomes
 
     def _collect(self, study: optuna.study.Study, ref: Any, record: Recorder) -> _Outcome:
+        import ray
+
         item = self.running[ref]
         try:
-            ret: JobReturn | BaseException = ray_get(ref)
+            ret: JobReturn | BaseException = ray.get(ref)
         except Exception as err:  # noqa: BLE001 - a crashed worker is a failed trial
             ret = err
         outcome = record(study, item.trial, item.job_num, ret, time.perf_counter() - item.started)
@@ -603,12 +605,6 @@ class _SerialRunner:
         self.pending = []
 
 
-def ray_get(ref: Any) -> Any:
-    import ray
-
-    return ray.get(ref)
-
-
 def _interrupted(study: optuna.study.Study, trial: optuna.trial.Trial) -> None:
     """Mark a trial that the sweep's interruption cut short (it does not count toward n_trials)."""
     frozen = study._storage.get_trial(trial._trial_id)
@@ -646,11 +642,6 @@ def _write_interrupted(job_dir: Path, trial: optuna.trial.FrozenTrial, study_nam
 def _fail(message: str) -> None:
     print(f"error: {message}", file=sys.stderr)
     sys.exit(2)
-
-
-def _one_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return f"{type(err).__name__}: {text[0] if text else ''}".strip()
 
 
 def _is_ray(launcher: Any) -> bool:

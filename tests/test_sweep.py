@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import math
 
-import numpy as np
-import optuna
 import pytest
 from optuna.trial import TrialState
 
