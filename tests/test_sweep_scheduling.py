@@ -102,7 +102,9 @@ def test_a_long_trial_does_not_hold_back_short_ones(tmp_path):
 
 
 def _n_complete(sweep: Path) -> int:
-    if not (sweep / artifacts.STUDY_DB_FILE).exists():
+    # multirun.yaml is written once the driver has created the study: opening the database
+    # before that would race Optuna 2.10's schema set-up (two processes stamping alembic).
+    if not (sweep / artifacts.MULTIRUN_FILE).exists():
         return 0
     try:
         return len(load_study(sweep).get_trials(states=(TrialState.COMPLETE,)))
