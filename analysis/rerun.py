@@ -129,9 +129,9 @@ def rerun_for_job(job_dir: str | Path, job_overrides: Sequence[str], verify: boo
         from omegaconf import OmegaConf
 
         init = (
-            initialize_config_dir(config_dir=path, version_base="1.3")
+            initialize_config_dir(config_dir=path)
             if schema == "file"
-            else initialize_config_module(config_module=path, version_base="1.3")
+            else initialize_config_module(config_module=path)
         )
         with init:
             composed = OmegaConf.to_container(compose(name, overrides=kept), resolve=False)

@@ -52,7 +52,7 @@ ALGORITHMS = ("ppo", "dqn", "a2c")
 
 
 def compose_config(overrides: list[str]) -> DictConfig:
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(REPO / "conf")):
         return compose("config", overrides=overrides)
 
 

@@ -40,7 +40,7 @@ def duration_for(job_num: int, seed: int, low: float, high: float) -> float:
     return round(random.Random(seed * 1_000_003 + job_num).uniform(low, high), 3)
 
 
-@hydra.main(version_base="1.3", config_path="conf", config_name="trivial")
+@hydra.main(config_path="conf", config_name="trivial")
 def main(cfg: DictConfig) -> float:
     started = time.time()
     hydra_cfg = HydraConfig.get()

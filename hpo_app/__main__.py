@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import warnings
 from pathlib import Path
 
 import hydra
@@ -13,12 +12,8 @@ from omegaconf import DictConfig
 
 from hpo_app.app import USER_ERRORS, run
 
-# Optuna 2.10 calls TPE's multivariate and constant_liar options (the settings for parallel
-# trials) "experimental"; Hydra builds the sampler before any sweeper code runs.
-warnings.filterwarnings("ignore", message=r"``(multivariate|constant_liar)`` option is an experimental")
 
-
-@hydra.main(version_base="1.3", config_path="../conf", config_name="config")
+@hydra.main(config_path="../conf", config_name="config")
 def main(cfg: DictConfig) -> float | list[float]:
     hydra_cfg = HydraConfig.get()
     try:

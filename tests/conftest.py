@@ -48,7 +48,7 @@ def compose_config(overrides: Sequence[str] = (), *, return_hydra_config: bool =
 @functools.lru_cache(maxsize=None)
 def _compose(overrides: tuple[str, ...], return_hydra_config: bool) -> DictConfig:
     # A composition costs ~0.2 s here and is deterministic: each distinct one is done once.
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONF_DIR)):
         return compose("config", overrides=list(overrides), return_hydra_config=return_hydra_config)
 
 

@@ -34,7 +34,7 @@ JOB_OVERRIDES = [
 
 
 def _compose(conf: Path, overrides: list[str]) -> dict[str, Any]:
-    with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(conf)):
         return OmegaConf.to_container(compose("config", overrides=overrides), resolve=False)  # type: ignore[return-value]
 
 

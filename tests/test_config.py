@@ -13,7 +13,7 @@ import optuna
 import pytest
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep
-from hydra.utils import instantiate
+from hydra_plugins.hpo_sweeper._study import build_pruner, build_sampler
 from omegaconf import DictConfig, OmegaConf
 
 from hpo_app.app import engine_from_config
@@ -58,13 +58,15 @@ def test_every_option_composes_and_the_engine_accepts_it(group: str, option: str
     if group == "search_space":
         space = _search_space(cfg)
         assert all(key.removeprefix("model.") in accepted_keys(engine.model_spec.name) for key in space)
-    # the pruner and sampler the sweeper would build from this config are real Optuna objects
-    assert isinstance(instantiate(cfg.scheduler), optuna.pruners.BasePruner)
-    sampler = instantiate(cfg.sampler)
-    if not OmegaConf.select(cfg, "sampler._partial_", default=False):
+    # the pruner and sampler the sweeper builds from this config are real Optuna objects, and
+    # they configure the sweeper only: the job's own config has neither
+    assert isinstance(build_pruner(cfg.hydra.sweeper.pruner), optuna.pruners.BasePruner)
+    sampler = build_sampler(cfg.hydra.sweeper.sampler)
+    if not OmegaConf.select(cfg, "hydra.sweeper.sampler._partial_", default=False):
         assert isinstance(sampler, optuna.samplers.BaseSampler)
     else:
         assert callable(sampler)
+    assert "sampler" not in cfg and "scheduler" not in cfg
 
 
 def _read(engine: TrainingEngine, path: str) -> Any:

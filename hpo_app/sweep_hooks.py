@@ -1,0 +1,51 @@
+"""hpo_app's side of the sweeper's seam (``hydra.sweeper.hooks`` in ``conf/config.yaml``).
+
+- ``check``: before any trial, build the engine from a representative trial's config (a bad key
+  or value fails here) and load the data every trial will use (a bad file fails once, here,
+  instead of in every trial). Raises the app's user errors, which are ValueErrors: the sweeper
+  prints their one line and exits with code 2.
+- ``job_failed``: a trial whose job ended without its own record (interrupted, stale, config
+  not composed, worker died) gets a failed ``metrics.json`` and ``error.txt`` in its directory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from hydra_plugins.hpo_sweeper.hooks import FailedJob
+from omegaconf import DictConfig
+
+from hpo_app import artifacts
+
+
+def check(config: DictConfig, searched: Sequence[str]) -> None:
+    from hpo_app.app import engine_from_config
+
+    engine = engine_from_config(config, Path(os.devnull))
+    if not any(name.lstrip("+") == "data" or name.lstrip("+").startswith("data.") for name in searched):
+        engine.prepare()
+
+
+def job_failed(job: FailedJob) -> None:
+    """Write the failure where the job's own record would be, unless the job left one."""
+    metrics = job.job_dir / artifacts.METRICS_FILE
+    if metrics.exists() and json.loads(metrics.read_text()).get("state") != artifacts.STATE_FAILED:
+        return  # the job finished on its own just before it was cut: its record stands
+    job.job_dir.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "schema": artifacts.SCHEMA_VERSION,
+        "state": artifacts.STATE_FAILED,
+        "model": None,
+        "objective": None,
+        "metrics": {},
+        "baselines": {},
+        "timesteps": None,
+        "seconds": None,
+        "error": job.error,
+        "trial": {"number": job.trial_number, "study": job.study_name},
+    }
+    metrics.write_text(json.dumps(payload, indent=2))
+    (job.job_dir / artifacts.ERROR_FILE).write_text(job.details.rstrip("\n") + "\n")

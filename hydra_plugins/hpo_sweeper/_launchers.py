@@ -1,0 +1,71 @@
+"""What the sweeper knows about launchers: which run jobs in the driver's process, and Ray.
+
+The launcher is named by its config's ``_target_`` (public configuration, not a private class).
+With the Ray launcher the driver starts Ray itself, before any job, to count the CPUs it can
+schedule on; the launcher then finds Ray running and uses it. Unlike the released 1.2 launcher,
+nothing sets ``object_store_memory``, which breaks joining an existing cluster (Hydra #2893).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+RAY_LAUNCHERS = ("hydra_plugins.hydra_ray_launcher.ray_launcher.RayLauncher",)
+SERIAL_LAUNCHERS = ("hydra._internal.core_plugins.basic_launcher.BasicLauncher",)
+
+
+def _target(config: DictConfig) -> str:
+    return str(OmegaConf.select(config, "hydra.launcher._target_", default=""))
+
+
+def is_serial(config: DictConfig) -> bool:
+    """The launcher runs each job in the driver's own process, one after another."""
+    return _target(config) in SERIAL_LAUNCHERS
+
+
+def is_ray(config: DictConfig) -> bool:
+    return _target(config) in RAY_LAUNCHERS
+
+
+def cpus_per_job(config: DictConfig) -> float:
+    value = OmegaConf.select(config, "hydra.launcher.ray.remote.num_cpus", default=None)
+    return float(value) if value else 1.0
+
+
+def start_ray(config: DictConfig) -> None:
+    """Start (or join, with ``hydra.launcher.ray.init.address``) Ray once, quietly."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    options: dict[str, Any] = OmegaConf.to_container(config.hydra.launcher.ray.init, resolve=True) or {}  # type: ignore[assignment]
+    options = {k: v for k, v in options.items() if v is not None or k == "address"}
+    if options.get("address"):  # a cluster's own settings apply
+        options.pop("num_cpus", None)
+        options.pop("include_dashboard", None)
+    level = options.pop("logging_level", "WARNING")
+    options["logging_level"] = level if isinstance(level, int) else getattr(logging, str(level).upper(), logging.WARNING)
+    ray.init(**options)
+
+
+def ray_slots(config: DictConfig) -> int:
+    """Trials Ray can run at once: the CPUs it schedules on (a container's limit, a cluster's
+    total) over the CPUs each job asks for."""
+    import ray
+
+    start_ray(config)
+    cpus = float(ray.cluster_resources().get("CPU", 1))
+    return max(1, int(cpus // cpus_per_job(config)))
+
+
+def stop_ray() -> None:
+    """Disconnect from Ray; a local Ray started here stops with its running jobs."""
+    import ray
+
+    if ray.is_initialized():
+        ray.shutdown()

@@ -1,0 +1,73 @@
+"""Opening the Optuna storage named by ``hydra.sweeper.storage``, in the driver and in jobs.
+
+- ``None``: ``sqlite:///<sweep dir>/optuna.db``;
+- ``journal``: Optuna's journal file ``<sweep dir>/optuna.journal`` (several drivers on one file
+  system, NFS included, where SQLite's locking is unsafe); ``journal:<path>`` names the file;
+- anything else: an SQLAlchemy URL (``sqlite:///...``, ``postgresql://...``, ``mysql://...``).
+
+SQLite gets a long busy timeout and write-ahead logging, so parallel trials writing intermediate
+values do not hit "database is locked". RDB storages record heartbeats; the journal storage has
+none in Optuna 5 (its trials left RUNNING by a killed driver stay RUNNING).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+SQLITE_FILE = "optuna.db"
+JOURNAL_FILE = "optuna.journal"
+SQLITE_TIMEOUT_S = 120
+
+StaleCallback = Callable[[optuna.study.Study, optuna.trial.FrozenTrial], None]
+
+
+def storage_url(storage: str | None, sweep_dir: Path) -> str:
+    """The storage's full name: a URL, or ``journal:<absolute path>``."""
+    if storage is None:
+        return f"sqlite:///{sweep_dir / SQLITE_FILE}"
+    if storage == "journal":
+        return f"journal:{sweep_dir / JOURNAL_FILE}"
+    if storage.startswith("journal:"):
+        return f"journal:{Path(storage[len('journal:'):]).absolute()}"
+    return storage
+
+
+def open_storage(
+    url: str,
+    *,
+    heartbeat_interval: int | None = None,
+    grace_period: int | None = None,
+    on_stale: StaleCallback | None = None,
+) -> optuna.storages.BaseStorage:
+    """The storage at ``url``; heartbeats on when ``heartbeat_interval`` is given (RDB only)."""
+    if url.startswith("journal:"):
+        from optuna.storages.journal import JournalFileBackend
+
+        path = Path(url[len("journal:"):])
+        return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
+    heartbeat: dict[str, Any] = {}
+    if heartbeat_interval is not None:
+        heartbeat = {
+            "heartbeat_interval": heartbeat_interval,
+            "grace_period": grace_period,
+            "heartbeat_stale_trial_callback": on_stale,
+        }
+    if url.startswith("sqlite"):
+        engine = {"connect_args": {"timeout": SQLITE_TIMEOUT_S}}
+        return optuna.storages.RDBStorage(url, engine_kwargs=engine, **heartbeat)
+    return optuna.storages.RDBStorage(url, **heartbeat)
+
+
+def use_wal(storage: optuna.storages.BaseStorage) -> None:
+    """Switch an SQLite database to write-ahead logging (persistent: done once, by the driver)."""
+    if isinstance(storage, optuna.storages.RDBStorage) and storage.url.startswith("sqlite"):
+        with storage.engine.connect() as connection:
+            connection.exec_driver_sql("PRAGMA journal_mode=WAL")
+
+
+def has_heartbeat(storage: optuna.storages.BaseStorage) -> bool:
+    return isinstance(storage, optuna.storages.RDBStorage) and storage.heartbeat_interval is not None

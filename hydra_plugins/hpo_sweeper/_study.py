@@ -1,0 +1,225 @@
+"""Study bookkeeping: samplers and pruners, creating or resuming the study, which trials count,
+interrupted trials, job numbers, and heartbeats.
+
+Rules that the README documents:
+
+- A study that already has trials is continued only with ``hydra.sweeper.resume=true``.
+- Toward ``n_trials`` count the trials that finished on their own: COMPLETE, PRUNED, and FAIL
+  with an error of their job. Trials cut short (Ctrl-C, or found stale because their driver
+  stopped sending heartbeats) carry no such error, or ``interrupted: true``, and do not count.
+- A driver records a heartbeat for each of its trials in flight every ``heartbeat_interval``
+  seconds; a RUNNING trial with no heartbeat for ``grace_period`` seconds is stale and marked
+  FAIL by whichever driver looks (Optuna's ``fail_stale_trials``), never a live driver's trial.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import warnings
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import optuna
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from optuna.trial import TrialState
+
+from hydra_plugins.hpo_sweeper._storage import has_heartbeat, open_storage, use_wal
+
+log = logging.getLogger(__name__)
+
+ATTR_JOB_NUM = "job_num"
+ATTR_JOB_DIR = "job_dir"
+ATTR_ERROR = "error"
+ATTR_INTERRUPTED = "interrupted"
+
+INTERRUPTED = "interrupted: the sweep was stopped while this trial ran"
+
+_WHITELIST = ("optuna.samplers.*", "optuna.pruners.*", "hydra_plugins.hydra_optuna_sweeper.*")
+
+
+class StudyError(ValueError):
+    """The study cannot be used as asked; the message is one line."""
+
+
+def build_sampler(cfg: Any) -> Any:
+    """The sampler of ``hydra.sweeper.sampler`` (a partial for the grid sampler)."""
+    if cfg is None:
+        return optuna.samplers.TPESampler()
+    with warnings.catch_warnings():  # Optuna flags some options "experimental"
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return instantiate(cfg, _execution_whitelist_=_WHITELIST)
+
+
+def build_pruner(cfg: Any) -> optuna.pruners.BasePruner:
+    if cfg is None:
+        return optuna.pruners.NopPruner()
+    pruner = instantiate(cfg, _execution_whitelist_=_WHITELIST)
+    assert isinstance(pruner, optuna.pruners.BasePruner)
+    return pruner
+
+
+def plain(value: Any) -> Any:
+    return OmegaConf.to_container(value, resolve=True) if isinstance(value, DictConfig) or OmegaConf.is_list(value) else value
+
+
+def open_study(
+    *,
+    url: str,
+    study_name: str,
+    sampler: optuna.samplers.BaseSampler,
+    pruner: optuna.pruners.BasePruner,
+    directions: list[str],
+    resume: bool,
+    heartbeat_interval: int,
+    grace_period: int,
+    on_stale: Callable[[optuna.study.Study, optuna.trial.FrozenTrial], None],
+) -> tuple[optuna.study.Study, optuna.storages.BaseStorage]:
+    """Create the study, or continue it when ``resume``; raise StudyError on a mismatch."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        storage = open_storage(url, heartbeat_interval=heartbeat_interval, grace_period=grace_period,
+                               on_stale=on_stale)
+    use_wal(storage)
+    if study_name in optuna.study.get_all_study_names(storage) and not resume:
+        n = len(optuna.load_study(study_name=study_name, storage=storage).trials)
+        if n:
+            raise StudyError(
+                f"study {study_name!r} in {url} already has {n} trial(s): add "
+                "hydra.sweeper.resume=true to continue it, or use another hydra.sweep.dir"
+            )
+    study = optuna.create_study(study_name=study_name, storage=storage, sampler=sampler, pruner=pruner,
+                                directions=directions, load_if_exists=True)
+    existing = [d.name.lower() for d in study.directions]
+    if existing != [d.lower() for d in directions]:
+        raise StudyError(f"study {study_name!r} was created with directions {existing}, not {directions}")
+    if resume and study.trials:
+        # A seeded sampler would start its random stream over and repeat the points it already
+        # tried: a resumed sweep draws new ones.
+        sampler.reseed_rng()
+    return study, storage
+
+
+def ask(study: optuna.study.Study, distributions: dict[str, Any]) -> optuna.trial.Trial:
+    """``study.ask`` with the space's distributions (the trial comes back with its values).
+    Optuna warns that heartbeats are meant for ``study.optimize``: here the driver records them
+    for the trials it asked, which is what ``optimize`` does for its own."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
+        return study.ask(fixed_distributions=distributions)
+
+
+def counts(trial: optuna.trial.FrozenTrial) -> bool:
+    """Whether a finished trial counts toward ``n_trials`` (see the module docstring)."""
+    if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
+        return True
+    attrs = trial.user_attrs
+    return trial.state == TrialState.FAIL and ATTR_ERROR in attrs and not attrs.get(ATTR_INTERRUPTED)
+
+
+def count_finished(study: optuna.study.Study) -> int:
+    states = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+    return sum(counts(t) for t in study.get_trials(deepcopy=False, states=states))
+
+
+def tell(study: optuna.study.Study, trial: optuna.trial.Trial, **kwargs: Any) -> None:
+    """``study.tell``, tolerant of what is not this driver's fault: a trial another driver
+    already finished (e.g. found it stale), and the grid sampler calling ``study.stop()`` when
+    its grid is exhausted (only allowed inside ``optimize``; the state is stored all the same)."""
+    try:
+        study.tell(trial, skip_if_finished=True, **kwargs)
+    except RuntimeError as err:
+        if "Study.stop" not in str(err):
+            raise
+
+
+def mark_interrupted(study: optuna.study.Study, trial: optuna.trial.Trial, reason: str = INTERRUPTED) -> bool:
+    """FAIL a trial cut short (it will not count); False if it had already finished."""
+    try:
+        trial.set_user_attr(ATTR_ERROR, reason)
+        trial.set_user_attr(ATTR_INTERRUPTED, True)
+    except optuna.exceptions.UpdateFinishedTrialError:
+        return False
+    tell(study, trial, state=TrialState.FAIL)
+    return True
+
+
+class JobNumbers:
+    """Hydra job numbers, each a job directory this driver created (never an existing one)."""
+
+    def __init__(self, sweep_dir: Path, study: optuna.study.Study) -> None:
+        numbers = [int(p.name) for p in sweep_dir.iterdir() if p.is_dir() and p.name.isdigit()]
+        numbers += [int(t.user_attrs[ATTR_JOB_NUM]) for t in study.get_trials(deepcopy=False)
+                    if ATTR_JOB_NUM in t.user_attrs]
+        self.sweep_dir = sweep_dir
+        self.next = max(numbers, default=-1) + 1
+
+    def claim(self) -> int:
+        while True:
+            num, self.next = self.next, self.next + 1
+            try:
+                (self.sweep_dir / str(num)).mkdir(parents=True, exist_ok=False)
+                return num
+            except FileExistsError:  # another driver of this sweep took it
+                continue
+
+
+class Heartbeats:
+    """Records a heartbeat for each trial this driver has in flight, every ``interval`` seconds,
+    in a daemon thread (so a trial running in the driver, with the basic launcher, keeps its
+    heartbeat), and fails other drivers' stale trials on the way."""
+
+    def __init__(self, study: optuna.study.Study, storage: optuna.storages.BaseStorage) -> None:
+        self.study = study
+        self.storage = storage
+        self.enabled = has_heartbeat(storage)
+        self.interval = float(getattr(storage, "heartbeat_interval", None) or 0)
+        self._ids: set[int] = set()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if not self.enabled:
+            return
+        self.fail_stale()
+        self._thread = threading.Thread(target=self._run, name="hpo-heartbeats", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def add(self, trial_id: int) -> None:
+        if not self.enabled:
+            return
+        self.storage.record_heartbeat(trial_id)  # type: ignore[attr-defined]
+        with self._lock:
+            self._ids.add(trial_id)
+
+    def discard(self, trial_id: int) -> None:
+        with self._lock:
+            self._ids.discard(trial_id)
+
+    def fail_stale(self) -> None:
+        with warnings.catch_warnings():  # "experimental" since Optuna 2.9
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(self.study)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            with self._lock:
+                ids = list(self._ids)
+            try:
+                for trial_id in ids:
+                    self.storage.record_heartbeat(trial_id)  # type: ignore[attr-defined]
+                self.fail_stale()
+            except Exception as err:  # noqa: BLE001 - a busy database must not stop the sweep
+                log.warning("heartbeat not recorded: %s", err)
+
+
+def running_elsewhere(study: optuna.study.Study, mine: Iterable[int]) -> list[int]:
+    """Numbers of RUNNING trials that this driver does not own."""
+    own = set(mine)
+    return [t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)) if t.number not in own]

@@ -1,0 +1,66 @@
+"""The seam between the sweeper and the application it sweeps.
+
+The sweeper imports nothing from any application. What it needs from one comes through three
+documented points, each optional, so that any Hydra app can be swept:
+
+1. **The task's return value** is the trial's value: a float (a list of floats, one per
+   direction, for a multi-objective study). Anything else, or a non-finite value, fails the
+   trial. A task that raises ``optuna.TrialPruned`` is recorded PRUNED; any other exception FAIL,
+   with its one-line message in the trial's user attribute ``error``.
+2. **The trial side** (``hydra_plugins.hpo_sweeper.trial.current_trial()``): inside a job, the
+   task gets a link to its Optuna trial, reports intermediate values to it and asks whether to
+   stop (the pruner of ``hydra.sweeper.pruner`` decides). Outside a sweep it returns None.
+3. **Hooks** named in ``hydra.sweeper.hooks`` by dotted path:
+
+   - ``check(config, searched)``: called once before any trial, with the composed config of a
+     representative trial (every searched key at its first choice or its low end) and the list
+     of searched keys. Raise ``ValueError`` with a one-line message to refuse the sweep: the
+     driver prints ``error: <message>`` and exits with code 2 before any trial. Composing that
+     config is itself a check: a searched key the config lacks is refused the same way.
+   - ``job_failed(job)``: called with a :class:`FailedJob` for every trial whose job ended
+     without its task returning or raising (interrupted by Ctrl-C, found stale by heartbeat,
+     its config did not compose, its worker died), so the application can leave its own record
+     of the failure in the job directory. Errors raised by the hook are logged, never fatal.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FailedJob:
+    """A trial whose job ended without its task's own outcome."""
+
+    job_dir: Path
+    job_num: int | None
+    trial_number: int
+    study_name: str
+    error: str  # one line: what happened
+    details: str  # a traceback, or the same line again
+
+
+def load_hook(path: str | None, key: str) -> Callable[..., Any] | None:
+    """The function at dotted ``path`` (None when not configured)."""
+    if not path:
+        return None
+    from hydra.utils import get_method
+
+    try:
+        return get_method(path)
+    except Exception as err:  # noqa: BLE001 - Hydra raises several types for a bad path
+        raise ValueError(f"hydra.sweeper.hooks.{key}={path}: cannot be imported ({err})") from None
+
+
+def call_job_failed(hook: Callable[[FailedJob], None] | None, job: FailedJob) -> None:
+    if hook is None:
+        return
+    try:
+        hook(job)
+    except Exception:  # noqa: BLE001 - the application's record is best effort
+        log.exception("hooks.job_failed raised for trial %d (job %s)", job.trial_number, job.job_num)

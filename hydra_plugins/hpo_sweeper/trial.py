@@ -1,0 +1,97 @@
+"""The trial side of a sweep: a job's link to its Optuna trial (reporting and pruning).
+
+The driver names the trial in the job's environment (``hydra.job.env_set``, so it reaches a job
+on a Ray worker as well as one the basic launcher runs in-process). In the job::
+
+    from hydra_plugins.hpo_sweeper.trial import current_trial
+
+    link = current_trial()              # None outside a sweep of this sweeper
+    for step, value in evaluations:
+        if link is not None:
+            link.report(value, step)
+            if link.should_prune():
+                raise optuna.TrialPruned(f"pruned at step {step}")
+
+The pruner is the one the sweep was configured with (``hydra.sweeper.pruner``, read from the
+job's Hydra config); it decides from the intermediate values of all trials in the study.
+Only public Optuna APIs are used: the storage's ``set_trial_intermediate_value`` and
+``get_trial``, and the pruner's ``prune(study, trial)`` (what ``optuna.Trial.report`` and
+``should_prune`` do inside ``study.optimize``).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+ENV_STORAGE = "HPO_SWEEPER_STORAGE"
+ENV_STUDY = "HPO_SWEEPER_STUDY"
+ENV_TRIAL_ID = "HPO_SWEEPER_TRIAL_ID"
+ENV_TRIAL_NUMBER = "HPO_SWEEPER_TRIAL_NUMBER"
+
+
+@dataclass
+class TrialLink:
+    """One running trial of a study, seen from its job."""
+
+    storage: Any  # optuna.storages.BaseStorage, opened by the job
+    study: Any  # optuna.study.Study on that storage
+    trial_id: int
+    number: int
+    pruner: Any  # optuna.pruners.BasePruner
+
+    @property
+    def study_name(self) -> str:
+        return str(self.study.study_name)
+
+    @property
+    def multi_objective(self) -> bool:
+        return len(self.study.directions) > 1
+
+    def report(self, value: float, step: int) -> None:
+        """Record an intermediate value at ``step`` (ignored for multi-objective studies,
+        which Optuna cannot prune)."""
+        if self.multi_objective:
+            return
+        self.storage.set_trial_intermediate_value(self.trial_id, int(step), float(value))
+
+    def should_prune(self) -> bool:
+        """The pruner's verdict on the values reported so far."""
+        if self.multi_objective:
+            return False
+        trial = self.storage.get_trial(self.trial_id)
+        return bool(self.pruner.prune(self.study, trial))
+
+
+def environment(storage_url: str, study_name: str, trial_id: int, number: int) -> dict[str, str]:
+    """What the driver puts in ``hydra.job.env_set`` for a trial."""
+    return {
+        ENV_STORAGE: storage_url,
+        ENV_STUDY: study_name,
+        ENV_TRIAL_ID: str(trial_id),
+        ENV_TRIAL_NUMBER: str(number),
+    }
+
+
+def current_trial() -> TrialLink | None:
+    """The link to the trial this job runs, or None outside a sweep."""
+    trial_id = os.environ.get(ENV_TRIAL_ID)
+    if not trial_id:
+        return None
+    import optuna
+    from hydra.core.hydra_config import HydraConfig
+
+    from hydra_plugins.hpo_sweeper._storage import open_storage
+    from hydra_plugins.hpo_sweeper._study import build_pruner
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    pruner_cfg = HydraConfig.get().sweeper.get("pruner") if HydraConfig.initialized() else None
+    storage = open_storage(os.environ[ENV_STORAGE])
+    study = optuna.load_study(
+        study_name=os.environ[ENV_STUDY],
+        storage=storage,
+        sampler=optuna.samplers.RandomSampler(),  # never samples here; avoids building TPE
+    )
+    return TrialLink(storage=storage, study=study, trial_id=int(trial_id), number=int(os.environ[ENV_TRIAL_NUMBER]),
+                     pruner=build_pruner(pruner_cfg))

@@ -1,0 +1,70 @@
+"""The sweeper plugin on a Hydra app that is not hpo_app (bench/trivial_app.py), and its trial side."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import optuna
+import pytest
+import yaml
+from hydra_plugins.hpo_sweeper.trial import TrialLink
+from optuna.trial import TrialState
+
+from tests.sweep_helpers import REPO, explain
+
+
+def _trivial(args: list[str], sweep: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    return subprocess.run([sys.executable, "bench/trivial_app.py", "-m", f"hydra.sweep.dir={sweep}", *args],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("launcher", ["hpo_ray", "basic"])
+def test_the_sweeper_runs_an_app_it_knows_nothing_about(tmp_path, launcher):
+    sweep = tmp_path / "sweep"
+    proc = _trivial([f"hydra/launcher={launcher}", "hydra.sweeper.n_trials=6", "hydra.sweeper.n_jobs=2",
+                     "mode=instant"], sweep)
+    assert proc.returncode == 0, explain(proc)
+    study = optuna.load_study(study_name="study", storage=f"sqlite:///{sweep / 'optuna.db'}")
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 6
+    for trial in study.trials:  # each value is what the task returned for the trial's x
+        timing = json.loads((sweep / str(trial.user_attrs["job_num"]) / "timing.json").read_text())
+        assert trial.value == timing["value"] == trial.params["x"] ** 2
+    results = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
+    assert results["best_value"] == min(t.value for t in study.trials)
+    assert results["counts"] == {"complete": 6, "pruned": 0, "failed": 0, "running": 0}
+    assert sum("] trial " in line for line in (proc.stdout + proc.stderr).splitlines()) == 6
+
+
+@pytest.mark.parametrize("direction", ["minimize", "maximize"])
+def test_the_trial_side_reports_and_the_pruner_decides(tmp_path, direction):
+    """A trial far worse than the others at the same step is pruned by the median rule."""
+    storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'optuna.db'}")
+    study = optuna.create_study(study_name="s", storage=storage, direction=direction)
+    sign = 1 if direction == "maximize" else -1
+    pruner = optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0)
+    for value in (1.0, 2.0):  # two finished trials with a value at step 1
+        trial = study.ask()
+        link = TrialLink(storage, study, storage.get_trial_id_from_study_id_trial_number(
+            storage.get_study_id_from_name("s"), trial.number), trial.number, pruner)
+        link.report(sign * value, 1)
+        assert not link.should_prune()  # startup trials are never pruned
+        study.tell(trial, sign * value)
+    trial = study.ask()
+    trial_id = storage.get_trial_id_from_study_id_trial_number(storage.get_study_id_from_name("s"), trial.number)
+    link = TrialLink(storage, study, trial_id, trial.number, pruner)
+    link.report(sign * 1.9, 1)
+    assert not link.should_prune()  # better than the median (1.5) at step 1
+    link.report(sign * -5.0, 2)
+    assert not link.should_prune()  # no other trial reached step 2: nothing to compare with
+    assert storage.get_trial(trial_id).intermediate_values == {1: sign * 1.9, 2: sign * -5.0}
+    worse = study.ask()
+    link = TrialLink(storage, study, storage.get_trial_id_from_study_id_trial_number(
+        storage.get_study_id_from_name("s"), worse.number), worse.number, pruner)
+    link.report(sign * 0.5, 1)
+    assert link.should_prune()  # worse than the median of the finished trials at step 1

@@ -1,0 +1,93 @@
+"""Drivers that die and drivers that share a study: staleness is decided by Optuna's heartbeat."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from hydra_plugins.hpo_sweeper._study import counts
+from optuna.trial import TrialState
+
+from hpo_app import artifacts
+from tests.sweep_helpers import REPO, TINY, explain, job_dirs, job_metrics, load_study, run_app
+
+pytestmark = pytest.mark.slow
+
+# Heartbeats every second, stale after three: the tests need not wait long.
+FAST_HEARTBEAT = ["hydra.sweeper.heartbeat_interval=1", "hydra.sweeper.grace_period=3"]
+
+
+def _start(args: list[str], sweep: Path) -> subprocess.Popen[str]:
+    command = [sys.executable, "-m", "hpo_app", "-m", f"hydra.sweep.dir={sweep}", *args]
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    return subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True)
+
+
+def _trials(sweep: Path, state: TrialState) -> list:
+    if not (sweep / artifacts.MULTIRUN_FILE).exists():  # the study exists once this is written
+        return []
+    try:
+        return load_study(sweep).get_trials(states=(state,))
+    except Exception:  # noqa: BLE001 - the database may be mid-write
+        return []
+
+
+def _wait_for(predicate, seconds: float = 240) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.3)
+    raise AssertionError("timed out")
+
+
+def test_trials_of_a_killed_driver_are_failed_by_heartbeat_and_the_resumed_sweep_completes(tmp_path):
+    sweep = tmp_path / "sweep"
+    n_trials = 5
+    args = [*TINY, "train.total_timesteps=2400", "hydra.sweeper.n_jobs=2", f"hydra.sweeper.n_trials={n_trials}",
+            *FAST_HEARTBEAT]
+    proc = _start(args, sweep)
+    _wait_for(lambda: len(_trials(sweep, TrialState.COMPLETE)) >= 1 and _trials(sweep, TrialState.RUNNING))
+    os.killpg(proc.pid, signal.SIGKILL)  # the driver and everything it started, at once
+    proc.communicate(timeout=60)
+    study = load_study(sweep)
+    left = {t.number for t in study.trials if t.state == TrialState.RUNNING}
+    assert left  # a killed driver leaves RUNNING trials behind
+    time.sleep(4)  # longer than the grace period: their heartbeats have stopped
+
+    proc2 = run_app([*args, "hydra.sweeper.resume=true"], sweep)
+    assert proc2.returncode == 0, explain(proc2)
+    study = load_study(sweep)
+    for trial in study.trials:
+        if trial.number in left:  # failed as stale, not counted, and their job directory says so
+            assert trial.state == TrialState.FAIL and not counts(trial)
+            metrics = job_metrics(sweep / str(trial.user_attrs["job_num"]))
+            if metrics["state"] == artifacts.STATE_FAILED:
+                assert "stopped sending heartbeats" in metrics["error"]
+    assert sum(counts(t) for t in study.trials) == n_trials
+    assert not [t for t in study.trials if t.state == TrialState.RUNNING]
+    assert "left running by a driver that stopped" in proc2.stdout + proc2.stderr
+
+
+def test_a_second_driver_does_not_fail_the_running_trials_of_a_live_one(tmp_path):
+    sweep = tmp_path / "sweep"
+    first = _start([*TINY, "train.total_timesteps=4000", "hydra.sweeper.n_jobs=1", "hydra.sweeper.queue=0",
+                    "hydra.sweeper.n_trials=2", *FAST_HEARTBEAT], sweep)
+    _wait_for(lambda: bool(_trials(sweep, TrialState.RUNNING)))
+    time.sleep(4)  # past the grace period: a guess from the job directories would fail it now
+    second = run_app([*TINY, "hydra/launcher=basic", "hydra.sweeper.n_trials=3", "hydra.sweeper.resume=true",
+                      *FAST_HEARTBEAT], sweep)
+    out, _ = first.communicate(timeout=300)
+    assert first.returncode == 0, out[-3000:]
+    assert second.returncode == 0, explain(second)
+    study = load_study(sweep)
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * len(study.trials)
+    for trial in study.trials:  # every trial's job directory is its own, and says complete
+        assert job_metrics(sweep / str(trial.user_attrs["job_num"]))["state"] == artifacts.STATE_COMPLETE
+    assert len({t.user_attrs["job_num"] for t in study.trials}) == len(study.trials) == len(job_dirs(sweep))
