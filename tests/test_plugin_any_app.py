@@ -68,3 +68,19 @@ def test_the_trial_side_reports_and_the_pruner_decides(tmp_path, direction):
         storage.get_study_id_from_name("s"), worse.number), worse.number, pruner)
     link.report(sign * 0.5, 1)
     assert link.should_prune()  # worse than the median of the finished trials at step 1
+
+
+@pytest.mark.slow
+def test_journal_storage_and_the_gp_sampler(tmp_path):
+    """Optuna's journal file as the study's storage (several drivers on one file system), with
+    Optuna's Gaussian-process sampler."""
+    sweep = tmp_path / "sweep"
+    proc = _trivial(["hydra/launcher=basic", "hydra.sweeper.storage=journal", "hydra/sweeper/sampler=gp",
+                     "hydra.sweeper.sampler.n_startup_trials=3", "hydra.sweeper.n_trials=6", "mode=instant"], sweep)
+    assert proc.returncode == 0, explain(proc)
+    assert "sampler GPSampler" in proc.stdout + proc.stderr
+    assert not (sweep / "optuna.db").exists()
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(sweep / "optuna.journal")))
+    study = optuna.load_study(study_name="study", storage=storage)
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 6
+    assert all(t.value == t.params["x"] ** 2 for t in study.trials)

@@ -164,3 +164,24 @@ def test_interrupted_sweep_resumes_to_exactly_n_trials_without_overwriting(tmp_p
     earlier = [t.params for t in finished]
     resumed = [t for t in study.trials if t.user_attrs.get("job_num", -1) >= first_new_job]
     assert resumed and all(t.params not in earlier for t in resumed)
+
+
+def test_ctrl_c_with_the_basic_launcher_stops_the_trial_running_in_the_driver(tmp_path):
+    """The basic launcher runs the job in the driver's own thread: Ctrl-C stops that job, which
+    is marked interrupted in the study and on disk."""
+    sweep = tmp_path / "sweep"
+    command = [sys.executable, "-m", "hpo_app", "-m", f"hydra.sweep.dir={sweep}", *TINY, "hydra/launcher=basic",
+               "train.total_timesteps=20000", "train.eval_every=1000", "hydra.sweeper.n_trials=3"]
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (sweep / "0" / artifacts.EVAL_CURVE_FILE).exists():
+        time.sleep(0.3)  # the first job is training
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130, out[-3000:]
+    study = load_study(sweep)
+    assert [t.state for t in study.trials] == [TrialState.FAIL]
+    assert study.trials[0].user_attrs["error"] == INTERRUPTED and not counts(study.trials[0])
+    assert job_metrics(sweep / "0")["error"] == INTERRUPTED
+    assert results(sweep)["counts"]["failed"] == 1

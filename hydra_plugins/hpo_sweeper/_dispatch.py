@@ -19,7 +19,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,8 +48,10 @@ class Finished:
 
 
 class Dispatcher:
-    def __init__(self, launcher: Launcher, *, slots: int, queue_depth: int, serial: bool) -> None:
+    def __init__(self, launcher: Launcher, *, slots: int, queue_depth: int, serial: bool,
+                 stop_jobs: Callable[[], None] | None = None) -> None:
         self.launcher = launcher
+        self._stop_jobs = stop_jobs  # how to stop the jobs still running (Ray: shut it down)
         self.slots = 1 if serial else max(1, slots)
         self.capacity = 1 if serial else self.slots + max(0, queue_depth)
         self.serial = serial
@@ -100,6 +102,11 @@ class Dispatcher:
 
     def collect_now(self) -> list[Finished]:
         return self._collect(self.finished_now())
+
+    def stop(self) -> None:
+        """Stop the jobs still running, where the launcher allows it."""
+        if self._stop_jobs is not None and not self.serial:
+            self._stop_jobs()
 
     def abandon(self) -> list[Job]:
         """Forget the jobs still in flight (the sweep is stopping) and return them."""

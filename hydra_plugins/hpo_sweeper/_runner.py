@@ -1,0 +1,199 @@
+"""The trial loop: keep the launcher's slots busy, tell Optuna how each job ended, print progress.
+
+A :class:`Runner` is made by the sweeper once the study is open. It asks a trial, gives it a job
+directory and a heartbeat, launches its job (``_dispatch``), and, as jobs finish, tells Optuna,
+refills the freed slots and prints a line per finished trial. Ctrl-C stops it between two storage
+operations; it then records what had finished, stops the jobs still running and marks them
+interrupted.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import signal
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+from omegaconf import DictConfig
+from optuna.trial import TrialState
+
+from hydra_plugins.hpo_sweeper._dispatch import Dispatcher, Finished, Job
+from hydra_plugins.hpo_sweeper._outcome import Outcome, Tally, decode, one_line, progress_line
+from hydra_plugins.hpo_sweeper._space import SearchSpace
+from hydra_plugins.hpo_sweeper._study import (
+    ATTR_ERROR,
+    ATTR_JOB_DIR,
+    ATTR_JOB_NUM,
+    INTERRUPTED,
+    Heartbeats,
+    JobNumbers,
+    ask,
+    count_finished,
+    mark_interrupted,
+    tell,
+)
+from hydra_plugins.hpo_sweeper.hooks import FailedJob, call_job_failed
+from hydra_plugins.hpo_sweeper.trial import environment
+
+log = logging.getLogger("hydra_plugins.hpo_sweeper")
+
+RESULTS_EVERY_S = 5.0
+"""optimization_results.yaml is rewritten at most this often during a sweep, and at its end."""
+
+
+@dataclass
+class Sweep:
+    """What the loop needs to know about the sweep (set up by ``_impl``)."""
+
+    study: optuna.study.Study
+    storage: optuna.storages.BaseStorage
+    url: str
+    space: SearchSpace
+    sweep_dir: Path
+    n_trials: int
+    max_failure_rate: float
+    config: DictConfig
+    custom_search_space: Callable[[DictConfig, optuna.trial.Trial], None] | None
+    job_failed: Callable[[FailedJob], None] | None
+    write_results: Callable[[], None]
+
+
+class Runner:
+    def __init__(self, sweep: Sweep, dispatcher: Dispatcher, heartbeats: Heartbeats) -> None:
+        self.sweep = sweep
+        self.study = sweep.study
+        self.dispatcher = dispatcher
+        self.heartbeats = heartbeats
+        self.study_id = sweep.storage.get_study_id_from_name(self.study.study_name)
+        self.numbers = JobNumbers(sweep.sweep_dir, self.study)
+        done = count_finished(self.study)
+        self.to_start = max(0, sweep.n_trials - done)
+        self.tally = Tally(done=done, directions=[d.name.lower() for d in self.study.directions])
+        if len(self.study.directions) == 1:
+            for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+                self.tally.offer(float(t.value), t.number)
+        self.failure_budget = math.floor(sweep.max_failure_rate * sweep.n_trials + 1e-9)
+        self.stopping = False  # too many failures: start no new trial
+        self.stop_requested = False  # Ctrl-C
+        self._asked: optuna.trial.Trial | None = None  # asked, not yet launched
+
+    @property
+    def too_many_failures(self) -> bool:
+        return self.tally.failures > self.failure_budget
+
+    def run(self) -> None:
+        """Run trials until ``n_trials`` count or the failure budget is spent; Ctrl-C stops."""
+        previous = _on_ctrl_c(self._ctrl_c)
+        try:
+            self._loop()
+        except KeyboardInterrupt:
+            self.stop_requested = True
+        finally:
+            _on_ctrl_c(previous)
+        if self.stop_requested:
+            self._interrupt()
+
+    def _loop(self) -> None:
+        last_write = time.monotonic()
+        outcomes: list[Outcome] = []
+        while not self.stop_requested:
+            while not self.stopping and self.to_start > 0 and self.dispatcher.has_room:
+                self._start_one()
+            for outcome in outcomes:  # printed once the freed slots are busy again
+                log.info(progress_line(outcome, self.tally, self.sweep.n_trials, self.dispatcher.n_running))
+            if not self.dispatcher.in_flight:
+                return
+            outcomes = [self._record(f) for f in self.dispatcher.wait(timeout=1.0)]
+            if outcomes and time.monotonic() - last_write > RESULTS_EVERY_S:
+                self.sweep.write_results()
+                last_write = time.monotonic()
+
+    def _start_one(self) -> None:
+        trial = self._asked = ask(self.study, self.sweep.space.distributions)
+        job_num = self.numbers.claim()
+        trial.set_user_attr(ATTR_JOB_NUM, job_num)
+        trial.set_user_attr(ATTR_JOB_DIR, str(self.sweep.sweep_dir / str(job_num)))
+        trial_id = self.sweep.storage.get_trial_id_from_study_id_trial_number(self.study_id, trial.number)
+        self.heartbeats.add(trial_id)
+        if self.sweep.custom_search_space is not None:
+            self.sweep.custom_search_space(self.sweep.config, trial)
+        env = environment(self.sweep.url, self.study.study_name, trial_id, trial.number)
+        overrides = self.sweep.space.overrides(trial.params) + [f"++hydra.job.env_set.{k}='{v}'" for k, v in env.items()]
+        self.to_start -= 1
+        self.dispatcher.submit(Job(job_num, overrides, payload=(trial, trial_id)))
+        self._asked = None
+
+    def _record(self, finished: Finished) -> Outcome:
+        """Tell Optuna how a job ended and keep the tally."""
+        trial, trial_id = finished.job.payload
+        state, values, error = decode(finished.ret, len(self.study.directions))
+        detail = ""
+        if state == TrialState.COMPLETE:
+            tell(self.study, trial, values=values)
+        elif state == TrialState.PRUNED:
+            detail = str(error)
+            tell(self.study, trial, state=TrialState.PRUNED)
+        else:
+            assert error is not None
+            detail = one_line(error)
+            try:
+                trial.set_user_attr(ATTR_ERROR, detail)
+            except optuna.exceptions.UpdateFinishedTrialError:
+                pass  # another driver finished it (found it stale): its verdict stands
+            tell(self.study, trial, state=TrialState.FAIL)
+            if isinstance(finished.ret, BaseException):  # the job never returned: say so on disk
+                self.job_failed(trial.number, finished.job.job_num, detail,
+                                "".join(traceback.format_exception(finished.ret)))
+        self.heartbeats.discard(trial_id)
+        outcome = Outcome(trial.number, finished.job.job_num, state, values, detail, finished.seconds, error)
+        self.tally.add(outcome)
+        if self.too_many_failures and not self.stopping:
+            self.stopping = True
+            log.error(
+                "%d of %d trials failed, more than max_failure_rate=%s allows; stopping after "
+                "the running trial(s) finish", self.tally.failures, self.sweep.n_trials, self.sweep.max_failure_rate,
+            )
+        return outcome
+
+    def job_failed(self, number: int, job_num: int | None, error: str, details: str, job_dir: str | None = None) -> None:
+        path = Path(job_dir) if job_dir else self.sweep.sweep_dir / str(job_num)
+        call_job_failed(self.sweep.job_failed, FailedJob(path, job_num, number, self.study.study_name, error, details))
+
+    def _ctrl_c(self, signum: int, frame: Any) -> None:
+        """The first Ctrl-C stops the sweep between two storage operations (a KeyboardInterrupt
+        in the middle of one would break the database session); a second stops at once."""
+        _on_ctrl_c(signal.default_int_handler)
+        self.stop_requested = True
+        log.warning("Stopping: finished trials are kept, running ones will be marked interrupted "
+                    "(Ctrl-C again to stop at once)")
+        if self.dispatcher.inline_running:
+            raise KeyboardInterrupt  # the job runs in this thread: stop it
+
+    def _interrupt(self) -> None:
+        """Record what has finished, stop the jobs still running, mark their trials interrupted
+        (they do not count) and leave that in their job directories."""
+        for finished in self.dispatcher.collect_now():
+            outcome = self._record(finished)
+            log.info(progress_line(outcome, self.tally, self.sweep.n_trials, 0))
+        self.dispatcher.stop()  # before the records: a job must not write after its hook
+        cut = [job.payload[0] for job in self.dispatcher.abandon()]
+        if self._asked is not None:
+            cut.append(self._asked)
+        for trial in cut:
+            if mark_interrupted(self.study, trial):
+                self.job_failed(trial.number, trial.user_attrs.get(ATTR_JOB_NUM), INTERRUPTED, INTERRUPTED,
+                                trial.user_attrs.get(ATTR_JOB_DIR))
+
+
+def _on_ctrl_c(handler: Any) -> Any:
+    """Install a SIGINT handler (main thread only); returns the previous one."""
+    if threading.current_thread() is not threading.main_thread() or handler is None:
+        return None
+    return signal.signal(signal.SIGINT, handler)
