@@ -84,7 +84,7 @@ SETUPS: dict[str, tuple[str, list[str]]] = {
 
 @dataclass
 class Sizes:
-    overhead_n: int = 10            # N; the sweeps also run 2N
+    overhead_n: int = 20            # N; the sweeps also run 2N
     util_n: int = 12
     sleep_low: float = 0.5
     sleep_high: float = 4.0

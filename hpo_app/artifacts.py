@@ -1,7 +1,9 @@
 """Names and layout of the files a job and a sweep leave on disk.
 
-This module is the one place these names are defined: the TrainingEngine and the sweeper
-write them, ``analysis`` reads them.
+This module is the one place these names are defined for the application: the TrainingEngine
+and ``sweep_hooks`` (for jobs that ended without their own record) write the job files,
+``analysis`` reads them. The sweep files are written by the sweeper plugin
+(``hydra_plugins.hpo_sweeper``), which uses the same names.
 
 Job directory (``multirun/<date>/<time>/<job_num>/`` or ``outputs/<date>/<time>/``)::
 
