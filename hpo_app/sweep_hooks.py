@@ -32,7 +32,7 @@ def check(config: DictConfig, searched: Sequence[str]) -> None:
 def job_failed(job: FailedJob) -> None:
     """Write the failure where the job's own record would be, unless the job left one."""
     metrics = job.job_dir / artifacts.METRICS_FILE
-    if metrics.exists() and json.loads(metrics.read_text()).get("state") != artifacts.STATE_FAILED:
+    if _state(metrics) not in (None, artifacts.STATE_FAILED):
         return  # the job finished on its own just before it was cut: its record stands
     job.job_dir.mkdir(parents=True, exist_ok=True)
     payload = {
@@ -49,3 +49,11 @@ def job_failed(job: FailedJob) -> None:
     }
     metrics.write_text(json.dumps(payload, indent=2))
     (job.job_dir / artifacts.ERROR_FILE).write_text(job.details.rstrip("\n") + "\n")
+
+
+def _state(metrics: Path) -> str | None:
+    """The state a job's record gives, or None if there is none (or only half of one)."""
+    try:
+        return json.loads(metrics.read_text()).get("state")
+    except (OSError, ValueError, AttributeError):
+        return None

@@ -84,3 +84,46 @@ def test_journal_storage_and_the_gp_sampler(tmp_path):
     study = optuna.load_study(study_name="study", storage=storage)
     assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 6
     assert all(t.value == t.params["x"] ** 2 for t in study.trials)
+
+
+@pytest.mark.slow
+def test_a_resumed_grid_sweep_runs_the_points_that_were_cut_and_nothing_twice(tmp_path):
+    """Two grid points finished, two were interrupted: resuming runs exactly those two (the grid
+    sampler alone would count them as visited)."""
+    sweep = tmp_path / "sweep"
+    sweep.mkdir()
+    grid = [0.0, 0.5, 1.0, 1.5]
+    dist = {"x": optuna.distributions.CategoricalDistribution(grid)}
+    study = optuna.create_study(study_name="study", storage=f"sqlite:///{sweep / 'optuna.db'}")
+    for x in (0.0, 0.5):
+        study.add_trial(optuna.trial.create_trial(params={"x": x}, distributions=dist, value=x * x))
+    for x in (1.0, 1.5):
+        study.add_trial(optuna.trial.create_trial(params={"x": x}, distributions=dist, state=TrialState.FAIL,
+                                                  user_attrs={"interrupted": True, "error": "interrupted"}))
+    proc = _trivial(["hydra/launcher=basic", "hydra/sweeper/sampler=grid", "x=choice(0.0, 0.5, 1.0, 1.5)",
+                     "hydra.sweeper.n_trials=4", "hydra.sweeper.resume=true", "mode=instant"], sweep)
+    assert proc.returncode == 0, explain(proc)
+    study = optuna.load_study(study_name="study", storage=f"sqlite:///{sweep / 'optuna.db'}")
+    new = [t for t in study.trials if t.number >= 4]
+    assert sorted(t.params["x"] for t in new) == [1.0, 1.5]
+    assert all(t.state == TrialState.COMPLETE for t in new)
+
+
+def test_the_trial_link_from_the_jobs_environment(tmp_path, monkeypatch):
+    """What the driver puts in a job's environment gives the job its trial (outside Hydra, the
+    pruner is Optuna's NopPruner)."""
+    from hydra_plugins.hpo_sweeper.trial import current_trial, environment
+
+    assert current_trial() is None  # not in a sweep
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    storage = optuna.storages.RDBStorage(url)
+    study = optuna.create_study(study_name="s", storage=storage)
+    trial = study.ask()
+    trial_id = storage.get_trial_id_from_study_id_trial_number(storage.get_study_id_from_name("s"), trial.number)
+    for key, value in environment(url, "s", trial_id, trial.number).items():
+        monkeypatch.setenv(key, value)
+    link = current_trial()
+    assert (link.number, link.study_name, link.trial_id) == (trial.number, "s", trial_id)
+    link.report(0.25, 3)
+    assert not link.should_prune()
+    assert study.trials[0].intermediate_values == {3: 0.25}

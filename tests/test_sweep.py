@@ -137,6 +137,7 @@ def test_multi_objective_sweep_writes_the_pareto_front(tmp_path):
         ("model.n_steps=interval(0.5, 0.9)", "model.n_steps"),
         ("data.n_bars=100", "too few rows"),  # the data every trial would use is checked once
         ("+env.typo=choice(1, 2)", "env.typo"),
+        ("hydra.sweep.subdir=trial_${hydra.job.num}", "hydra.sweep.subdir=trial_${hydra.job.num}: this sweeper"),
         ("model.n_steps=range(16, 16)", "model.n_steps=range(16, 16): ValueError: An Optuna range sweep must contain at least one value"),
     ],
 )

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -18,8 +19,9 @@ from tests.sweep_helpers import REPO, TINY, explain, job_dirs, job_metrics, load
 
 pytestmark = pytest.mark.slow
 
-# Heartbeats every second, stale after three: the tests need not wait long.
-FAST_HEARTBEAT = ["hydra.sweeper.heartbeat_interval=1", "hydra.sweeper.grace_period=3"]
+# Heartbeats every second, stale after four: the tests need not wait long.
+GRACE_S = 4
+FAST_HEARTBEAT = ["hydra.sweeper.heartbeat_interval=1", f"hydra.sweeper.grace_period={GRACE_S}"]
 
 
 def _start(args: list[str], sweep: Path) -> subprocess.Popen[str]:
@@ -59,7 +61,7 @@ def test_trials_of_a_killed_driver_are_failed_by_heartbeat_and_the_resumed_sweep
     study = load_study(sweep)
     left = {t.number for t in study.trials if t.state == TrialState.RUNNING}
     assert left  # a killed driver leaves RUNNING trials behind
-    time.sleep(4)  # longer than the grace period: their heartbeats have stopped
+    time.sleep(GRACE_S + 1)  # longer than the grace period: their heartbeats have stopped
 
     proc2 = run_app([*args, "hydra.sweeper.resume=true"], sweep)
     assert proc2.returncode == 0, explain(proc2)
@@ -77,17 +79,27 @@ def test_trials_of_a_killed_driver_are_failed_by_heartbeat_and_the_resumed_sweep
 
 def test_a_second_driver_does_not_fail_the_running_trials_of_a_live_one(tmp_path):
     sweep = tmp_path / "sweep"
-    first = _start([*TINY, "train.total_timesteps=4000", "hydra.sweeper.n_jobs=1", "hydra.sweeper.queue=0",
-                    "hydra.sweeper.n_trials=2", *FAST_HEARTBEAT], sweep)
+    # One trial at a time on Ray (n_jobs=1 is below Ray's 2 CPUs here: no queue), long ones.
+    first = _start([*TINY, "train.total_timesteps=8000", "hydra.sweeper.n_jobs=1", "hydra.sweeper.n_trials=2",
+                    *FAST_HEARTBEAT], sweep)
     _wait_for(lambda: bool(_trials(sweep, TrialState.RUNNING)))
-    time.sleep(4)  # past the grace period: a guess from the job directories would fail it now
+    time.sleep(GRACE_S + 1)  # past the grace period: a guess from the job directories would fail it now
+    second_started = datetime.now()
     second = run_app([*TINY, "hydra/launcher=basic", "hydra.sweeper.n_trials=3", "hydra.sweeper.resume=true",
                       *FAST_HEARTBEAT], sweep)
     out, _ = first.communicate(timeout=300)
     assert first.returncode == 0, out[-3000:]
     assert second.returncode == 0, explain(second)
+    assert "no queue" in out
     study = load_study(sweep)
     assert [t.state for t in study.trials] == [TrialState.COMPLETE] * len(study.trials)
+    # A trial of the first driver ran, older than the grace period, while the second one started.
+    first_trials = [t for t in study.trials if t.number < 2]
+    assert any(t.datetime_start < second_started - timedelta(seconds=GRACE_S) < t.datetime_complete
+               and t.datetime_complete > second_started for t in first_trials)
     for trial in study.trials:  # every trial's job directory is its own, and says complete
         assert job_metrics(sweep / str(trial.user_attrs["job_num"]))["state"] == artifacts.STATE_COMPLETE
     assert len({t.user_attrs["job_num"] for t in study.trials}) == len(study.trials) == len(job_dirs(sweep))
+    # n_trials is per driver: each ran its own count (the first 2, the second 3 minus what had
+    # finished when it started).
+    assert 3 <= len(study.trials) <= 5

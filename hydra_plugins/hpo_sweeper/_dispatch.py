@@ -58,6 +58,7 @@ class Dispatcher:
         self.inline_running = False  # a serial job is running in the driver's thread right now
         self.in_flight: dict[int, Job] = {}  # by job number, in order of submission
         self._done: queue.Queue[Finished] = queue.Queue()
+        self._threads: list[threading.Thread] = []
 
     @property
     def has_room(self) -> bool:
@@ -81,7 +82,9 @@ class Dispatcher:
                 self.inline_running = False
             self._done.put(Finished(job, ret, time.perf_counter()))
             return
-        threading.Thread(target=self._wait_for, args=(job,), name=f"hpo-job-{job.job_num}", daemon=True).start()
+        thread = threading.Thread(target=self._wait_for, args=(job,), name=f"hpo-job-{job.job_num}", daemon=True)
+        thread.start()
+        self._threads = [t for t in self._threads if t.is_alive()] + [thread]
 
     def wait(self, timeout: float) -> list[Finished]:
         """The jobs that finished: at least one, unless ``timeout`` seconds passed first."""
@@ -103,10 +106,18 @@ class Dispatcher:
     def collect_now(self) -> list[Finished]:
         return self._collect(self.finished_now())
 
-    def stop(self) -> None:
-        """Stop the jobs still running, where the launcher allows it."""
-        if self._stop_jobs is not None and not self.serial:
-            self._stop_jobs()
+    def stop(self, wait_s: float = 10.0) -> None:
+        """Stop the jobs still running, where the launcher allows it, and wait (a bounded time)
+        for their threads. A thread that was still inside ``launch()`` before submitting may
+        have started the launcher's backend again (the Ray launcher starts Ray when it is not
+        running): it is stopped a second time."""
+        if self._stop_jobs is None or self.serial:
+            return
+        self._stop_jobs()
+        deadline = time.monotonic() + wait_s
+        for thread in self._threads:
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        self._stop_jobs()
 
     def abandon(self) -> list[Job]:
         """Forget the jobs still in flight (the sweep is stopping) and return them."""
@@ -115,12 +126,14 @@ class Dispatcher:
         return jobs
 
     def _collect(self, finished: list[Finished]) -> list[Finished]:
+        """Forget the finished jobs; each freed slot took the oldest queued job (an estimate of
+        when it started: the launcher does not say)."""
         for item in finished:
             self.in_flight.pop(item.job.job_num, None)
         waiting = [j for j in self.in_flight.values() if j.started is None]
         free = max(0, self.slots - (len(self.in_flight) - len(waiting)))
-        for job in waiting[:free]:
-            job.started = finished[-1].ended  # a freed slot took the oldest queued job
+        for job, ended in zip(waiting[:free], sorted(f.ended for f in finished)):
+            job.started = ended
         return finished
 
     def _launch(self, job: Job) -> JobReturn:

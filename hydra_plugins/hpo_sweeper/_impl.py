@@ -29,7 +29,7 @@ from hydra.types import HydraContext, TaskFunction
 from hydra.utils import get_method
 from omegaconf import DictConfig, OmegaConf
 
-from hydra_plugins.hpo_sweeper import _launchers
+from hydra_plugins.hpo_sweeper import _launchers, _private
 from hydra_plugins.hpo_sweeper._dispatch import Dispatcher
 from hydra_plugins.hpo_sweeper._outcome import one_line
 from hydra_plugins.hpo_sweeper._results import display_url, log_best, results, write_results
@@ -44,15 +44,12 @@ from hydra_plugins.hpo_sweeper._study import (
     build_sampler,
     count_finished,
     open_study,
-    plain,
+    quiet_optuna,
+    requeue_cut_points,
 )
 from hydra_plugins.hpo_sweeper.hooks import FailedJob, call_job_failed, load_hook
 
 log = logging.getLogger("hydra_plugins.hpo_sweeper")
-
-# The launchers log every job's overrides as they launch it; the sweeper prints one line per
-# finished trial instead (the overrides are in each job's .hydra/overrides.yaml).
-QUIET_LOGGERS = ("hydra_plugins.hydra_ray_launcher", "hydra._internal.core_plugins.basic_launcher")
 
 MULTIRUN_FILE = "multirun.yaml"
 
@@ -62,7 +59,7 @@ class SweepError(ValueError):
 
 
 def _names(value: Any) -> list[str]:
-    value = plain(value)
+    value = OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
     return [] if value is None else [str(v) for v in (value if isinstance(value, list) else [value])]
 
 
@@ -113,13 +110,14 @@ class HpoSweeperImpl(Sweeper):
         )
 
     def sweep(self, arguments: list[str]) -> None:
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-        for name in QUIET_LOGGERS:
-            logging.getLogger(name).setLevel(logging.WARNING)
+        quiet_optuna()
+        for name in _private.LAUNCHER_LOGGERS:  # they log every job's overrides as they launch it;
+            logging.getLogger(name).setLevel(logging.WARNING)  # the sweeper prints a line per trial
         sweep_dir = Path(str(self.config.hydra.sweep.dir)).absolute()
         url = storage_url(self.storage, sweep_dir)
         try:
             self._check_settings()
+            extender = self._custom_search_space()
             space = self._search_space(arguments)
             self.job_failed = load_hook(self.hooks.get("job_failed"), "job_failed")
             self._check_config(space, load_hook(self.hooks.get("check"), "check"))
@@ -129,6 +127,8 @@ class HpoSweeperImpl(Sweeper):
                 directions=self.directions, resume=self.resume, heartbeat_interval=self.heartbeat_interval,
                 grace_period=self.grace_period, on_stale=self._on_stale,
             )
+            if self.resume and self.grid and requeue_cut_points(study):
+                log.info("Grid points of interrupted trials are queued to run again")
         except ValueError as err:  # SweepError, SearchSpaceError, StudyError: one line, exit 2
             print(f"error: {err}", file=sys.stderr)
             sys.exit(2)
@@ -140,13 +140,13 @@ class HpoSweeperImpl(Sweeper):
 
         self.heartbeats = Heartbeats(study, storage)
         self.heartbeats.start()  # fails the stale trials of drivers that died, first
-        extender = get_method(self.custom_search_space) if self.custom_search_space else None
         sweep = Sweep(study, storage, url, space, sweep_dir, int(self.n_trials), float(self.max_failure_rate),
                       self.config, extender, self.job_failed, save_results)
         ray = _launchers.is_ray(self.config)
         if ray:
             _launchers.start_ray(self.config)
-        dispatcher = Dispatcher(self.launcher, slots=self._slots(), queue_depth=int(self.queue),
+        slots, queue = self._slots()
+        dispatcher = Dispatcher(self.launcher, slots=slots, queue_depth=queue,
                                 serial=_launchers.is_serial(self.config),
                                 stop_jobs=_launchers.stop_ray if ray else None)
         self.runner = runner = Runner(sweep, dispatcher, self.heartbeats)
@@ -182,11 +182,16 @@ class HpoSweeperImpl(Sweeper):
             raise SweepError(f"hydra.sweeper.n_jobs={self.n_jobs}: must be at least 1 (or null: as many as CPUs)")
         if int(self.queue) < 0:
             raise SweepError(f"hydra.sweeper.queue={self.queue}: must be 0 or more")
-        if int(self.heartbeat_interval) < 1 or int(self.grace_period) <= int(self.heartbeat_interval):
+        if int(self.heartbeat_interval) < 1 or int(self.grace_period) < 2 * int(self.heartbeat_interval) + 2:
             raise SweepError(
                 f"hydra.sweeper.heartbeat_interval={self.heartbeat_interval}, grace_period={self.grace_period}: "
-                "the interval must be at least 1 s and the grace period longer than it"
+                "the interval must be at least 1 s and the grace period at least twice the interval plus 2 s "
+                "(heartbeats are stored to the second; a live driver's trials must never look stale)"
             )
+        subdir = OmegaConf.to_container(self.config.hydra.sweep, resolve=False).get("subdir")  # type: ignore[union-attr]
+        if str(subdir) != "${hydra.job.num}":
+            raise SweepError(f"hydra.sweep.subdir={subdir}: this sweeper names job directories by job number "
+                             "(hydra.sweep.subdir=${hydra.job.num})")
         for direction in self.directions:
             if direction not in ("minimize", "maximize"):
                 raise SweepError(f"hydra.sweeper.direction={direction}: minimize or maximize")
@@ -197,7 +202,8 @@ class HpoSweeperImpl(Sweeper):
         space = parse([f"{k}={v}" for k, v in (self.params or {}).items()], arguments)
         self.sampler = build_sampler(self.sampler_cfg)
         self.pruner = build_pruner(self.pruner_cfg)
-        if callable(self.sampler) and not isinstance(self.sampler, optuna.samplers.BaseSampler):
+        self.grid = callable(self.sampler) and not isinstance(self.sampler, optuna.samplers.BaseSampler)
+        if self.grid:
             grid = space.grid()  # the grid sampler is configured as a partial: give it its points
             self.sampler = self.sampler(grid)
             self.n_trials = min(int(self.n_trials), grid_size(grid))
@@ -218,12 +224,26 @@ class HpoSweeperImpl(Sweeper):
         if check is not None:
             check(config, list(space.distributions))
 
-    def _slots(self) -> int:
-        if self.n_jobs is not None:
-            return int(self.n_jobs)
-        if _launchers.is_ray(self.config):
-            return _launchers.ray_slots(self.config)
-        return 1
+    def _slots(self) -> tuple[int, int]:
+        """Trials in parallel, and trials queued beyond them. A queued job waits in Ray's queue
+        only if every CPU Ray has is taken: with fewer trials in parallel than Ray could run,
+        it would run at once, so there is no queue then."""
+        if not _launchers.is_ray(self.config):
+            return (int(self.n_jobs or 1), int(self.queue))
+        capacity = _launchers.ray_slots(self.config)
+        slots = capacity if self.n_jobs is None else int(self.n_jobs)
+        if slots < capacity and self.queue:
+            log.info("hydra.sweeper.n_jobs=%d is below the %d trials Ray can run at once: no queue", slots, capacity)
+            return (slots, 0)
+        return (slots, int(self.queue))
+
+    def _custom_search_space(self) -> Any:
+        if not self.custom_search_space:
+            return None
+        try:
+            return get_method(self.custom_search_space)
+        except Exception as err:  # noqa: BLE001 - Hydra raises several types for a bad path
+            raise SweepError(f"hydra.sweeper.custom_search_space={self.custom_search_space}: {one_line(err)}") from None
 
     def _on_stale(self, study: optuna.study.Study, trial: optuna.trial.FrozenTrial) -> None:
         """A RUNNING trial whose driver stopped sending heartbeats was just marked FAIL."""

@@ -2,8 +2,9 @@
 
 The launcher is named by its config's ``_target_`` (public configuration, not a private class).
 With the Ray launcher the driver starts Ray itself, before any job, to count the CPUs it can
-schedule on; the launcher then finds Ray running and uses it. Unlike the released 1.2 launcher,
-nothing sets ``object_store_memory``, which breaks joining an existing cluster (Hydra #2893).
+schedule on; the launcher then finds Ray running and uses it. Nothing sets
+``object_store_memory``, which breaks joining an existing cluster (Hydra #2893, in the 1.2
+launcher).
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from hydra_plugins.hpo_sweeper._private import BASIC_LAUNCHER
+
 RAY_LAUNCHERS = ("hydra_plugins.hydra_ray_launcher.ray_launcher.RayLauncher",)
-SERIAL_LAUNCHERS = ("hydra._internal.core_plugins.basic_launcher.BasicLauncher",)
+SERIAL_LAUNCHERS = (BASIC_LAUNCHER,)
 
 
 def _target(config: DictConfig) -> str:

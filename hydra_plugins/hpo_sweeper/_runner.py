@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import signal
 import threading
 import time
@@ -34,7 +35,6 @@ from hydra_plugins.hpo_sweeper._study import (
     INTERRUPTED,
     Heartbeats,
     JobNumbers,
-    ask,
     count_finished,
     mark_interrupted,
     tell,
@@ -83,49 +83,74 @@ class Runner:
         self.stopping = False  # too many failures: start no new trial
         self.stop_requested = False  # Ctrl-C
         self._asked: optuna.trial.Trial | None = None  # asked, not yet launched
+        self._pending: list[Outcome] = []  # recorded, progress line not yet printed
 
     @property
     def too_many_failures(self) -> bool:
         return self.tally.failures > self.failure_budget
 
     def run(self) -> None:
-        """Run trials until ``n_trials`` count or the failure budget is spent; Ctrl-C stops."""
+        """Run trials until ``n_trials`` count or the failure budget is spent; Ctrl-C stops.
+
+        On any other error in the driver, the jobs still running are stopped and marked
+        interrupted before the error propagates."""
         previous = _on_ctrl_c(self._ctrl_c)
         try:
             self._loop()
         except KeyboardInterrupt:
             self.stop_requested = True
+        except BaseException:
+            self._stop_all()
+            raise
         finally:
             _on_ctrl_c(previous)
         if self.stop_requested:
+            self._stop_all()
+
+    def _print_pending(self) -> None:
+        for outcome in self._pending:
+            log.info(progress_line(outcome, self.tally, self.sweep.n_trials, self.dispatcher.n_running))
+        self._pending = []
+
+    def _stop_all(self) -> None:
+        self._print_pending()
+        try:
             self._interrupt()
+        except KeyboardInterrupt:  # a second Ctrl-C while cleaning up: leave the rest to heartbeats
+            log.warning("Stopped at once: trials still RUNNING in the study will be marked failed "
+                        "by the next driver, once their heartbeats are %s s old", self.grace_period)
+
+    @property
+    def grace_period(self) -> Any:
+        return getattr(self.sweep.storage, "grace_period", None) or "grace_period"
 
     def _loop(self) -> None:
         last_write = time.monotonic()
-        outcomes: list[Outcome] = []
-        while not self.stop_requested:
-            while not self.stopping and self.to_start > 0 and self.dispatcher.has_room:
+        while True:
+            while not (self.stopping or self.stop_requested) and self.to_start > 0 and self.dispatcher.has_room:
                 self._start_one()
-            for outcome in outcomes:  # printed once the freed slots are busy again
-                log.info(progress_line(outcome, self.tally, self.sweep.n_trials, self.dispatcher.n_running))
-            if not self.dispatcher.in_flight:
+            self._print_pending()  # once the freed slots are busy again
+            if self.stop_requested or not self.dispatcher.in_flight:
                 return
-            outcomes = [self._record(f) for f in self.dispatcher.wait(timeout=1.0)]
-            if outcomes and time.monotonic() - last_write > RESULTS_EVERY_S:
+            self._pending = [self._record(f) for f in self.dispatcher.wait(timeout=1.0)]
+            if self._pending and time.monotonic() - last_write > RESULTS_EVERY_S:
                 self.sweep.write_results()
                 last_write = time.monotonic()
 
     def _start_one(self) -> None:
-        trial = self._asked = ask(self.study, self.sweep.space.distributions)
+        trial = self._asked = self.study.ask(fixed_distributions=self.sweep.space.distributions)
+        # The heartbeat first: a trial without one is never found stale if this driver dies.
+        trial_id = self.sweep.storage.get_trial_id_from_study_id_trial_number(self.study_id, trial.number)
+        self.heartbeats.add(trial_id)
         job_num = self.numbers.claim()
         trial.set_user_attr(ATTR_JOB_NUM, job_num)
         trial.set_user_attr(ATTR_JOB_DIR, str(self.sweep.sweep_dir / str(job_num)))
-        trial_id = self.sweep.storage.get_trial_id_from_study_id_trial_number(self.study_id, trial.number)
-        self.heartbeats.add(trial_id)
         if self.sweep.custom_search_space is not None:
             self.sweep.custom_search_space(self.sweep.config, trial)
         env = environment(self.sweep.url, self.study.study_name, trial_id, trial.number)
-        overrides = self.sweep.space.overrides(trial.params) + [f"++hydra.job.env_set.{k}='{v}'" for k, v in env.items()]
+        overrides = self.sweep.space.overrides(trial.params) + [f"++hydra.job.env_set.{k}={quoted(v)}" for k, v in env.items()]
+        if self.stop_requested:  # Ctrl-C while this trial was being set up: it is cut, not run
+            return
         self.to_start -= 1
         self.dispatcher.submit(Job(job_num, overrides, payload=(trial, trial_id)))
         self._asked = None
@@ -163,6 +188,8 @@ class Runner:
         return outcome
 
     def job_failed(self, number: int, job_num: int | None, error: str, details: str, job_dir: str | None = None) -> None:
+        if job_dir is None and job_num is None:
+            return  # cut before it had a job directory
         path = Path(job_dir) if job_dir else self.sweep.sweep_dir / str(job_num)
         call_job_failed(self.sweep.job_failed, FailedJob(path, job_num, number, self.study.study_name, error, details))
 
@@ -179,17 +206,32 @@ class Runner:
     def _interrupt(self) -> None:
         """Record what has finished, stop the jobs still running, mark their trials interrupted
         (they do not count) and leave that in their job directories."""
-        for finished in self.dispatcher.collect_now():
-            outcome = self._record(finished)
-            log.info(progress_line(outcome, self.tally, self.sweep.n_trials, 0))
+        self._record_finished()
         self.dispatcher.stop()  # before the records: a job must not write after its hook
+        self._record_finished(returned_only=True)  # those that ended just before they were stopped
         cut = [job.payload[0] for job in self.dispatcher.abandon()]
-        if self._asked is not None:
+        if self._asked is not None and all(t.number != self._asked.number for t in cut):
             cut.append(self._asked)
         for trial in cut:
             if mark_interrupted(self.study, trial):
                 self.job_failed(trial.number, trial.user_attrs.get(ATTR_JOB_NUM), INTERRUPTED, INTERRUPTED,
                                 trial.user_attrs.get(ATTR_JOB_DIR))
+
+
+    def _record_finished(self, returned_only: bool = False) -> None:
+        for finished in self.dispatcher.collect_now():
+            if returned_only and isinstance(finished.ret, BaseException):
+                self.dispatcher.in_flight[finished.job.job_num] = finished.job  # cut: abandoned below
+                continue
+            self._pending.append(self._record(finished))
+        self._print_pending()
+
+
+def quoted(value: str) -> str:
+    """``value`` as a quoted string of Hydra's override grammar (no interpolation inside)."""
+    escaped = re.sub(r"(\\*)'", lambda m: m.group(1) * 2 + "\\'", value)  # Hydra: \' is a quote
+    escaped = re.sub(r"(\\+)$", lambda m: m.group(1) * 2, escaped)  # and \\ before the closing one
+    return "'" + escaped.replace("${", "\\${") + "'"  # OmegaConf: \${ is not interpolated
 
 
 def _on_ctrl_c(handler: Any) -> Any:

@@ -20,7 +20,7 @@ import optuna
 
 SQLITE_FILE = "optuna.db"
 JOURNAL_FILE = "optuna.journal"
-SQLITE_TIMEOUT_S = 120
+SQLITE_TIMEOUT_S = 60  # well below the default grace period: a lock never outlasts a heartbeat
 
 StaleCallback = Callable[[optuna.study.Study, optuna.trial.FrozenTrial], None]
 
@@ -62,12 +62,20 @@ def open_storage(
     return optuna.storages.RDBStorage(url, **heartbeat)
 
 
-def use_wal(storage: optuna.storages.BaseStorage) -> None:
-    """Switch an SQLite database to write-ahead logging (persistent: done once, by the driver)."""
-    if isinstance(storage, optuna.storages.RDBStorage) and storage.url.startswith("sqlite"):
-        with storage.engine.connect() as connection:
+def use_wal(url: str) -> None:
+    """Switch an SQLite database to write-ahead logging (persistent in the file: done once, by
+    the driver, before Optuna opens it)."""
+    if not url.startswith("sqlite"):
+        return
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(url, connect_args={"timeout": SQLITE_TIMEOUT_S})
+    try:
+        with engine.connect() as connection:
             connection.exec_driver_sql("PRAGMA journal_mode=WAL")
+    finally:
+        engine.dispose()
 
 
 def has_heartbeat(storage: optuna.storages.BaseStorage) -> bool:
-    return isinstance(storage, optuna.storages.RDBStorage) and storage.heartbeat_interval is not None
+    return isinstance(storage, optuna.storages.RDBStorage) and storage.get_heartbeat_interval() is not None

@@ -5,8 +5,11 @@ Rules that the README documents:
 
 - A study that already has trials is continued only with ``hydra.sweeper.resume=true``.
 - Toward ``n_trials`` count the trials that finished on their own: COMPLETE, PRUNED, and FAIL
-  with an error of their job. Trials cut short (Ctrl-C, or found stale because their driver
-  stopped sending heartbeats) carry no such error, or ``interrupted: true``, and do not count.
+  with an error of their job (user attribute ``error``). Trials cut short do not count: those
+  stopped by Ctrl-C carry ``interrupted: true`` (written before ``error``), those found stale
+  because their driver stopped sending heartbeats carry no ``error``. (A driver killed between
+  writing a failed job's ``error`` and telling Optuna leaves a trial that counts once it is
+  found stale: its job did fail.)
 - A driver records a heartbeat for each of its trials in flight every ``heartbeat_interval``
   seconds; a RUNNING trial with no heartbeat for ``grace_period`` seconds is stale and marked
   FAIL by whichever driver looks (Optuna's ``fail_stale_trials``), never a live driver's trial.
@@ -17,13 +20,12 @@ from __future__ import annotations
 import logging
 import threading
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import optuna
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
 from optuna.trial import TrialState
 
 from hydra_plugins.hpo_sweeper._storage import has_heartbeat, open_storage, use_wal
@@ -44,13 +46,22 @@ class StudyError(ValueError):
     """The study cannot be used as asked; the message is one line."""
 
 
+def quiet_optuna() -> None:
+    """Silence, once for the driver's process, what Optuna says about the way it is used here:
+    the heartbeat API and some sampler options are "experimental", and heartbeats are "supposed
+    to be used with Study.optimize" (the driver records them for the trials it asked, as
+    ``optimize`` does for its own). Filters are process-wide: set here, not per call, because
+    ``warnings.catch_warnings`` is not thread-safe."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
+
+
 def build_sampler(cfg: Any) -> Any:
     """The sampler of ``hydra.sweeper.sampler`` (a partial for the grid sampler)."""
     if cfg is None:
         return optuna.samplers.TPESampler()
-    with warnings.catch_warnings():  # Optuna flags some options "experimental"
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return instantiate(cfg, _execution_whitelist_=_WHITELIST)
+    return instantiate(cfg, _execution_whitelist_=_WHITELIST)
 
 
 def build_pruner(cfg: Any) -> optuna.pruners.BasePruner:
@@ -59,10 +70,6 @@ def build_pruner(cfg: Any) -> optuna.pruners.BasePruner:
     pruner = instantiate(cfg, _execution_whitelist_=_WHITELIST)
     assert isinstance(pruner, optuna.pruners.BasePruner)
     return pruner
-
-
-def plain(value: Any) -> Any:
-    return OmegaConf.to_container(value, resolve=True) if isinstance(value, DictConfig) or OmegaConf.is_list(value) else value
 
 
 def open_study(
@@ -78,11 +85,9 @@ def open_study(
     on_stale: Callable[[optuna.study.Study, optuna.trial.FrozenTrial], None],
 ) -> tuple[optuna.study.Study, optuna.storages.BaseStorage]:
     """Create the study, or continue it when ``resume``; raise StudyError on a mismatch."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        storage = open_storage(url, heartbeat_interval=heartbeat_interval, grace_period=grace_period,
-                               on_stale=on_stale)
-    use_wal(storage)
+    use_wal(url)
+    storage = open_storage(url, heartbeat_interval=heartbeat_interval, grace_period=grace_period,
+                           on_stale=on_stale)
     if study_name in optuna.study.get_all_study_names(storage) and not resume:
         n = len(optuna.load_study(study_name=study_name, storage=storage).trials)
         if n:
@@ -102,13 +107,18 @@ def open_study(
     return study, storage
 
 
-def ask(study: optuna.study.Study, distributions: dict[str, Any]) -> optuna.trial.Trial:
-    """``study.ask`` with the space's distributions (the trial comes back with its values).
-    Optuna warns that heartbeats are meant for ``study.optimize``: here the driver records them
-    for the trials it asked, which is what ``optimize`` does for its own."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
-        return study.ask(fixed_distributions=distributions)
+def requeue_cut_points(study: optuna.study.Study) -> int:
+    """Enqueue the points of trials cut short that no counting trial covers (for the grid
+    sampler, which treats every finished trial's point as visited); returns how many."""
+    covered = [t.params for t in study.get_trials(deepcopy=False) if t.state.is_finished() and counts(t)]
+    cut = [t.params for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)) if not counts(t)]
+    again = []
+    for params in cut:
+        if params and params not in covered and params not in again:
+            again.append(params)
+    for params in again:
+        study.enqueue_trial(params, skip_if_exists=False)
+    return len(again)
 
 
 def counts(trial: optuna.trial.FrozenTrial) -> bool:
@@ -138,8 +148,8 @@ def tell(study: optuna.study.Study, trial: optuna.trial.Trial, **kwargs: Any) ->
 def mark_interrupted(study: optuna.study.Study, trial: optuna.trial.Trial, reason: str = INTERRUPTED) -> bool:
     """FAIL a trial cut short (it will not count); False if it had already finished."""
     try:
+        trial.set_user_attr(ATTR_INTERRUPTED, True)  # first: with it, the trial never counts
         trial.set_user_attr(ATTR_ERROR, reason)
-        trial.set_user_attr(ATTR_INTERRUPTED, True)
     except optuna.exceptions.UpdateFinishedTrialError:
         return False
     tell(study, trial, state=TrialState.FAIL)
@@ -175,7 +185,7 @@ class Heartbeats:
         self.study = study
         self.storage = storage
         self.enabled = has_heartbeat(storage)
-        self.interval = float(getattr(storage, "heartbeat_interval", None) or 0)
+        self.interval = float(storage.get_heartbeat_interval() or 0) if self.enabled else 0.0  # type: ignore[attr-defined]
         self._ids: set[int] = set()
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -190,6 +200,8 @@ class Heartbeats:
 
     def stop(self) -> None:
         self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)  # a stale callback may be writing a job's record
 
     def add(self, trial_id: int) -> None:
         if not self.enabled:
@@ -203,9 +215,7 @@ class Heartbeats:
             self._ids.discard(trial_id)
 
     def fail_stale(self) -> None:
-        with warnings.catch_warnings():  # "experimental" since Optuna 2.9
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            optuna.storages.fail_stale_trials(self.study)
+        optuna.storages.fail_stale_trials(self.study)
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
@@ -217,9 +227,3 @@ class Heartbeats:
                 self.fail_stale()
             except Exception as err:  # noqa: BLE001 - a busy database must not stop the sweep
                 log.warning("heartbeat not recorded: %s", err)
-
-
-def running_elsewhere(study: optuna.study.Study, mine: Iterable[int]) -> list[int]:
-    """Numbers of RUNNING trials that this driver does not own."""
-    own = set(mine)
-    return [t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)) if t.number not in own]
