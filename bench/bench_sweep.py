@@ -42,6 +42,7 @@ import os
 import platform
 import shlex
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -85,6 +86,7 @@ SETUPS: dict[str, tuple[str, list[str]]] = {
 @dataclass
 class Sizes:
     overhead_n: int = 20            # N; the sweeps also run 2N
+    overhead_reps: int = 3          # 2N-trial sweeps per setup, interleaved; the median is reported
     util_n: int = 12
     sleep_low: float = 0.5
     sleep_high: float = 4.0
@@ -94,7 +96,7 @@ class Sizes:
     both_sizes: bool = True         # run the sweeps at N and 2N (False: 2N only, timestamps only)
 
 
-QUICK = Sizes(overhead_n=6, util_n=8, ppo_trials=6, ppo_timesteps=3000, ppo_eval_every=500,
+QUICK = Sizes(overhead_n=6, overhead_reps=1, util_n=8, ppo_trials=6, ppo_timesteps=3000, ppo_eval_every=500,
               both_sizes=False)
 
 
@@ -189,31 +191,39 @@ def per_trial_from_starts(timings: list[dict[str, Any]]) -> float:
 
 
 def bench_overhead(sizes: Sizes, out: Path, timeout: float) -> dict[str, Any]:
+    """Each setup's 2N-trial sweep ``sizes.overhead_reps`` times, the setups interleaved (so a
+    change in the machine's load hits them alike); the N-trial sweep once, for the cross-check."""
     n = sizes.overhead_n
     counts = (n, 2 * n) if sizes.both_sizes else (2 * n,)
-    rows: dict[str, Any] = {}
+    runs: dict[str, dict[int, list[Run]]] = {setup: {k: [] for k in counts} for setup in SETUPS}
     commands: list[str] = []
+    for rep in range(sizes.overhead_reps):
+        for setup in SETUPS:
+            for k in counts if rep == 0 else (2 * n,):
+                sweep = out / "overhead" / f"{setup}_{k}_{rep}"
+                argv = trivial_argv(setup, rel(sweep), ["mode=instant", f"hydra.sweeper.n_trials={k}",
+                                                        "hydra.sweeper.n_jobs=1"])
+                r = run(f"overhead_{setup}_{k}_{rep}", argv, sweep, out / "logs", timeout)
+                if len(r.timings) != k:
+                    raise RuntimeError(f"{setup}: {len(r.timings)} trials wrote {TIMING_FILE}, expected {k}")
+                runs[setup][k].append(r)
+                if rep == 0:
+                    commands.append(r.command)
+    rows: dict[str, Any] = {}
     for setup in SETUPS:
-        runs = {}
-        for k in counts:
-            sweep = out / "overhead" / f"{setup}_{k}"
-            argv = trivial_argv(setup, rel(sweep), ["mode=instant", f"hydra.sweeper.n_trials={k}", "hydra.sweeper.n_jobs=1"])
-            r = run(f"overhead_{setup}_{k}", argv, sweep, out / "logs", timeout)
-            if len(r.timings) != k:
-                raise RuntimeError(f"{setup}: {len(r.timings)} trials wrote {TIMING_FILE}, expected {k}")
-            runs[k] = r
-            commands.append(r.command)
-        big = runs[counts[-1]]
-        row = {
+        every = [r for k in counts for r in runs[setup][k]]
+        per_trial = sorted(per_trial_from_starts(r.timings) for r in runs[setup][2 * n])
+        rows[setup] = {
             "label": SETUPS[setup][0],
-            "walls": {k: r.wall for k, r in runs.items()},
-            "startup": min(r.timings[0]["start"] - r.launched for r in runs.values()),
-            "teardown": min(r.exited - r.timings[-1]["end"] for r in runs.values()),
-            "per_trial": per_trial_from_starts(big.timings),
-            "per_trial_diff": (runs[2 * n].wall - runs[n].wall) / n if sizes.both_sizes else None,
+            "walls": {k: runs[setup][k][0].wall for k in counts},
+            "startup": min(r.timings[0]["start"] - r.launched for r in every),
+            "teardown": min(r.exited - r.timings[-1]["end"] for r in every),
+            "per_trial": statistics.median(per_trial),
+            "per_trial_range": (per_trial[0], per_trial[-1]),
+            "per_trial_diff": (runs[setup][2 * n][0].wall - runs[setup][n][0].wall) / n if sizes.both_sizes else None,
         }
-        rows[setup] = row
-        print(f"    {setup}: start-up {row['startup']:.1f} s, per trial {row['per_trial']:.3f} s", flush=True)
+        print(f"    {setup}: start-up {rows[setup]['startup']:.1f} s, per trial {rows[setup]['per_trial']:.3f} s "
+              f"(median of {len(per_trial)})", flush=True)
 
     for storage in ("memory", "sqlite"):
         totals = {k: plain_optuna(k, storage, out) for k in (n, 2 * n)}
@@ -227,7 +237,7 @@ def bench_overhead(sizes: Sizes, out: Path, timeout: float) -> dict[str, Any]:
         }
     commands.append(f"# plain Optuna: bench_sweep.plain_optuna(N, 'memory' | 'sqlite'): TPESampler(seed={SEED}), "
                     "study.optimize(lambda t: t.suggest_float('x', -1, 1) ** 2, n_trials=N)")
-    return {"rows": rows, "n": n, "counts": counts, "commands": commands}
+    return {"rows": rows, "n": n, "counts": counts, "commands": commands, "reps": sizes.overhead_reps}
 
 
 def plain_optuna(n_trials: int, storage: str, out: Path) -> float:
@@ -416,7 +426,8 @@ def markdown(results: dict[str, Any], facts: dict[str, str], loads: tuple[str, s
             "config, launch it (a Ray task, or in the driver with `basic`), Hydra's job set-up, tell, "
             "bookkeeping. `n_jobs=1`; sqlite storage in the sweep directory for every sweep; TPE sampler, "
             f"seed {SEED}. *Per trial* is the mean gap between consecutive trial starts in the "
-            f"{2 * n}-trial sweep (each trial's own timestamps)"
+            f"{2 * n}-trial sweep (each trial's own timestamps); each setup's {2 * n}-trial sweep ran "
+            f"{o['reps']} times, the setups taking turns, and the median and range are shown"
             + (f"; *(2N−N)/N* is (wall of {2 * n} trials − wall of {n}) / {n}, a cross-check that the start-up's "
                "variation between runs (several seconds on this loaded machine) can swamp"
                if o["counts"] == (n, 2 * n) else "")
@@ -424,15 +435,17 @@ def markdown(results: dict[str, Any], facts: dict[str, str], loads: tuple[str, s
             "Ray, study creation); *exit* from the last trial's end to the process's exit.",
             "",
             "| setup | wall s (" + " / ".join(f"{k} trials" for k in o["counts"]) + ") | start-up s | exit s "
-            "| per trial s | (2N−N)/N s | × plain in-memory | × plain sqlite |",
+            "| per trial s (median; range) | (2N−N)/N s | × plain in-memory | × plain sqlite |",
             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         ]
         for key, row in rows.items():
             plain = row["startup"] is None
             walls = " / ".join(fmt(v, 3 if plain else 1) for v in row["walls"].values())
+            spread = row.get("per_trial_range")
+            per_trial = fmt(row["per_trial"]) + (f" ({spread[0]:.3f}–{spread[1]:.3f})" if spread else "")
             lines.append(
                 f"| {row['label']} | {walls} | {fmt(row['startup'], 1)} | {fmt(row['teardown'], 1)} | "
-                f"{fmt(row['per_trial'])} | {fmt(row['per_trial_diff'])} | "
+                f"{per_trial} | {fmt(row['per_trial_diff'])} | "
                 f"{ratio(row['per_trial'], base_mem)} | {ratio(row['per_trial'], base_sql)} |"
             )
         lines += ["", "(The plain Optuna rows' wall times are for N / 2N trials of `study.optimize` alone, "
