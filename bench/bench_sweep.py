@@ -409,8 +409,7 @@ def markdown(results: dict[str, Any], facts: dict[str, str], loads: tuple[str, s
         f"Python {facts['python']}.",
         f"- Versions: {facts['versions']}.",
         f"- Load average (1, 5, 15 min) at start: {loads[0]}; at end: {loads[1]}. This machine has 2 cores and "
-        "other agents were running tests and sweeps at the same time, so absolute seconds are noisy and "
-        "inflated; compare the setups by their ratios (each table's setups ran back to back in one run).",
+        "may be shared with other jobs (see the load), so absolute seconds are noisy; compare the setups by their ratios (each table's setups ran back to back in one run).",
         "",
     ]
     if "overhead" in results:
