@@ -127,3 +127,15 @@ def test_the_trial_link_from_the_jobs_environment(tmp_path, monkeypatch):
     link.report(0.25, 3)
     assert not link.should_prune()
     assert study.trials[0].intermediate_values == {3: 0.25}
+
+
+@pytest.mark.parametrize("name", ["none", "median", "percentile", "asha", "hyperband"])
+def test_every_pruner_config_builds_its_optuna_pruner(name):
+    from hydra.core.config_store import ConfigStore
+    from hydra_plugins.hpo_sweeper import config  # noqa: F401 - registers the pruner configs
+    from hydra_plugins.hpo_sweeper._study import build_pruner
+
+    node = ConfigStore.instance().load(f"hydra/sweeper/pruner/{name}.yaml").node
+    pruner = build_pruner(node)
+    assert isinstance(pruner, optuna.pruners.BasePruner)
+    assert type(pruner).__name__ == node._target_.rsplit(".", 1)[1]

@@ -47,15 +47,11 @@ class MedianPrunerConf(PrunerConf):
 
 
 @dataclass
-class PercentilePrunerConf(PrunerConf):
+class PercentilePrunerConf(MedianPrunerConf):
     """Prune a trial below the given percentile of earlier trials at the same step."""
 
     _target_: str = "optuna.pruners.PercentilePruner"
     percentile: float = 25.0
-    n_startup_trials: int = 5
-    n_warmup_steps: int = 0
-    interval_steps: int = 1
-    n_min_trials: int = 1
 
 
 @dataclass
