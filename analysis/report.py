@@ -29,10 +29,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .load import STATES, Multirun, NoSweepError, ParamSpec, load_multirun
+from .load import STATES, Multirun, NoSweepError, load_multirun
 from .tables import (
+    IMPORTANCE_METHODS,
     Analysis,
     SweepSummary,
+    add_rerun,
     analyse,
     metrics_beside_baselines,
     objective_columns,
@@ -67,11 +69,13 @@ def fmt(value: Any, digits: int = 4) -> str:
     return str(value)
 
 
-def describe_spec(spec: ParamSpec) -> str:
-    if spec.is_categorical:
-        return "choice of " + ", ".join(fmt(c) for c in spec.choices or ())
-    scale = "log" if spec.log else "linear"
-    return f"{spec.type} in [{fmt(spec.low)}, {fmt(spec.high)}], {scale}"
+def describe_distribution(dist: Any) -> str:
+    """An Optuna distribution in words: ``choice of 32, 64`` or ``float in [1e-05, 0.003], log``."""
+    if hasattr(dist, "choices"):
+        return "choice of " + ", ".join(fmt(c) for c in dist.choices)
+    kind = "int" if type(dist).__name__.startswith("Int") else "float"
+    step = f", step {fmt(dist.step)}" if getattr(dist, "step", None) not in (None, 1) else ""
+    return f"{kind} in [{fmt(dist.low)}, {fmt(dist.high)}], {'log' if dist.log else 'linear'}{step}"
 
 
 # --------------------------------------------------------------------------- document model
@@ -95,30 +99,16 @@ def _table(df: pd.DataFrame, index: bool = False) -> Block:
 
 
 def _sweep_blocks(s: SweepSummary, plots: Sequence[Any]) -> list[Block]:
-    info = s.info
+    info = s.sweep
     blocks = [Block("h2", f"{info.model or '?'} · {s.name}")]
-    facts = [f"directory `{info.path}`"]
-    if info.study_name:
-        facts.append(f"study `{info.study_name}`")
+    facts = [f"directory `{info.path}`", f"study `{info.study.study_name}`"]
     facts.append(
-        "objective " + ", ".join(objective_label(info, i) for i in range(max(1, len(info.objective_metrics))))
+        "objective " + ", ".join(objective_label(info, i) for i in range(len(info.directions)))
     )
-    facts.append(f"{len(info.search_space)} searched parameters (from {info.search_space_source})")
+    facts.append(f"{len(info.params)} searched parameters")
     blocks.append(Block("p", "; ".join(facts) + "."))
-    counts = ", ".join(f"{n} {state}" for state, n in s.counts.items() if n) or "no job directory"
-    blocks.append(Block("p", f"Trials: {sum(s.counts.values())} ({counts})."))
-    reported = info.reported.get("counts")
-    if isinstance(reported, dict):
-        blocks.append(
-            Block("p", "The sweeper reported: " + ", ".join(f"{v} {k}" for k, v in reported.items()) + ".")
-        )
-    if s.db_verdict:
-        blocks.append(Block("p", s.db_verdict + "."))
-        if s.db_problems:
-            shown = s.db_problems[:20] + (
-                [f"... and {len(s.db_problems) - 20} more"] if len(s.db_problems) > 20 else []
-            )
-            blocks.append(Block("list", items=shown))
+    counts = ", ".join(f"{n} {state}" for state, n in s.counts.items() if n) or "no trial"
+    blocks.append(Block("p", f"Trials in the study: {sum(s.counts.values())} ({counts})."))
 
     if s.best is not None:
         b = s.best
@@ -130,8 +120,9 @@ def _sweep_blocks(s: SweepSummary, plots: Sequence[Any]) -> list[Block]:
         blocks.append(Block("p", values + "."))
         params = param_values(b, info)
         if params:
+            dists = info.distributions
             rows = [
-                {"parameter": k, "value": fmt(v), "searched": describe_spec(info.search_space[k])}
+                {"parameter": k, "value": fmt(v), "searched": describe_distribution(dists[k])}
                 for k, v in params.items()
             ]
             blocks.append(_table(pd.DataFrame(rows)))
@@ -162,8 +153,8 @@ def _sweep_blocks(s: SweepSummary, plots: Sequence[Any]) -> list[Block]:
             )
         )
         blocks.append(_table(front.sort_values(front.columns[1], ascending=info.direction(0) == "minimize")))
-    metric = info.objective_metrics[0] if info.objective_metrics else None
-    if metric is not None and not s.complete.empty:
+    metric = info.objective_metrics[0]
+    if not s.complete.empty:
         top = s.top(5)
         tcol = test_metric(metric)
         cols = {"trial": top["trial"], metric: top["objective"]}
@@ -186,7 +177,7 @@ def _sweep_blocks(s: SweepSummary, plots: Sequence[Any]) -> list[Block]:
         imp = s.importance
         blocks.append(Block("h3", "Parameter importance"))
         if imp.ok:
-            blocks.append(Block("p", f"Method: {imp.method}, on {imp.n_trials} complete trials."))
+            blocks.append(Block("p", f"Method: Optuna's {imp.method} evaluator, on {imp.n_trials} complete trials."))
             blocks.append(
                 _table(
                     pd.DataFrame(
@@ -204,7 +195,7 @@ def _sweep_blocks(s: SweepSummary, plots: Sequence[Any]) -> list[Block]:
         blocks.append(Block("list", items=problems))
     blocks.append(Block("h3", f"Broken or unfinished jobs ({len(s.broken)})"))
     if s.broken.empty:
-        blocks.append(Block("p", "None: every job directory holds a complete or pruned trial."))
+        blocks.append(Block("p", "None: every trial is complete or pruned and its job directory is intact."))
     else:
         df = s.broken.copy()
         df["problem"] = [
@@ -222,11 +213,11 @@ def _sweep_blocks(s: SweepSummary, plots: Sequence[Any]) -> list[Block]:
 
 def _verdict(s: SweepSummary) -> str:
     """One sentence: does the best trial beat buy-and-hold on validation and on the unseen test?"""
-    metric = s.info.objective_metrics[0] if s.info.objective_metrics else None
-    if s.best is None or metric is None or not metric.startswith("val/"):
+    metric = s.sweep.objective_metrics[0]
+    if s.best is None or not metric.startswith("val/"):
         return ""
     name = metric.split("/", 1)[1]
-    sign = 1.0 if s.info.direction(0) == "maximize" else -1.0
+    sign = 1.0 if s.sweep.direction(0) == "maximize" else -1.0
     parts = []
     for seg, label in (("val", "validation"), ("test", "test (unseen)")):
         agent, bh = s.best.get(f"{seg}/{name}"), s.best.get(f"buy_and_hold/{seg}/{name}")
@@ -245,7 +236,7 @@ def document(analysis: Analysis, plots: Sequence[Any], command: str | None = Non
         f"{int((trials['state'] == s).sum())} {s}" for s in STATES if (trials["state"] == s).any()
     )
     blocks.append(
-        Block("p", f"{len(analysis.sweeps)} sweep(s), {len(trials)} job directories ({n_states or 'none'}).")
+        Block("p", f"{len(analysis.sweeps)} sweep(s), {len(trials)} trials ({n_states or 'none'}).")
     )
     if command:
         blocks.append(Block("p", f"Made by `{command}` on {time.strftime('%Y-%m-%d %H:%M')}."))
@@ -350,23 +341,13 @@ def render_html(blocks: Sequence[Block], title: str = "Sweeps report") -> str:
 # --------------------------------------------------------------------------- outputs
 
 
-def trials_for_csv(trials: pd.DataFrame) -> pd.DataFrame:
-    """The trial table as written to trials.csv (overrides as one shell-quoted string)."""
-    df = trials.copy()
-    df["overrides"] = [
-        " ".join(shlex.quote(o) for o in ov) if isinstance(ov, (list, tuple)) else ""
-        for ov in df["overrides"]
-    ]
-    return df
-
-
 def write_outputs(
     analysis: Analysis, plots: Sequence[Any], out_dir: Path, command: str | None = None
 ) -> dict[str, Path]:
     """trials.csv, summary.md and report.html in ``out_dir``; returns their paths by name."""
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {"trials": out_dir / TRIALS_CSV, "summary": out_dir / SUMMARY_MD, "html": out_dir / REPORT_HTML}
-    trials_for_csv(analysis.trials).to_csv(paths["trials"], index=False)
+    analysis.trials.to_csv(paths["trials"], index=False)
     blocks = document(analysis, plots, command)
     paths["summary"].write_text(render_markdown(blocks, out_dir), encoding="utf-8")
     paths["html"].write_text(render_html(blocks), encoding="utf-8")
@@ -407,6 +388,7 @@ def build_report(
     out: str | os.PathLike[str] | None = None,
     command: str | None = None,
     jobs: int | None = None,
+    importance: str = "auto",
 ) -> ReportResult:
     """Load, tidy, plot and write; raises :class:`NoSweepError` for a path without a sweep."""
     from .plots import make_plots
@@ -415,10 +397,15 @@ def build_report(
     t0 = time.perf_counter()
     multirun: Multirun = load_multirun(paths)
     t1 = time.perf_counter()
-    analysis = analyse(multirun)
+    analysis = analyse(multirun, importance=importance, rerun=False)
     t2 = time.perf_counter()
     out_dir = Path(out) if out is not None else default_out(paths)
-    plots = make_plots(analysis, out_dir, jobs=jobs)
+
+    def reruns() -> None:  # composing the re-run commands, while the plots are drawn
+        for summary in analysis.sweeps:
+            add_rerun(summary)
+
+    plots = make_plots(analysis, out_dir, jobs=jobs, meanwhile=reruns)
     t3 = time.perf_counter()
     files = write_outputs(analysis, plots, out_dir, command)
     t4 = time.perf_counter()
@@ -439,13 +426,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--jobs", type=int, default=None, help="processes drawing plots (default: number of CPUs)"
     )
+    parser.add_argument(
+        "--importance", choices=IMPORTANCE_METHODS, default="auto",
+        help="Optuna's importance evaluator (auto: fANOVA up to 200 complete trials, PED-ANOVA beyond)",
+    )
     args = parser.parse_args(argv)
     command = " ".join(
         ["python -m analysis.report", *(shlex.quote(p) for p in args.paths)]
         + (["--out", shlex.quote(args.out)] if args.out else [])
     )
     try:
-        result = build_report(args.paths, args.out, command=command, jobs=args.jobs)
+        result = build_report(args.paths, args.out, command=command, jobs=args.jobs, importance=args.importance)
     except NoSweepError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -1,7 +1,7 @@
 """The command that re-runs a trial as a single run, checked with Hydra's compose API.
 
-The job's task overrides minus the sweep-only ones (``hpo=``, ``scheduler=``, ``hydra.*``) are
-not always enough: a sweep preset (``conf/hpo/*.yaml``, ``# @package _global_``) also sets task
+The job's task overrides (its ``.hydra/overrides.yaml``) minus the sweep-only ones (``hpo=``,
+``scheduler=``, ``sampler=``, ``hydra.*``) are not always enough: a sweep preset (``conf/hpo/*.yaml``, ``# @package _global_``) also sets task
 keys such as ``train.total_timesteps``, and dropping it would change the trained agent. So the
 overrides are composed with the job's own config tree (``hydra.runtime.config_sources`` in its
 ``.hydra/hydra.yaml``), compared with the job's ``.hydra/config.yaml`` (what the trial really ran),
@@ -14,16 +14,18 @@ from __future__ import annotations
 import math
 import re
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from hpo_app.artifacts import HYDRA_DIR
 
-from .load import SWEEP_ONLY_GROUPS, parse_override_value, read_yaml, rerun_overrides
-
 RERUN_PREFIX = "python -m hpo_app"
+SWEEP_ONLY_GROUPS: tuple[str, ...] = ("hpo", "scheduler", "sampler")
+"""Config groups that only configure a sweep; dropped from the re-run command with ``hydra``."""
 _PLAIN = re.compile(r"^[A-Za-z_/\-\.\+\*\$%@?|:0-9][A-Za-z0-9_/\-\.\+\*\$%@?|:]*$")
 
 
@@ -39,6 +41,35 @@ class Rerun:
     @property
     def command(self) -> str:
         return " ".join([RERUN_PREFIX, *(shlex.quote(o) for o in [*self.overrides, *self.pins])])
+
+
+def read_yaml(path: Path) -> Any:
+    with open(path, encoding="utf-8") as f:
+        return yaml.load(f, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
+
+def is_sweep_only(override: str) -> bool:
+    """True for overrides that configure the sweep, not the trained agent (``hpo=``, ``hydra.*``)."""
+    key = override.lstrip("+~").split("=", 1)[0].strip().split("@", 1)[0]
+    return key == "hydra" or key.startswith(("hydra.", "hydra/")) or key in SWEEP_ONLY_GROUPS
+
+
+def parse_override_value(text: str) -> Any:
+    """A plain override value as Hydra reads it (ints, floats, booleans, null, quoted strings)."""
+    s = text.strip()
+    for convert in (int, float):
+        try:
+            return convert(s)
+        except ValueError:
+            pass
+    if s.lower() in ("true", "false", "null"):
+        return {"true": True, "false": False, "null": None}[s.lower()]
+    if s[:1] in ("'", '"', "[", "{"):
+        try:
+            return yaml.safe_load(s)
+        except yaml.YAMLError:
+            return s
+    return s
 
 
 def hydra_value(value: Any) -> str:
@@ -103,9 +134,14 @@ def _config_source(hydra_cfg: Mapping[str, Any]) -> tuple[str, str, str] | None:
     return None
 
 
-def rerun_for_job(job_dir: str | Path, job_overrides: Sequence[str], verify: bool = True) -> Rerun:
-    """The single-run command of a job, with pins and verified by composing when possible."""
-    kept = rerun_overrides(job_overrides)
+def rerun_for_job(job_dir: str | Path, verify: bool = True) -> Rerun | None:
+    """The single-run command of a job, with pins and verified by composing when possible; None
+    when the job has no readable ``.hydra/overrides.yaml``."""
+    try:
+        job_overrides = [str(o) for o in read_yaml(Path(job_dir) / HYDRA_DIR / "overrides.yaml")]
+    except Exception:  # noqa: BLE001 - missing or unreadable: no command
+        return None
+    kept = [o for o in job_overrides if not is_sweep_only(o)]
     result = Rerun(overrides=kept)
     if not verify:
         result.status = "not checked"

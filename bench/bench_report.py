@@ -1,14 +1,17 @@
-"""Benchmark of ``python -m analysis.report`` on a synthetic 1,000-trial multirun.
+"""Benchmark of ``python -m analysis.report`` on a synthetic 1,000-trial day, side by side with a
+baseline (another checkout of the report, in its own environment).
 
-Builds one date directory with three sweeps (PPO 400, DQN 300, A2C 300 trials by default) that
-follow ``hpo_app.artifacts`` exactly, then times the report's steps separately (load, tidy, plots,
-write) in this process, and the whole command end to end in a fresh interpreter (imports
-included: what a user waits for). Prints a table and writes it to ``docs/benchmarks.md`` under
-"Analysis report", between the markers ``<!-- bench:report:start -->`` and
-``<!-- bench:report:end -->`` (the rest of the file is left alone).
+Writes one date directory of three sweeps (PPO 400, DQN 300, A2C 300 trials by default) with
+``bench/make_day.py``, then runs the report end to end (a fresh interpreter: what a user waits
+for) ``--repeat`` times, this checkout and the baseline taking turns, and this checkout's steps
+(load, tidy, plots, write) in-process. Prints a table and writes it to ``docs/benchmarks.md``
+between ``<!-- bench:report:start -->`` and ``<!-- bench:report:end -->``.
 
-    python bench/bench_report.py                 # 1,000 trials, writes docs/benchmarks.md
-    python bench/bench_report.py --trials 40 30 30 --no-write
+The baseline of issue #9 is the report before it (commit a712635) with the stack it ran on::
+
+    git worktree add /tmp/report_base a712635
+    python3 -m venv /tmp/venv_base && /tmp/venv_base/bin/pip install -e /tmp/report_base
+    python bench/bench_report.py --baseline /tmp/report_base --baseline-python /tmp/venv_base/bin/python
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import os
 import platform
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -27,154 +31,103 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from analysis.synthetic import day_of_sweeps, write_multirun  # noqa: E402
 from bench.docs_section import write_section  # noqa: E402
+from bench.make_day import day_of_sweeps, write_day  # noqa: E402
 
 HEADING = "## Analysis report"
 
 
-def _cpu() -> float:
-    """CPU seconds of this process and of its finished children (plot workers, the CLI run)."""
-    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
-def _mark(wall: list[float], cpu: list[float]) -> None:
-    wall.append(time.perf_counter())
-    cpu.append(_cpu())
+def end_to_end(python: str, repo: Path, date_dir: Path, out: Path) -> tuple[float, float]:
+    """Wall and CPU seconds of ``python -m analysis.report`` run from ``repo`` (its plot workers included)."""
+    env = {**os.environ, "PYTHONPATH": str(repo)}
+    t0, c0 = time.perf_counter(), _children_cpu()
+    subprocess.run([python, "-m", "analysis.report", str(date_dir), "--out", str(out)], cwd=repo, env=env,
+                   check=True, capture_output=True)
+    return time.perf_counter() - t0, _children_cpu() - c0
 
 
-def run(
-    trials: list[int], jobs: int | None, repeat: int, db: bool = True
-) -> tuple[list[tuple[str, float, float]], dict[str, object]]:
+def steps(date_dir: Path, out: Path) -> dict[str, float]:
+    """This checkout's steps, in-process (after a first run that paid the imports)."""
+    from analysis.report import build_report
+
+    build_report([date_dir], out)
+    return build_report([date_dir], out).seconds
+
+
+def run(trials: list[int], repeat: int, baseline: Path | None, baseline_python: str) -> dict[str, object]:
     tmp = Path(tempfile.mkdtemp(prefix="bench_report_"))
     try:
         date_dir = tmp / "multirun" / "2026-11-28"
         t0 = time.perf_counter()
-        write_multirun(date_dir, day_of_sweeps(trials, n_bars=1500, write_db=db))
-        generate = time.perf_counter() - t0
-        n_files = sum(len(files) for _, _, files in os.walk(date_dir))
-
-        t0 = time.perf_counter()
-        from analysis.load import load_multirun
-        from analysis.plots import make_plots
-        from analysis.report import write_outputs
-        from analysis.tables import analyse
-
-        imports = time.perf_counter() - t0
-        best: dict[str, float] = {}
-        best_cpu: dict[str, float] = {}
-        n_plots = 0
+        write_day(date_dir, day_of_sweeps(trials))
+        generated = time.perf_counter() - t0
+        runs: dict[str, list[tuple[float, float]]] = {"this": [], "baseline": []}
         for i in range(repeat):
-            out = tmp / f"report{i}"
-            t, c = [time.perf_counter()], [_cpu()]
-            multirun = load_multirun([date_dir])
-            _mark(t, c)
-            analysis = analyse(multirun)
-            _mark(t, c)
-            plots = make_plots(analysis, out, jobs=jobs)
-            _mark(t, c)
-            write_outputs(analysis, plots, out)
-            _mark(t, c)
-            names = ("load", "tidy", "plots", "write")
-            steps = dict(zip(names, (b - a for a, b in zip(t, t[1:]))))
-            cpus = dict(zip(names, (b - a for a, b in zip(c, c[1:]))))
-            steps["total"], cpus["total"] = t[-1] - t[0], c[-1] - c[0]
-            for k, v in steps.items():
-                best[k] = min(best.get(k, v), v)
-                best_cpu[k] = min(best_cpu.get(k, cpus[k]), cpus[k])
-            n_plots = len(plots)
-        html_mb = (tmp / "report0" / "report.html").stat().st_size / 1e6
-
-        cmd = [sys.executable, "-m", "analysis.report", str(date_dir), "--out", str(tmp / "cli")]
-        if jobs is not None:
-            cmd += ["--jobs", str(jobs)]
-        t0, c0 = time.perf_counter(), _cpu()
-        subprocess.run(cmd, cwd=REPO, check=True, capture_output=True)
-        cli, cli_cpu = time.perf_counter() - t0, _cpu() - c0
+            runs["this"].append(end_to_end(sys.executable, REPO, date_dir, tmp / f"this{i}"))
+            if baseline is not None:
+                runs["baseline"].append(end_to_end(baseline_python, baseline, date_dir, tmp / f"base{i}"))
+        return {
+            "trials": trials, "generated": generated, "runs": runs, "steps": steps(date_dir, tmp / "steps"),
+            "files": sum(len(f) for _, _, f in os.walk(date_dir)),
+            "html_mb": (tmp / "this0" / "report.html").stat().st_size / 1e6,
+            "load": os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan"),
+        }
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    rows = [
-        ("load (files and optuna.db -> tidy trial table)", best["load"], best_cpu["load"]),
-        ("tidy (best, counts, importance, Pareto, optuna.db check)", best["tidy"], best_cpu["tidy"]),
-        (f"plots ({n_plots} PNGs)", best["plots"], best_cpu["plots"]),
-        ("write (trials.csv, summary.md, report.html)", best["write"], best_cpu["write"]),
-        ("total in process (sum of the steps)", best["total"], best_cpu["total"]),
-        ("end to end: `python -m analysis.report` (fresh interpreter, imports included)", cli, cli_cpu),
-    ]
-    facts: dict[str, object] = {
-        "trials": sum(trials),
-        "sweeps": " / ".join(str(n) for n in trials),
-        "files": n_files,
-        "generate": generate,
-        "imports": imports,
-        "html_mb": html_mb,
-        "repeat": repeat,
-        "db": db,
-        "load_avg": os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan"),
-        "jobs": jobs
-        if jobs is not None
-        else (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()),
-    }
-    return rows, facts
 
 
-def markdown(rows: list[tuple[str, float, float]], facts: dict[str, object], command: str) -> str:
+def _median(pairs: list[tuple[float, float]], i: int) -> float:
+    return statistics.median(p[i] for p in pairs)
+
+
+def markdown(r: dict[str, object], baseline: Path | None, baseline_python: str, command: str) -> str:
+    runs: dict[str, list[tuple[float, float]]] = r["runs"]  # type: ignore[assignment]
+    trials: list[int] = r["trials"]  # type: ignore[assignment]
+    s: dict[str, float] = r["steps"]  # type: ignore[assignment]
     lines = [
-        HEADING,
-        "",
-        f"A synthetic multirun of {facts['trials']} trials in 3 sweeps (PPO / DQN / A2C: {facts['sweeps']} trials, "
-        f"{facts['files']} files, equity curves of 1,500 bars, {'with' if facts['db'] else 'without'} optuna.db) "
-        f"reported with plots; best of {facts['repeat']} run(s), "
-        f"{facts['jobs']} plotting process(es), on {os.cpu_count()} CPU(s), Python {platform.python_version()}, "
-        f"{time.strftime('%Y-%m-%d')}; load average {facts['load_avg']:.1f} when it finished (the machine is shared: "
-        "wall times grow with it; CPU seconds include the plotting worker processes).",
-        "",
-        "| step | wall seconds | CPU seconds |",
+        HEADING, "",
+        f"A synthetic day of {sum(trials)} trials in 3 sweeps (PPO / DQN / A2C: {' / '.join(map(str, trials))}, "
+        f"{r['files']} files, with their Optuna study; `bench/make_day.py`) reported with every plot; "
+        f"{len(runs['this'])} end-to-end runs each, taking turns; {os.cpu_count()} CPUs, Python "
+        f"{platform.python_version()}, {time.strftime('%Y-%m-%d')}; load average {r['load']:.1f} at the end "
+        "(the machine is shared: compare by the ratio).", "",
+        "| report | wall s (median) | CPU s (median, plot workers included) |",
         "| --- | ---: | ---: |",
-        *[f"| {name} | {wall:.2f} | {cpu:.2f} |" for name, wall, cpu in rows],
-        "",
-        f"report.html: {facts['html_mb']:.1f} MB (every plot embedded). Generating the synthetic sweeps took "
-        f"{facts['generate']:.1f} s (not counted).",
-        "",
-        "Reproduce:",
-        "",
-        "```sh",
-        command,
-        "```",
+        f"| this checkout | {_median(runs['this'], 0):.2f} | {_median(runs['this'], 1):.2f} |",
+    ]
+    if runs["baseline"]:
+        ratio = _median(runs["this"], 0) / _median(runs["baseline"], 0)
+        lines += [f"| baseline: `{baseline}` run by `{baseline_python}` | {_median(runs['baseline'], 0):.2f} | "
+                  f"{_median(runs['baseline'], 1):.2f} |", "", f"This checkout / baseline: wall time × {ratio:.2f}."]
+    lines += [
+        "", "This checkout's steps in one process (second run; imports paid by the first):", "",
+        "| step | wall s |", "| --- | ---: |",
+        *[f"| {name} | {s[name]:.2f} |" for name in ("load", "tidy", "plots", "write", "total")],
+        "", f"report.html: {r['html_mb']:.1f} MB (every plot embedded). Generating the day took "
+        f"{r['generated']:.1f} s (not counted).", "", "Reproduce:", "", "```sh", command, "```",
     ]
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--trials", type=int, nargs="+", default=[400, 300, 300], help="trials per sweep (ppo dqn a2c)"
-    )
-    parser.add_argument("--jobs", type=int, default=None, help="plotting processes (default: the CPUs)")
-    parser.add_argument(
-        "--repeat", type=int, default=2, help="in-process runs; the best time of each step is kept"
-    )
-    parser.add_argument(
-        "--no-db", action="store_true", help="no optuna.db in the sweeps (much faster to generate)"
-    )
-    parser.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks.md")
-    parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument("--trials", type=int, nargs="+", default=[400, 300, 300])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--baseline", type=Path, default=None, help="a checkout of the report to compare with")
+    parser.add_argument("--baseline-python", default=sys.executable, help="the Python of the baseline's environment")
+    parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
-    rows, facts = run(args.trials, args.jobs, args.repeat, db=not args.no_db)
-    width = max(len(r[0]) for r in rows)
-    print(
-        f"{facts['trials']} trials ({facts['sweeps']}), {facts['files']} files; generated in {facts['generate']:.1f} s"
-    )
-    print(f"{'step'.ljust(width)}  {'wall s':>7}  {'CPU s':>7}")
-    for name, wall, cpu in rows:
-        print(f"{name.ljust(width)}  {wall:7.2f}  {cpu:7.2f}")
+    r = run(args.trials, args.repeat, args.baseline, args.baseline_python)
+    command = " ".join(["python bench/bench_report.py", *(argv if argv is not None else sys.argv[1:])])
+    text = markdown(r, args.baseline, args.baseline_python, command)
+    print(text)
     if not args.no_write:
-        command = "python bench/bench_report.py" + (
-            "" if args.trials == [400, 300, 300] else " --trials " + " ".join(map(str, args.trials))
-        )
-        write_section(args.out, "report", markdown(rows, facts, command))
-        print(f"written to {args.out}")
+        write_section(REPO / "docs" / "benchmarks.md", "report", text)
     return 0
 
 

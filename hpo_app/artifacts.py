@@ -8,32 +8,14 @@ and ``sweep_hooks`` (for jobs that ended without their own record) write the job
 Job directory (``multirun/<date>/<time>/<job_num>/`` or ``outputs/<date>/<time>/``)::
 
     .hydra/config.yaml, .hydra/overrides.yaml, .hydra/hydra.yaml   (written by Hydra)
-    metrics.json      METRICS_FILE      final metrics, baselines, objective, state (see below)
+    metrics.json      METRICS_FILE      the job record: state, objective, metrics, baselines (hpo_app.record)
     eval_curve.csv    EVAL_CURVE_FILE   one row per validation evaluation during training
     equity.csv        EQUITY_FILE       per-bar equity of agent, buy-and-hold, flat, per segment
     model.zip         MODEL_FILE        the trained stable-baselines3 model
     error.txt         ERROR_FILE        traceback of a failed trial (only when it failed)
 
-``metrics.json``::
-
-    {
-      "schema": 1,
-      "state": "complete" | "pruned" | "failed",
-      "model": "ppo",
-      "objective": {"metrics": ["val/sharpe"], "directions": ["maximize"], "values": [1.23]},
-      "metrics": {"train/sharpe": ..., "val/sharpe": ..., "test/sharpe": ..., ...},
-      "baselines": {"buy_and_hold": {"val/sharpe": ..., ...}, "flat": {...}},
-      "timesteps": 20000,            # environment steps actually trained
-      "seconds": 12.3,               # wall time of the job
-      "seed": 0,
-      "periods_per_year": 252.0,
-      "segments": {"train": {"start": "2010-02-01", "end": "...", "bars": 1400}, ...},
-      "error": null,                 # one-line message when state == "failed"
-      "trial": {"number": 3, "study": "ppo_quick_test"} | null   # set when run by the sweeper
-    }
-
-Metric keys are ``<segment>/<metric>`` with segment in SEGMENTS and metric in
-``hpo_app.metrics.METRIC_NAMES``.
+``metrics.json`` is the job record: its schema is in :mod:`hpo_app.record`, which alone writes
+and reads it.
 
 ``eval_curve.csv`` columns: ``timesteps``, ``objective`` (the first objective metric on
 validation, the trial's intermediate value), then ``val/<metric>`` for every metric.
@@ -45,35 +27,15 @@ Sweep directory (``multirun/<date>/<time>/``)::
 
     multirun.yaml                 MULTIRUN_FILE (Hydra)
     optimization_results.yaml     RESULTS_FILE (the sweeper)
-    optuna.db                     STUDY_DB_FILE (the persisted Optuna study, sqlite)
+    optuna.db                     STUDY_DB_FILE (the Optuna study, sqlite; or optuna.journal)
 
-``optimization_results.yaml`` (written by the sweeper; the first keys are those of the released
-hydra-optuna-sweeper)::
-
-    name: optuna
-    best_params: {model.learning_rate: 0.0012, ...}    # single objective
-    best_value: 1.23                                    # single objective
-    solutions: [{params: {...}, values: [1.2, 0.1], number: 4}, ...]   # multi-objective Pareto front
-    study_name: ppo_quick_test
-    storage: sqlite:////abs/path/multirun/2026-11-28/10-00-00/optuna.db
-    directions: [maximize]
-    objective_metrics: [val/sharpe]
-    best_trial: {number: 7, job_num: 7, values: [1.23]}   # single objective
-    search_space:                                       # what was searched, Optuna's view
-      model.learning_rate: {type: float, low: 1.0e-05, high: 0.01, log: true}
-      model.batch_size: {type: categorical, choices: [32, 64, 128]}
-      model.n_epochs: {type: int, low: 3, high: 20, log: false, step: 1}
-    fixed_params: {model.gamma: 0.99}                   # pinned on the command line
-    n_trials: 20
-    counts: {complete: 17, pruned: 2, failed: 1, running: 0}
-
-Each Optuna trial carries user attributes ``job_num`` (Hydra's job number, the job directory's
-name) and ``job_dir`` (absolute path).
+``optimization_results.yaml`` is the sweeper's summary of the study for people (its keys:
+``hydra_plugins/hpo_sweeper/_results.py``); the study itself is the sweep's record. Each Optuna
+trial carries user attributes ``job_num`` (Hydra's job number, the job directory's name),
+``job_dir`` (absolute path) and, when its job failed or was cut, ``error``.
 """
 
 from __future__ import annotations
-
-SCHEMA_VERSION = 1
 
 METRICS_FILE = "metrics.json"
 EVAL_CURVE_FILE = "eval_curve.csv"

@@ -11,7 +11,6 @@ flat, are written to the job directory (file names: ``hpo_app.artifacts``).
 from __future__ import annotations
 
 import csv
-import json
 import logging
 import math
 import time
@@ -29,7 +28,8 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.utils import set_random_seed
 
-from hpo_app import artifacts
+from hpo_app import artifacts, record
+from hpo_app.record import one_line
 from hpo_app.data import load_market_data
 from hpo_app.features import PreparedData, prepare_data
 from hpo_app.metrics import METRIC_NAMES, compute_metrics, equity_curve
@@ -346,8 +346,8 @@ class TrainingEngine:
                 "flat": constant_position_record(prepared.close, start, end, 0.0, self.env_spec.cost_bps),
             }
             metrics.update(self._segment_metrics(agent, prepared, segment))
-            for name, record in records.items():
-                baselines[name].update(self._segment_metrics(record, prepared, segment))
+            for name, episode in records.items():
+                baselines[name].update(self._segment_metrics(episode, prepared, segment))
             equity_rows.append(_equity_frame(segment, prepared, start, end, agent, records))
         values = tuple(metrics[m] for m in self.objective_spec.metrics)
         if not all(math.isfinite(v) for v in values):
@@ -386,27 +386,25 @@ class TrainingEngine:
                     "end": stamps[1],
                     "bars": int(end - start),
                 }
-        payload = {
-            "schema": artifacts.SCHEMA_VERSION,
-            "state": result.state if result else artifacts.STATE_FAILED,
-            "model": self.model_spec.name,
-            "objective": {
-                "metrics": list(self.objective_spec.metrics),
-                "directions": list(self.objective_spec.directions),
-                "values": list(result.objective_values) if result else None,
-            },
-            "metrics": result.metrics if result else {},
-            "baselines": result.baselines if result else {},
-            "timesteps": self.timesteps,
-            "seconds": result.seconds if result else None,
-            "seed": self.train_spec.seed,
-            "periods_per_year": prepared.periods_per_year if prepared is not None else None,
-            "data_source": prepared.source if prepared is not None else None,
-            "segments": segments,
-            "error": error,
-            "trial": self.trial_info,
-        }
-        (self.output_dir / artifacts.METRICS_FILE).write_text(json.dumps(payload, indent=2))
+        record.write(self.output_dir, record.JobRecord(
+            state=result.state if result else artifacts.STATE_FAILED,
+            model=self.model_spec.name,
+            objective=record.Objective(
+                metrics=self.objective_spec.metrics,
+                directions=self.objective_spec.directions,
+                values=result.objective_values if result else None,
+            ),
+            metrics=result.metrics if result else {},
+            baselines=result.baselines if result else {},
+            timesteps=self.timesteps,
+            seconds=result.seconds if result else None,
+            seed=self.train_spec.seed,
+            periods_per_year=prepared.periods_per_year if prepared is not None else None,
+            data_source=prepared.source if prepared is not None else None,
+            segments=segments,
+            error=error,
+            trial=self.trial_info,
+        ))
 
     def write_failure(self, exc: BaseException) -> None:
         """Record a failure that happened outside ``run()`` (e.g. connecting to the study)."""
@@ -441,12 +439,6 @@ class TrainingEngine:
                 int(m[f"{segment}/n_trades"]),
             )
         log.info("  outputs in %s", self.output_dir)
-
-
-def one_line(err: BaseException) -> str:
-    """``Type: first line of the message``: how a failure is named in metrics.json and logs."""
-    text = str(err).strip().splitlines()
-    return f"{type(err).__name__}: {text[0] if text else ''}".strip()
 
 
 def _diverged_from(exc: BaseException, timesteps: int) -> TrainingDiverged:

@@ -5,12 +5,11 @@
   instead of in every trial). Raises the app's user errors, which are ValueErrors: the sweeper
   prints their one line and exits with code 2.
 - ``job_failed``: a trial whose job ended without its own record (interrupted, stale, config
-  not composed, worker died) gets a failed ``metrics.json`` and ``error.txt`` in its directory.
+  not composed, worker died) gets a failed job record and ``error.txt`` in its directory.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,7 +17,7 @@ from pathlib import Path
 from hydra_plugins.hpo_sweeper.hooks import FailedJob
 from omegaconf import DictConfig
 
-from hpo_app import artifacts
+from hpo_app import artifacts, record
 
 
 def check(config: DictConfig, searched: Sequence[str]) -> None:
@@ -31,29 +30,11 @@ def check(config: DictConfig, searched: Sequence[str]) -> None:
 
 def job_failed(job: FailedJob) -> None:
     """Write the failure where the job's own record would be, unless the job left one."""
-    metrics = job.job_dir / artifacts.METRICS_FILE
-    if _state(metrics) not in (None, artifacts.STATE_FAILED):
-        return  # the job finished on its own just before it was cut: its record stands
-    job.job_dir.mkdir(parents=True, exist_ok=True)
-    payload = {
-        "schema": artifacts.SCHEMA_VERSION,
-        "state": artifacts.STATE_FAILED,
-        "model": None,
-        "objective": None,
-        "metrics": {},
-        "baselines": {},
-        "timesteps": None,
-        "seconds": None,
-        "error": job.error,
-        "trial": {"number": job.trial_number, "study": job.study_name},
-    }
-    metrics.write_text(json.dumps(payload, indent=2))
-    (job.job_dir / artifacts.ERROR_FILE).write_text(job.details.rstrip("\n") + "\n")
-
-
-def _state(metrics: Path) -> str | None:
-    """The state a job's record gives, or None if there is none (or only half of one)."""
     try:
-        return json.loads(metrics.read_text()).get("state")
-    except (OSError, ValueError, AttributeError):
-        return None
+        if record.read(job.job_dir).state != artifacts.STATE_FAILED:
+            return  # the job finished on its own just before it was cut: its record stands
+    except record.RecordError:
+        pass  # none, or half of one
+    trial = {"number": job.trial_number, "study": job.study_name}
+    record.write(job.job_dir, record.failed(job.error, trial=trial))
+    (job.job_dir / artifacts.ERROR_FILE).write_text(job.details.rstrip("\n") + "\n")

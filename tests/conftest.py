@@ -65,3 +65,29 @@ def small_trading_env(*, n_bars: int = 600, window: int = 10, episode_length: in
     start, end = prepared.segments["train"]
     return TradingEnv(prepared.features, prepared.close, start, end, window=window, cost_bps=5.0,
                       episode_length=episode_length, seed=0)
+
+
+@pytest.fixture(scope="session")
+def real_day(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A day of three real sweeps, made once per test run by the real app and sweeper on tiny
+    budgets (basic launcher): ``<date>/10-00-00`` A2C with median pruning, ``11-00-00`` DQN on a
+    grid where half the trials read a missing file (failed), ``12-00-00`` A2C multi-objective."""
+    from hpo_app.data import synthetic_prices
+    from tests.sweep_helpers import TINY, explain, run_app
+
+    root = tmp_path_factory.mktemp("multirun") / "2026-11-28"
+    good = root.parent / "prices.csv"
+    synthetic_prices(800, seed=1).to_csv(good)
+    base = [a for a in TINY if not a.startswith("model=")] + ["hydra/launcher=basic"]
+    sweeps = {
+        "10-00-00": ["model=a2c", "scheduler=median", "hydra.sweeper.pruner.n_startup_trials=2",
+                     "hydra.sweeper.pruner.n_warmup_steps=0", "hydra.sweeper.n_trials=6"],
+        "11-00-00": [*TINY_MODEL["dqn"], "sampler=grid", "search_space=none", "data=csv",
+                     f"data.path=choice({good},{root.parent / 'missing.csv'})", "model.learning_rate=choice(0.001,0.0003)",
+                     "hydra.sweeper.n_trials=4", "hydra.sweeper.max_failure_rate=0.5"],
+        "12-00-00": ["model=a2c", "objective=sharpe_drawdown", "hydra.sweeper.n_trials=4"],
+    }
+    for time_, args in sweeps.items():
+        proc = run_app([*base, *args], root / time_)
+        assert proc.returncode == 0, explain(proc)
+    return root

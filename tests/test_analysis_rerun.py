@@ -59,7 +59,7 @@ def job(tmp_path: Path) -> tuple[Path, Path]:
 
 def test_rerun_pins_what_the_sweep_preset_set_and_composes_to_the_job_config(job: tuple[Path, Path]) -> None:
     conf, job_dir = job
-    rerun = rerun_for_job(job_dir, JOB_OVERRIDES)
+    rerun = rerun_for_job(job_dir)
     assert rerun.overrides == [o for o in JOB_OVERRIDES if not o.startswith(("hpo=", "scheduler="))]
     assert rerun.pins == ["train.total_timesteps=6000"]
     assert rerun.verified, rerun.status
@@ -76,7 +76,7 @@ def test_rerun_without_its_config_tree_is_not_verified(job: tuple[Path, Path]) -
     for p in sorted(conf.rglob("*"), reverse=True):
         p.unlink() if p.is_file() else p.rmdir()
     conf.rmdir()
-    rerun = rerun_for_job(job_dir, JOB_OVERRIDES)
+    rerun = rerun_for_job(job_dir)
     assert not rerun.verified and "is not here" in rerun.status and rerun.pins == []
 
 

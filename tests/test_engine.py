@@ -22,7 +22,7 @@ from omegaconf import DictConfig
 from stable_baselines3 import PPO
 from stable_baselines3.common.base_class import BaseAlgorithm
 
-from hpo_app import artifacts
+from hpo_app import artifacts, record
 from hpo_app.app import engine_from_config, run
 from hpo_app.data import load_market_data
 from hpo_app.engine import Evaluation, TrainingDiverged, TrainingEngine
@@ -85,7 +85,7 @@ def test_run_writes_every_output_file(ppo_run: Finished) -> None:
 
 def test_metrics_file_has_sane_values(ppo_run: Finished) -> None:
     m = ppo_run.metrics_file
-    assert m["schema"] == artifacts.SCHEMA_VERSION
+    assert m["schema"] == record.SCHEMA
     assert m["state"] == artifacts.STATE_COMPLETE and m["error"] is None
     assert m["model"] == "ppo" and m["seed"] == ppo_run.cfg.seed
     assert m["timesteps"] == TOTAL

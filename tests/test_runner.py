@@ -80,7 +80,7 @@ def make_runner(tmp_path: Path, launcher: Launcher, *, n_trials: int, slots: int
     import optuna
 
     study, storage = open_study(url=url, study_name="s", sampler=optuna.samplers.RandomSampler(seed=0),
-                                pruner=optuna.pruners.NopPruner(), directions=["minimize"], resume=True,
+                                pruner=optuna.pruners.NopPruner(), directions=["minimize"], metrics=["x_squared"], resume=True,
                                 heartbeat_interval=1, grace_period=4, on_stale=lambda s, t: None)
     space = parse([], ["x=interval(-1.0, 1.0)"])
     sweep = Sweep(study, storage, url, space, sweep_dir, n_trials, max_failure_rate, OmegaConf.create({}), None,

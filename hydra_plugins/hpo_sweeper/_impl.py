@@ -35,7 +35,7 @@ from hydra_plugins.hpo_sweeper._outcome import one_line
 from hydra_plugins.hpo_sweeper._results import display_url, log_best, results, write_results
 from hydra_plugins.hpo_sweeper._runner import Runner, Sweep
 from hydra_plugins.hpo_sweeper._space import SearchSpace, grid_size, parse
-from hydra_plugins.hpo_sweeper._storage import storage_url
+from hydra_plugins.hpo_sweeper.storage import storage_url
 from hydra_plugins.hpo_sweeper._study import (
     ATTR_JOB_DIR,
     ATTR_JOB_NUM,
@@ -124,7 +124,7 @@ class HpoSweeperImpl(Sweeper):
             sweep_dir.mkdir(parents=True, exist_ok=True)
             study, storage = open_study(
                 url=url, study_name=self.study_name, sampler=self.sampler, pruner=self.pruner,
-                directions=self.directions, resume=self.resume, heartbeat_interval=self.heartbeat_interval,
+                directions=self.directions, metrics=self.metrics, resume=self.resume, heartbeat_interval=self.heartbeat_interval,
                 grace_period=self.grace_period, on_stale=self._on_stale,
             )
             if self.resume and self.grid and requeue_cut_points(study):

@@ -28,7 +28,7 @@ import optuna
 from hydra.utils import instantiate
 from optuna.trial import TrialState
 
-from hydra_plugins.hpo_sweeper._storage import has_heartbeat, open_storage, use_wal
+from hydra_plugins.hpo_sweeper.storage import has_heartbeat, open_storage, use_wal
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +79,7 @@ def open_study(
     sampler: optuna.samplers.BaseSampler,
     pruner: optuna.pruners.BasePruner,
     directions: list[str],
+    metrics: list[str],
     resume: bool,
     heartbeat_interval: int,
     grace_period: int,
@@ -100,6 +101,8 @@ def open_study(
     existing = [d.name.lower() for d in study.directions]
     if existing != [d.lower() for d in directions]:
         raise StudyError(f"study {study_name!r} was created with directions {existing}, not {directions}")
+    if metrics and study.metric_names is None:
+        study.set_metric_names(metrics)  # the study names its values, for the report and the dashboard
     if resume and study.trials:
         # A seeded sampler would start its random stream over and repeat the points it already
         # tried: a resumed sweep draws new ones.

@@ -82,7 +82,7 @@ def current_trial() -> TrialLink | None:
     import optuna
     from hydra.core.hydra_config import HydraConfig
 
-    from hydra_plugins.hpo_sweeper._storage import open_storage
+    from hydra_plugins.hpo_sweeper.storage import open_storage
     from hydra_plugins.hpo_sweeper._study import build_pruner
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)

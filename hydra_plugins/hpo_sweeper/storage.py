@@ -8,21 +8,26 @@
 SQLite gets a long busy timeout and write-ahead logging, so parallel trials writing intermediate
 values do not hit "database is locked". RDB storages record heartbeats; the journal storage has
 none in Optuna 5 (its trials left RUNNING by a killed driver stay RUNNING).
+
+Public: a job's trial side and the analysis open a sweep's storage with :func:`open_storage`.
+Optuna is imported when a storage is opened, not with this module (Hydra imports every public
+module of a plugin package at start-up).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import optuna
+if TYPE_CHECKING:
+    import optuna
 
 SQLITE_FILE = "optuna.db"
 JOURNAL_FILE = "optuna.journal"
 SQLITE_TIMEOUT_S = 60  # well below the default grace period: a lock never outlasts a heartbeat
 
-StaleCallback = Callable[[optuna.study.Study, optuna.trial.FrozenTrial], None]
+StaleCallback = Callable[["optuna.study.Study", "optuna.trial.FrozenTrial"], None]
 
 
 def storage_url(storage: str | None, sweep_dir: Path) -> str:
@@ -44,6 +49,8 @@ def open_storage(
     on_stale: StaleCallback | None = None,
 ) -> optuna.storages.BaseStorage:
     """The storage at ``url``; heartbeats on when ``heartbeat_interval`` is given (RDB only)."""
+    import optuna
+
     if url.startswith("journal:"):
         from optuna.storages.journal import JournalFileBackend
 
@@ -78,4 +85,6 @@ def use_wal(url: str) -> None:
 
 
 def has_heartbeat(storage: optuna.storages.BaseStorage) -> bool:
+    import optuna
+
     return isinstance(storage, optuna.storages.RDBStorage) and storage.get_heartbeat_interval() is not None
