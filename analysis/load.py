@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from hpo_app import record
@@ -47,6 +48,8 @@ class Sweep:
     study: Any  # optuna.study.Study
     model: str | None = None
     problems: list[str] = field(default_factory=list)
+    returns: dict[int, np.ndarray] = field(default_factory=dict)  # trial -> per-bar validation returns
+    periods_per_year: float | None = None
 
     @property
     def objective_metrics(self) -> tuple[str, ...]:
@@ -214,7 +217,12 @@ def trial_rows(sweep: Sweep) -> list[dict[str, Any]]:
             row[param_column(name)] = value
         if row["job_dir"]:
             known_jobs.add(str(Path(row["job_dir"]).name))
-            _add_record(row, Path(row["job_dir"]), finished=t.state.is_finished())
+            rec = _add_record(row, Path(row["job_dir"]), finished=t.state.is_finished())
+            if rec is not None:
+                sweep.periods_per_year = sweep.periods_per_year or rec.periods_per_year
+                returns = _validation_returns(rec, Path(row["job_dir"]))
+                if returns is not None:
+                    sweep.returns[t.number] = returns
         rows.append(row)
     orphans = sorted((p.name for p in sweep.path.iterdir() if p.name.isdigit() and p.is_dir()
                       and p.name not in known_jobs), key=int)
@@ -235,13 +243,13 @@ _STATE_NAMES = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed", "R
                 "WAITING": "waiting"}
 
 
-def _add_record(row: dict[str, Any], job_dir: Path, finished: bool) -> None:
+def _add_record(row: dict[str, Any], job_dir: Path, finished: bool) -> record.JobRecord | None:
     try:
         rec = record.read(job_dir)
     except record.RecordError as err:
         if finished:
             row["issue"] = str(err).replace(str(job_dir) + "/", "")
-        return
+        return None
     if "objective" not in row and rec.objective and rec.objective.values:  # pruned: its last evaluation
         for i, v in enumerate(rec.objective.values):
             row["objective" if i == 0 else f"objective_{i}"] = v
@@ -251,6 +259,21 @@ def _add_record(row: dict[str, Any], job_dir: Path, finished: bool) -> None:
     row.update(timesteps=rec.timesteps, seconds=rec.seconds, seed=rec.seed)
     if rec.error and not row.get("error"):
         row["error"] = rec.error
+    return rec
+
+
+def _validation_returns(rec: record.JobRecord, job_dir: Path) -> np.ndarray | None:
+    """The agent's per-bar validation returns: from its record, or (records written before they
+    held them) from the ``val`` segment of its ``equity.csv``."""
+    if rec.val_returns:
+        return np.asarray(rec.val_returns, dtype=np.float64)
+    if rec.state == "failed":
+        return None
+    equity = read_equity(job_dir)
+    if equity is None or not (equity["segment"] == "val").any():
+        return None
+    values = equity.loc[equity["segment"] == "val", "agent"].to_numpy(dtype=np.float64)
+    return values[1:] / values[:-1] - 1.0
 
 
 def read_curve(job_dir: Path) -> tuple[list[str], list[list[float]]] | None:

@@ -60,8 +60,9 @@ CAPTIONS: dict[str, str] = {
     "sweep never saw. Points on the dashed diagonal generalize perfectly; points far below it overfit validation. The "
     "top trials by validation are labelled; the green star is buy-and-hold. A weak rank correlation (rho in the "
     "title) means the validation ranking says little about the future.",
-    "equity": "Equity of the best trial (net of costs, starting at 1) against buy-and-hold and staying flat, on the "
-    "validation segment (chosen on it) and on the unseen test segment.",
+    "equity": "Equity of the best trial (net of costs, starting at 1) against buy-and-hold and staying flat (and, on the "
+    "planted-edge market, the reference policy that holds the sign of the last return), on the validation segment "
+    "(chosen on it) and on the unseen test segment.",
     "pareto": "Optuna's Pareto front of a multi-objective sweep: every complete trial on the two objectives; the front "
     "(no other trial is better on both) is highlighted. Pick along it by the trade-off you want.",
     "comparison": "Distribution of the objective of the complete trials of each sweep (box: quartiles, whiskers: 1.5 "
@@ -228,11 +229,12 @@ def plot_curves(summary: SweepSummary, curves: pd.DataFrame, path: Path) -> Path
     c = curves[curves["sweep"] == summary.name] if "sweep" in curves.columns else curves
     if c.empty or "objective" not in c.columns or "timesteps" not in c.columns:
         return None
-    c = c.sort_values(["trial", "timesteps"], kind="stable")
-    trial = c["trial"].to_numpy()
-    starts = np.flatnonzero(np.r_[True, trial[1:] != trial[:-1]])
+    runs = [k for k in ("fold", "seed") if k in c.columns and c[k].notna().any()]  # walk-forward, seeds
+    c = c.sort_values(["trial", *runs, "timesteps"], kind="stable")
+    keys = c[["trial", *runs]].to_numpy()
+    starts = np.flatnonzero(np.r_[True, (keys[1:] != keys[:-1]).any(axis=1)])  # one curve per trial and run
     pieces = np.split(c[["timesteps", "objective"]].to_numpy(float), starts[1:])
-    ids = trial[starts]
+    ids = c["trial"].to_numpy()[starts]
     states = dict(zip(summary.trials["trial"], summary.trials["state"].astype(str)))
     fig = _figure(9, 4.5)
     ax = fig.subplots()
@@ -241,23 +243,25 @@ def plot_curves(summary: SweepSummary, curves: pd.DataFrame, path: Path) -> Path
         if not segs:
             continue
         color = STATE_COLORS[state]
+        n = len({t for t in ids if states.get(t) == state})
         ax.add_collection(LineCollection(segs, colors=color, alpha=0.35 if state == "complete" else 0.6,
-                                         linewidths=0.9, label=f"{state} ({len(segs)})"))
+                                         linewidths=0.9, label=f"{state} ({n})"))
         ends = np.array([pc[-1] for pc in segs])
         if state == "pruned":
             ax.scatter(ends[:, 0], ends[:, 1], marker="x", s=30, color=color, zorder=3, label="pruned here")
         else:  # a dot at the end: visible even for a one-evaluation curve
             ax.scatter(ends[:, 0], ends[:, 1], s=6, color=color, alpha=0.6, zorder=2)
     if summary.best is not None:
-        for pc, t in zip(pieces, ids):
-            if t == summary.best["trial"]:
-                ax.plot(pc[:, 0], pc[:, 1], color="k", lw=2.2, label=f"best trial #{int(t)}", zorder=4)
+        best = [pc for pc, t in zip(pieces, ids) if t == summary.best["trial"]]
+        ax.add_collection(LineCollection(best, colors="k", linewidths=2.2, zorder=4,
+                                         label=f"best trial #{int(summary.best['trial'])}"))
     ax.autoscale_view()
     ax.set_xlabel("training timesteps")
     ax.set_ylabel(f"validation {summary.sweep.objective_metrics[0]}")
     ax.grid(alpha=0.3)
     ax.legend(loc="best", fontsize=8)
-    return _save(fig, path, _title(summary, TITLES["curves"]) + f" ({len(pieces)} trials)")
+    per = ", one curve per fold and seed" if runs else ""
+    return _save(fig, path, _title(summary, TITLES["curves"]) + f" ({len(set(ids))} trials{per})")
 
 
 def plot_val_test(summary: SweepSummary, path: Path, top: int = 5) -> Path | None:
@@ -313,6 +317,8 @@ def plot_equity(summary: SweepSummary, path: Path, segments: Sequence[str] = ("v
         ax.plot(x, d["buy_and_hold"], color=BH_COLOR, lw=1.2, label="buy & hold")
         if "flat" in d.columns:
             ax.plot(x, d["flat"], color="grey", lw=1, ls="--", label="flat")
+        if "reference" in d.columns and d["reference"].notna().all():
+            ax.plot(x, d["reference"], color="#9467bd", lw=1, ls=":", label="reference policy (planted edge)")
         sharpe, bh = best.get(f"{seg}/sharpe"), best.get(f"buy_and_hold/{seg}/sharpe")
         extra = f" — Sharpe agent {sharpe:.2f}, buy & hold {bh:.2f}" if pd.notna(sharpe) and pd.notna(bh) else ""
         ax.set_title(("validation" if seg == "val" else seg) + extra, fontsize=10)
@@ -379,7 +385,8 @@ def _draw(task: tuple[int, str, str]) -> str | None:
     index, kind, path = task
     analysis = _TASK_ANALYSIS
     assert analysis is not None
-    with warnings.catch_warnings():
+    # rc_context: Optuna's plots switch matplotlib to its ggplot style, which must not leak into the next plot.
+    with warnings.catch_warnings(), matplotlib.rc_context():
         warnings.simplefilter("ignore")  # Optuna's matplotlib plots are "experimental"
         try:
             if index < 0:

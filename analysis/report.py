@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from .load import STATES, Multirun, NoSweepError, load_multirun
+from .significance import dsr_verdict, pbo_verdict
 from .tables import (
     IMPORTANCE_METHODS,
     Analysis,
@@ -224,14 +225,16 @@ def _verdict(s: SweepSummary) -> str:
         if agent is None or bh is None or pd.isna(agent) or pd.isna(bh):
             continue
         word = "beats" if sign * (float(agent) - float(bh)) > 0 else "does not beat"
-        parts.append(f"on {label} it {word} buy-and-hold ({name} {fmt(agent)} vs {fmt(bh)})")
+        ref = s.best.get(f"reference/{seg}/{name}")
+        known = f"; the reference policy, the market's planted edge, earns {fmt(ref)}" if ref is not None and pd.notna(ref) else ""
+        parts.append(f"on {label} it {word} buy-and-hold ({name} {fmt(agent)} vs {fmt(bh)}{known})")
     return ("The best trial: " + "; ".join(parts) + ".") if parts else ""
 
 
 def document(analysis: Analysis, plots: Sequence[Any], command: str | None = None) -> list[Block]:
     """The whole report as blocks (rendered to summary.md and report.html)."""
     trials = analysis.trials
-    blocks = [Block("h1", "Hyperparameter sweeps report")]
+    blocks = [Block("h1", "Hyperparameter sweeps report"), *_verdict_blocks(analysis)]
     n_states = ", ".join(
         f"{int((trials['state'] == s).sum())} {s}" for s in STATES if (trials["state"] == s).any()
     )
@@ -254,6 +257,29 @@ def document(analysis: Analysis, plots: Sequence[Any], command: str | None = Non
             blocks.append(Block("img", p.title, image=p))
     for s in analysis.sweeps:
         blocks.extend(_sweep_blocks(s, plots))
+    return blocks
+
+
+def _verdict_blocks(analysis: Analysis) -> list[Block]:
+    """At the top: for each sweep, can its best trial be trusted? Significance after the selection
+    (deflated Sharpe ratio), overfitting of the selection (PBO), and the test segment's word."""
+    blocks = [Block("h2", "Can the best trial be trusted?")]
+    for s in analysis.sweeps:
+        items = []
+        if s.deflated is not None:
+            items.append(dsr_verdict(s.deflated, math.sqrt(s.sweep.periods_per_year or 252.0)))
+        if s.overfitting is not None:
+            items.append(pbo_verdict(s.overfitting))
+        items += [n[0].upper() + n[1:] + "." for n in s.trust_notes]
+        verdict = _verdict(s)
+        if verdict:
+            items.append(verdict)
+        blocks += [Block("h3", f"{s.sweep.model or '?'} · {s.name}"), Block("list", items=items)]
+    blocks.append(Block("p", "How to read these: a deflated Sharpe ratio of 0.95 or more says the best trial's "
+                             "validation edge is unlikely to be the luck of picking the best of all the trials tried; "
+                             "a probability of backtest overfitting above 0.5 says the trial that wins on one half of "
+                             "the validation bars usually loses its rank on the other half. The test segment, which no "
+                             "trial was chosen on, is the last word."))
     return blocks
 
 

@@ -19,6 +19,7 @@ from hpo_app.metrics import METRIC_NAMES
 
 from .load import STATES, Multirun, Sweep, param_column, read_equity
 from .rerun import rerun_for_job
+from .significance import Deflated, Overfitting, backtest_overfitting, deflated_sharpe, per_bar_sharpe, splits_for
 
 FANOVA_MAX_TRIALS = 200
 """``auto`` importance: fANOVA up to this many complete trials, PED-ANOVA beyond (fANOVA's random
@@ -48,8 +49,10 @@ def broken_jobs(trials: pd.DataFrame) -> pd.DataFrame:
 def metrics_beside_baselines(row: pd.Series, segments: tuple[str, ...] = ("val", "test")) -> pd.DataFrame:
     """Metric x (segment, agent / buy-and-hold / flat) for one trial."""
     names = [m for m in METRIC_NAMES if any(f"{s}/{m}" in row.index for s in segments)]
-    data = {(seg, who): [_num(row.get(f"{prefix}{seg}/{n}")) for n in names]
-            for seg in segments for who, prefix in (("agent", ""), ("buy & hold", "buy_and_hold/"), ("flat", "flat/"))}
+    who = [("agent", ""), ("buy & hold", "buy_and_hold/"), ("flat", "flat/")]
+    if pd.notna(row.get("reference/val/sharpe")):  # the planted-edge market's reference policy
+        who.append(("reference", "reference/"))
+    data = {(seg, name): [_num(row.get(f"{prefix}{seg}/{n}")) for n in names] for seg in segments for name, prefix in who}
     return pd.DataFrame(data, index=pd.Index(names, name="metric"))
 
 
@@ -116,6 +119,9 @@ class SweepSummary:
     equity: pd.DataFrame | None = None
     val_test_spearman: float = math.nan
     notes: list[str] = field(default_factory=list)
+    deflated: Deflated | None = None
+    overfitting: Overfitting | None = None
+    trust_notes: list[str] = field(default_factory=list)  # why a statistic was not computed
 
     @property
     def name(self) -> str:
@@ -150,12 +156,37 @@ def summarize_sweep(sweep: Sweep, trials: pd.DataFrame, importance: str | None =
         summary.pareto = done[done["trial"].isin(front)]
     if importance:
         summary.importance = param_importance(sweep.study, importance)
+    add_significance(summary)
     tcol = test_metric(sweep.objective_metrics[0])
     if tcol in done.columns and tcol != sweep.objective_metrics[0]:
         pair = done[["objective", tcol]].dropna()
         if len(pair) >= 3:
             summary.val_test_spearman = float(pair.corr(method="spearman").iloc[0, 1])
     return summary
+
+
+def add_significance(summary: SweepSummary) -> None:
+    """The deflated Sharpe ratio of the best trial and the probability of backtest overfitting,
+    from the trials' per-bar validation returns (``analysis.significance``)."""
+    sweep, t = summary.sweep, summary.trials
+    tried = [n for n in t.loc[t["state"].isin(["complete", "pruned"]), "trial"] if n in sweep.returns]
+    if summary.best is None or int(summary.best["trial"]) not in sweep.returns:
+        summary.trust_notes.append("no deflated Sharpe ratio: no complete best trial with validation returns")
+    elif len(tried) < 2:
+        summary.trust_notes.append(f"no deflated Sharpe ratio: it needs at least 2 trials with validation returns, "
+                                   f"there are {len(tried)}")
+    else:
+        sharpes = [per_bar_sharpe(sweep.returns[n]) for n in tried]
+        summary.deflated = deflated_sharpe(sweep.returns[int(summary.best["trial"])], np.asarray(sharpes))
+    complete = [int(n) for n in summary.complete["trial"] if int(n) in sweep.returns]
+    lengths = {len(sweep.returns[n]) for n in complete}
+    if len(complete) < 2 or len(lengths) != 1:
+        why = "trials' validation returns differ in length" if len(lengths) > 1 else f"{len(complete)} complete trial(s)"
+        summary.trust_notes.append(f"no probability of backtest overfitting: it needs 2 complete trials or more "
+                                   f"with validation returns of the same length ({why})")
+    else:
+        matrix = np.column_stack([sweep.returns[n] for n in complete])
+        summary.overfitting = backtest_overfitting(matrix, n_splits=splits_for(len(matrix)))
 
 
 def add_rerun(summary: SweepSummary) -> None:

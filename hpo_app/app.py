@@ -23,10 +23,11 @@ from hpo_app.engine import (
     objective_spec,
 )
 from hpo_app.models import ModelConfigError
+from hpo_app.validation import ValidationError, ValidationSpec
 
 log = logging.getLogger(__name__)
 
-USER_ERRORS = (DataError, ConfigError, ModelConfigError)
+USER_ERRORS = (DataError, ConfigError, ModelConfigError, ValidationError)
 """Errors caused by the user's input: reported as one line, without a traceback."""
 
 T = TypeVar("T")
@@ -79,6 +80,7 @@ def engine_from_config(cfg: DictConfig, output_dir: Path) -> TrainingEngine:
         train=train,
         objective=objective_spec(_plain(cfg.objective.metric), _plain(cfg.objective.direction)),
         output_dir=output_dir,
+        validation=_spec(ValidationSpec, cfg.get("validation"), "validation"),
     )
 
 

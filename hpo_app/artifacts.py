@@ -10,7 +10,7 @@ Job directory (``multirun/<date>/<time>/<job_num>/`` or ``outputs/<date>/<time>/
     .hydra/config.yaml, .hydra/overrides.yaml, .hydra/hydra.yaml   (written by Hydra)
     metrics.json      METRICS_FILE      the job record: state, objective, metrics, baselines (hpo_app.record)
     eval_curve.csv    EVAL_CURVE_FILE   one row per validation evaluation during training
-    equity.csv        EQUITY_FILE       per-bar equity of agent, buy-and-hold, flat, per segment
+    equity.csv        EQUITY_FILE       per-bar equity of agent and baselines, per segment (and fold)
     model.zip         MODEL_FILE        the trained stable-baselines3 model
     error.txt         ERROR_FILE        traceback of a failed trial (only when it failed)
 
@@ -21,7 +21,13 @@ and reads it.
 validation, the trial's intermediate value), then ``val/<metric>`` for every metric.
 
 ``equity.csv`` columns: ``segment``, ``timestamp``, ``position``, ``agent``, ``buy_and_hold``,
-``flat`` (equity starting at 1.0 at the first bar of each segment).
+``flat`` and, on the planted-edge market, ``reference`` (equity starting at 1.0 at the first bar of
+each segment). Segments ``train``, ``val``, ``test`` of the last fold's first agent; with walk-forward
+validation also ``fold1``, ``fold2``, ... (each fold's validation block, first seed): together the
+agent's out-of-sample validation returns.
+
+``eval_curve.csv`` with several runs (walk-forward, ``train.n_seeds > 1``) has two more columns,
+``fold`` and ``seed``: one curve per run.
 
 Sweep directory (``multirun/<date>/<time>/``)::
 
@@ -49,7 +55,9 @@ STUDY_DB_FILE = "optuna.db"
 HYDRA_DIR = ".hydra"
 
 SEGMENTS = ("train", "val", "test")
-BASELINES = ("buy_and_hold", "flat")
+BASELINES = ("buy_and_hold", "flat", "reference")
+"""Policies every agent is shown beside; ``reference`` (hold the sign of the last return) only on the
+planted-edge market (``data=edge``), where it is the edge a good agent should approach."""
 
 STATE_COMPLETE = "complete"
 STATE_PRUNED = "pruned"

@@ -179,6 +179,38 @@ def synthetic_prices(n_bars: int = 3000, seed: int = 0, start: str = "2010-01-04
     return _finish_frame(index, columns)
 
 
+def edge_prices(n_bars: int = 3000, seed: int = 0, edge: float = 0.15, vol: float = 0.01,
+                start: str = "2010-01-04") -> pd.DataFrame:
+    """A market with a known, tunable edge: daily log returns follow an AR(1) process
+    ``r[t] = edge * r[t-1] + e[t]``, scaled so their standard deviation is ``vol`` whatever the edge.
+
+    ``edge=0`` is a driftless random walk: nothing to learn. With ``edge > 0`` the sign of the last
+    return predicts the next one; the causal rule "hold the sign of the last bar's return" is the
+    reference policy (``trading_env.reference_positions``), its Sharpe after costs the bar a tuned
+    agent should approach.
+    """
+    if n_bars < 2:
+        raise _error(SYNTHETIC_WHERE, f"n_bars must be at least 2 (got {n_bars})")
+    if not -1.0 < edge < 1.0:
+        raise _error(SYNTHETIC_WHERE, f"edge must be in (-1, 1) (got {edge})")
+    if not vol > 0:
+        raise _error(SYNTHETIC_WHERE, f"vol must be > 0 (got {vol})")
+    rng = np.random.default_rng(seed)
+    shocks = rng.standard_normal(n_bars) * vol * (1.0 - edge * edge) ** 0.5
+    returns = np.empty(n_bars)
+    previous = rng.standard_normal() * vol  # a draw from the stationary distribution
+    for t, e in enumerate(shocks.tolist()):
+        previous = edge * previous + e
+        returns[t] = previous
+    close = _START_PRICE * np.exp(np.cumsum(returns))
+    prev_close = np.concatenate(([_START_PRICE], close[:-1]))
+    wiggle = vol * np.abs(rng.standard_normal((2, n_bars)))
+    columns = {"open": prev_close, "high": np.maximum(prev_close, close) * np.exp(0.5 * wiggle[0]),
+               "low": np.minimum(prev_close, close) * np.exp(-0.5 * wiggle[1]), "close": close,
+               "volume": np.round(_BASE_VOLUME * np.exp(0.3 * rng.standard_normal(n_bars)))}
+    return _finish_frame(pd.bdate_range(start=start, periods=n_bars), columns)
+
+
 # ----------------------------------------------------------------------------------------------
 # CSV loading
 # ----------------------------------------------------------------------------------------------
@@ -463,12 +495,17 @@ def load_market_data(
     n_bars: int = 3000,
     seed: int = 0,
     use_adjusted: bool = True,
+    edge: float = 0.15,
+    vol: float = 0.01,
 ) -> MarketData:
-    """Prices from ``source`` ("synthetic" or "csv") with their bar frequency."""
+    """Prices from ``source`` ("edge", "synthetic" or "csv") with their bar frequency."""
     kind = str(source).strip().lower()
     if kind == "synthetic":
         prices = synthetic_prices(n_bars=n_bars, seed=seed)
         label = f"synthetic(n_bars={n_bars}, seed={seed})"
+    elif kind == "edge":
+        prices = edge_prices(n_bars=n_bars, seed=seed, edge=edge, vol=vol)
+        label = f"edge(n_bars={n_bars}, seed={seed}, edge={edge}, vol={vol})"
     elif kind == "csv":
         if not path:
             raise DataError("data source 'csv' needs a path (data.path=...)")
@@ -476,7 +513,7 @@ def load_market_data(
         prices = load_csv(resolved, use_adjusted=use_adjusted)
         label = str(resolved)
     else:
-        raise DataError(f"unknown data source {source!r} (expected 'synthetic' or 'csv')")
+        raise DataError(f"unknown data source {source!r} (expected 'edge', 'synthetic' or 'csv')")
     periods = infer_periods_per_year(prices.index)
     log.info("loaded %d bars from %s (%g periods per year)", len(prices), label, periods)
     return MarketData(prices=prices, source=label, periods_per_year=periods)

@@ -1,21 +1,27 @@
-"""The TrainingEngine: data -> features -> split -> trading env -> SB3 model -> train -> metrics.
+"""The TrainingEngine: data -> features -> folds -> one agent per fold and seed -> metrics -> record.
 
-It is built from typed specs (``DataSpec``, ``EnvSpec``, ``ModelSpec``, ``TrainSpec``,
-``ObjectiveSpec``); only ``hpo_app.__main__`` maps a Hydra config onto them. During training the
-deterministic policy is evaluated on the validation segment every ``eval_every`` steps; each
-evaluation is passed to the ``on_evaluation`` hook (the sweeper's pruning uses it) and written to
-the evaluation curve. At the end, metrics on train, validation and test, beside buy-and-hold and
-flat, are written to the job directory (file names: ``hpo_app.artifacts``).
+It is built from typed specs (``hpo_app.specs``); ``hpo_app.app`` maps a Hydra config onto them.
+Validation (``hpo_app.validation``) is a holdout split or walk-forward folds, each run with
+``train.n_seeds`` seeds. Each run trains one agent (``hpo_app.training``); its deterministic
+policy is evaluated on the fold's validation block every ``eval_every`` steps (the evaluation
+curve). The objective is the runs' validation metric, aggregated.
+
+What the ``on_evaluation`` hook (the sweeper's pruning) sees: with a single run, each evaluation
+during training (step ``timesteps // eval_every``); with several, one point per finished run
+(step = the run's number, value = the aggregate over the runs so far), so that a trial bad on its
+first fold stops there.
+
+At the end, the agents of the last fold are scored on the test segment (which nothing before saw),
+and the metrics, beside buy-and-hold, flat and (on the planted-edge market) the reference policy,
+are written to the job directory (file names: ``hpo_app.artifacts``; the record: ``hpo_app.record``).
 """
 
 from __future__ import annotations
 
 import csv
 import logging
-import math
 import time
 import traceback
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,158 +30,60 @@ import numpy as np
 import pandas as pd
 import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
-from stable_baselines3.common.callbacks import BaseCallback
-from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
-from stable_baselines3.common.utils import set_random_seed
 
 from hpo_app import artifacts, record
-from hpo_app.record import one_line
 from hpo_app.data import load_market_data
-from hpo_app.features import PreparedData, prepare_data
-from hpo_app.metrics import METRIC_NAMES, compute_metrics, equity_curve
-from hpo_app.models import build_model, model_kwargs
-from hpo_app.trading_env import (
-    EpisodeRecord,
-    TradingEnv,
-    constant_position_record,
-    model_policy,
-    run_episode,
+from hpo_app.features import PreparedData, fold_view, prepare_data
+from hpo_app.metrics import METRIC_NAMES
+from hpo_app.models import model_kwargs
+from hpo_app.record import one_line
+from hpo_app.specs import (  # noqa: F401 - re-exported: the engine's public types
+    ConfigError,
+    DataSpec,
+    EnvSpec,
+    Evaluation,
+    EvaluationHook,
+    ModelSpec,
+    ObjectiveSpec,
+    RunResult,
+    TrainSpec,
+    objective_spec,
 )
+from hpo_app.training import (  # noqa: F401 - TrainingDiverged re-exported
+    AgentRun,
+    TrainingDiverged,
+    baseline_records,
+    check_finite,
+    equity_frame,
+    segment_metrics,
+)
+from hpo_app.validation import Fold, ValidationSpec, aggregate, make_folds
 
 log = logging.getLogger(__name__)
 
-DIRECTIONS = ("maximize", "minimize")
 
+@dataclass
+class _Run:
+    """What one finished run (fold x seed) left."""
 
-class TrainingDiverged(RuntimeError):
-    """Training produced NaN (weights or objective); the trial is recorded as failed."""
-
-
-class ConfigError(ValueError):
-    """A configuration value the engine cannot use; the message is one line naming the key."""
-
-
-@dataclass(frozen=True)
-class DataSpec:
-    source: str = "synthetic"
-    path: str | None = None
-    n_bars: int | None = 3000
-    seed: int | None = 0
-    use_adjusted: bool = True
-    train_frac: float = 0.6
-    val_frac: float = 0.2
-
-
-@dataclass(frozen=True)
-class EnvSpec:
-    window: int = 30
-    cost_bps: float = 5.0
-    allow_short: bool = True
-    episode_length: int | None = 256
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    name: str
-    hyperparams: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class TrainSpec:
-    total_timesteps: int = 30000
-    eval_every: int = 5000
-    seed: int = 0
-    n_threads: int = 1
-    save_model: bool = True
-    device: str = "cpu"
-
-
-@dataclass(frozen=True)
-class ObjectiveSpec:
-    metrics: tuple[str, ...] = ("val/sharpe",)
-    directions: tuple[str, ...] = ("maximize",)
-
-    def __post_init__(self) -> None:
-        if len(self.metrics) != len(self.directions) or not self.metrics:
-            raise ConfigError(
-                f"objective: {len(self.metrics)} metric(s) but {len(self.directions)} direction(s)"
-            )
-        known = {f"{s}/{m}" for s in artifacts.SEGMENTS for m in METRIC_NAMES}
-        for metric in self.metrics:
-            if metric not in known:
-                raise ConfigError(
-                    f"objective.metric={metric!r}: unknown (use <segment>/<metric> with a metric "
-                    f"of {', '.join(METRIC_NAMES)})"
-                )
-            if not metric.startswith("val/"):
-                raise ConfigError(
-                    f"objective.metric={metric!r}: the objective must be a validation metric (val/...)"
-                )
-        for direction in self.directions:
-            if direction not in DIRECTIONS:
-                raise ConfigError(f"objective.direction={direction!r}: use maximize or minimize")
-
-
-@dataclass(frozen=True)
-class Evaluation:
-    """One deterministic evaluation on validation during training."""
-
-    index: int  # 1, 2, ...: the evaluation's number
-    step: int  # timesteps // eval_every: the pruner's step, comparable across rollout sizes
+    fold: Fold
+    agent: AgentRun
+    val: dict[str, float]
     timesteps: int
-    objective: float  # the first objective metric
-    metrics: dict[str, float]  # val/<metric>
-
-
-EvaluationHook = Callable[[Evaluation], None]
-
-
-@dataclass(frozen=True)
-class RunResult:
-    state: str
-    objective_values: tuple[float, ...]
-    metrics: dict[str, float]
-    baselines: dict[str, dict[str, float]]
-    timesteps: int
-    seconds: float
-    output_dir: Path
+    model: BaseAlgorithm | None  # kept for the last fold only (scored on test at the end)
+    episodes: dict[str, Any] = field(default_factory=dict)  # segment -> EpisodeRecord
 
     @property
-    def objective(self) -> float | list[float]:
-        """What the entry point returns: a float, or a list for multi-objective."""
-        values = list(self.objective_values)
-        return values[0] if len(values) == 1 else values
+    def seed(self) -> int:
+        return self.agent.seed
 
-
-class _EvaluationCallback(BaseCallback):
-    """Evaluates on validation once ``eval_every`` more steps have been trained.
-
-    Evaluations happen at the start of a rollout, i.e. right after SB3's gradient update on the
-    previous one, so that each point measures the policy as trained on every step counted so far.
-    """
-
-    def __init__(self, eval_every: int, evaluate: Callable[[int], None]) -> None:
-        super().__init__(verbose=0)
-        self._eval_every = eval_every
-        self._evaluate = evaluate
-        self.next_eval = eval_every
-
-    def _on_rollout_start(self) -> None:
-        # NaN weights make an on-policy rollout crash inside torch (Categorical of NaN logits):
-        # catch them as a divergence first. Off-policy rollouts are a few steps long and act on
-        # NaN Q-values without complaint, so DQN is checked at each evaluation instead.
-        if not isinstance(self.model, OffPolicyAlgorithm):
-            _check_finite_weights(self.model, self.num_timesteps)
-        if self.num_timesteps >= self.next_eval:
-            self.next_eval = (self.num_timesteps // self._eval_every + 1) * self._eval_every
-            self._evaluate(self.num_timesteps)
-
-    def _on_step(self) -> bool:
-        return True
+    @property
+    def prepared(self) -> PreparedData:
+        return self.agent.prepared
 
 
 class TrainingEngine:
-    """Trains one agent and evaluates it; see the module docstring."""
+    """Trains the agents of one configuration and evaluates them; see the module docstring."""
 
     def __init__(
         self,
@@ -186,6 +94,7 @@ class TrainingEngine:
         train: TrainSpec,
         objective: ObjectiveSpec,
         output_dir: Path,
+        validation: ValidationSpec | None = None,
         on_evaluation: EvaluationHook | None = None,
         trial_info: dict[str, Any] | None = None,
     ) -> None:
@@ -193,18 +102,24 @@ class TrainingEngine:
             raise ConfigError(f"train.total_timesteps={train.total_timesteps}: must be positive")
         if train.eval_every < 1:
             raise ConfigError(f"train.eval_every={train.eval_every}: must be positive")
+        if train.n_seeds < 1:
+            raise ConfigError(f"train.n_seeds={train.n_seeds}: must be at least 1")
         model_kwargs(model.name, model.hyperparams)  # fail before any data work
-        self.data_spec = data
-        self.env_spec = env
-        self.model_spec = model
-        self.train_spec = train
-        self.objective_spec = objective
+        self.data_spec, self.env_spec, self.model_spec = data, env, model
+        self.train_spec, self.objective_spec = train, objective
+        self.validation = validation or ValidationSpec()
         self.output_dir = Path(output_dir)
         self.on_evaluation = on_evaluation
         self.trial_info = trial_info
         self.curve: list[Evaluation] = []
-        self._eval_envs: dict[str, TradingEnv] = {}
+        self.runs: list[_Run] = []
+        self.current_model: BaseAlgorithm | None = None  # the agent being trained
         self.timesteps = 0
+        self.reference = data.source == "edge"
+
+    @property
+    def metric(self) -> str:
+        return self.objective_spec.metrics[0]
 
     # -- the run ---------------------------------------------------------------------------
     def run(self) -> RunResult:
@@ -212,188 +127,179 @@ class TrainingEngine:
         started = time.perf_counter()
         self.output_dir.mkdir(parents=True, exist_ok=True)
         torch.set_num_threads(max(1, self.train_spec.n_threads))
-        set_random_seed(self.train_spec.seed)
         prepared: PreparedData | None = None
         try:
             prepared = self.prepare()
-            model = self._build(prepared)
+            folds = make_folds(self.validation, prepared.segments)
         except Exception as exc:
-            self._write_failure(exc, started, prepared)
+            self._write_failure(exc, prepared)
             raise
+        plan = [(fold, self.train_spec.seed + j) for fold in folds for j in range(self.train_spec.n_seeds)]
+        self.single = len(plan) == 1
         if self.train_spec.total_timesteps < 2 * self.train_spec.eval_every:
-            log.warning(
-                "train.total_timesteps=%d < 2 x train.eval_every=%d: no evaluation during training, "
-                "so nothing for a pruner to act on (only the final one)",
-                self.train_spec.total_timesteps, self.train_spec.eval_every,
-            )
-        callback = _EvaluationCallback(
-            self.train_spec.eval_every, lambda steps: self._evaluate_during_training(model, prepared, steps)
-        )
-        state = artifacts.STATE_COMPLETE
-        pruned: BaseException | None = None
+            log.warning("train.total_timesteps=%d < 2 x train.eval_every=%d: no evaluation during training, "
+                        "so nothing for a pruner to act on (only the final one)",
+                        self.train_spec.total_timesteps, self.train_spec.eval_every)
+        state, pruned = artifacts.STATE_COMPLETE, None
         try:
-            model.learn(total_timesteps=self.train_spec.total_timesteps, callback=callback)
-            self.timesteps = int(model.num_timesteps)
-        except Exception as exc:  # noqa: BLE001 - pruning is an exception by Optuna's design
-            self.timesteps = int(model.num_timesteps)
-            if type(exc).__name__ != "TrialPruned":
-                if not isinstance(exc, TrainingDiverged) and not _finite_weights(model):
-                    exc = _diverged_from(exc, self.timesteps)  # a crash caused by NaN weights
-                self._write_failure(exc, started, prepared)
-                raise exc
-            state, pruned = artifacts.STATE_PRUNED, exc
-        try:
-            result = self._finish(model, prepared, state, started)
+            for fold, seed in plan:
+                view = fold_view(prepared, fold.train, fold.val) if self.validation.kind == "walkforward" else prepared
+                pruned = self._one_run(AgentRun(view, self.env_spec, self.model_spec, self.train_spec, seed), fold)
+                if pruned is not None:
+                    state = artifacts.STATE_PRUNED
+                    break
+            result = self._finish(prepared, state, started)
         except Exception as exc:
-            self._write_failure(exc, started, prepared)
+            self._write_failure(exc, prepared)
             raise
         if pruned is not None:
             raise pruned
         return result
 
+    def _one_run(self, agent: AgentRun, fold: Fold) -> BaseException | None:
+        """Train and score one agent; returns the pruner's exception when it said stop."""
+        model = self.current_model = agent.build()
+        pruned: BaseException | None = None
+        try:
+            agent.learn(model, lambda steps: self._evaluate_during_training(agent, model, fold, steps))
+        except Exception as exc:  # noqa: BLE001 - pruning is an exception by Optuna's design
+            if type(exc).__name__ != "TrialPruned":
+                self.timesteps += int(model.num_timesteps)
+                raise
+            pruned = exc
+        timesteps = int(model.num_timesteps)
+        self.timesteps += timesteps
+        val, episode = agent.metrics(model, "val")
+        check_finite(val[self.metric], f"validation {self.metric}", timesteps)
+        for earlier in self.runs:  # only the last fold's agents are scored on test: free the others
+            if earlier.fold.index != fold.index:
+                earlier.model = None
+        self.runs.append(_Run(fold, agent, val, timesteps, model, {"val": episode}))
+        if not self.single and pruned is None:
+            pruned = self._report_run(len(self.runs))
+        return pruned
+
+    def _evaluate_during_training(self, agent: AgentRun, model: BaseAlgorithm, fold: Fold, timesteps: int) -> None:
+        metrics, _ = agent.metrics(model, "val")
+        check_finite(metrics[self.metric], f"validation {self.metric}", timesteps)
+        point = self._add_point(timesteps, metrics, fold, agent.seed)
+        if self.single and self.on_evaluation is not None:
+            self.on_evaluation(point)
+
+    def _report_run(self, n: int) -> BaseException | None:
+        """One point per finished run for the pruner: the aggregate over the runs so far."""
+        if self.on_evaluation is None:
+            return None
+        values = [r.val[self.metric] for r in self.runs]
+        means = {k: float(np.mean([r.val[k] for r in self.runs])) for k in self.runs[0].val}
+        point = Evaluation(index=n, step=n, timesteps=self.timesteps, objective=aggregate(values, self.validation),
+                           metrics=means)
+        try:
+            self.on_evaluation(point)
+        except Exception as exc:  # noqa: BLE001 - optuna.TrialPruned
+            if type(exc).__name__ == "TrialPruned":
+                return exc
+            raise
+        return None
+
     def prepare(self) -> PreparedData:
         """Load the market data, compute features and split it (raises DataError on bad input)."""
         spec = self.data_spec
-        market = load_market_data(
-            spec.source,
-            path=spec.path,
-            n_bars=spec.n_bars or 3000,
-            seed=spec.seed if spec.seed is not None else 0,
-            use_adjusted=spec.use_adjusted,
-        )
-        return prepare_data(
-            market.prices,
-            window=self.env_spec.window,
-            train_frac=spec.train_frac,
-            val_frac=spec.val_frac,
-            periods_per_year=market.periods_per_year,
-            source=market.source,
-        )
+        market = load_market_data(spec.source, path=spec.path, n_bars=spec.n_bars or 3000,
+                                  seed=spec.seed if spec.seed is not None else 0, use_adjusted=spec.use_adjusted,
+                                  edge=spec.edge, vol=spec.vol)
+        return prepare_data(market.prices, window=self.env_spec.window, train_frac=spec.train_frac,
+                            val_frac=spec.val_frac, periods_per_year=market.periods_per_year, source=market.source)
 
-    def _segment_env(self, prepared: PreparedData, segment: str, *, training: bool) -> TradingEnv:
-        start, end = prepared.segments[segment]
-        episode_length = self.env_spec.episode_length if training else None
-        if episode_length is not None and episode_length > end - start:
-            episode_length = None  # a segment shorter than an episode is one whole episode
-        return TradingEnv(
-            prepared.features,
-            prepared.close,
-            start,
-            end,
-            window=self.env_spec.window,
-            cost_bps=self.env_spec.cost_bps,
-            allow_short=self.env_spec.allow_short,
-            episode_length=episode_length,
-            seed=self.train_spec.seed,
-        )
-
-    def _build(self, prepared: PreparedData) -> BaseAlgorithm:
-        env = self._segment_env(prepared, "train", training=True)
-        env.reset(seed=self.train_spec.seed)
-        env.action_space.seed(self.train_spec.seed)
-        return build_model(
-            self.model_spec.name,
-            env,
-            self.model_spec.hyperparams,
-            seed=self.train_spec.seed,
-            device=self.train_spec.device,
-        )
-
-    # -- evaluation ------------------------------------------------------------------------
-    def _episode(self, model: BaseAlgorithm, prepared: PreparedData, segment: str) -> EpisodeRecord:
-        if segment not in self._eval_envs:  # built once; run_episode resets to the whole segment
-            self._eval_envs[segment] = self._segment_env(prepared, segment, training=False)
-        return run_episode(self._eval_envs[segment], model_policy(model))
-
-    def _segment_metrics(self, record: EpisodeRecord, prepared: PreparedData, segment: str) -> dict[str, float]:
-        values = compute_metrics(record.net_returns, record.positions, prepared.periods_per_year)
-        return {f"{segment}/{name}": float(value) for name, value in values.items()}
-
-    def _evaluate_during_training(self, model: BaseAlgorithm, prepared: PreparedData, timesteps: int) -> None:
-        _check_finite_weights(model, timesteps)
-        metrics = self._segment_metrics(self._episode(model, prepared, "val"), prepared, "val")
-        value = metrics[self.objective_spec.metrics[0]]
-        if not math.isfinite(value):
-            raise TrainingDiverged(f"validation objective is {value} after {timesteps} steps")
-        point = self._add_point(timesteps, metrics)
-        if self.on_evaluation is not None:
-            self.on_evaluation(point)
-
-    def _add_point(self, timesteps: int, val_metrics: dict[str, float]) -> Evaluation:
-        """Append an evaluation to the curve, in memory and on disk."""
-        point = Evaluation(
-            index=len(self.curve) + 1,
-            step=timesteps // self.train_spec.eval_every,
-            timesteps=timesteps,
-            objective=val_metrics[self.objective_spec.metrics[0]],
-            metrics=val_metrics,
-        )
-        self.curve.append(point)
-        self._write_curve_row(point)
-        log.info("step %d: %s = %.4f", timesteps, self.objective_spec.metrics[0], point.objective)
-        return point
-
-    def _finish(self, model: BaseAlgorithm, prepared: PreparedData, state: str, started: float) -> RunResult:
-        _check_finite_weights(model, self.timesteps)
-        metrics: dict[str, float] = {}
-        baselines: dict[str, dict[str, float]] = {name: {} for name in artifacts.BASELINES}
-        equity_rows: list[pd.DataFrame] = []
-        for segment in artifacts.SEGMENTS:
-            start, end = prepared.segments[segment]
-            agent = self._episode(model, prepared, segment)
-            records = {
-                "buy_and_hold": constant_position_record(prepared.close, start, end, 1.0, self.env_spec.cost_bps),
-                "flat": constant_position_record(prepared.close, start, end, 0.0, self.env_spec.cost_bps),
-            }
-            metrics.update(self._segment_metrics(agent, prepared, segment))
-            for name, episode in records.items():
-                baselines[name].update(self._segment_metrics(episode, prepared, segment))
-            equity_rows.append(_equity_frame(segment, prepared, start, end, agent, records))
-        values = tuple(metrics[m] for m in self.objective_spec.metrics)
-        if not all(math.isfinite(v) for v in values):
-            raise TrainingDiverged(f"objective {self.objective_spec.metrics} is {values}")
-        if not self.curve or self.curve[-1].timesteps < self.timesteps:
-            # The fully trained policy closes the curve (the validation episode above; the pruner
-            # never sees this point: nothing is left to prune).
-            self._add_point(self.timesteps, {k: v for k, v in metrics.items() if k.startswith("val/")})
-        seconds = time.perf_counter() - started
-        pd.concat(equity_rows).to_csv(self.output_dir / artifacts.EQUITY_FILE, index=False)
+    # -- the end -----------------------------------------------------------------------------
+    def _finish(self, prepared: PreparedData, state: str, started: float) -> RunResult:
+        """Aggregate the runs, score the last fold's agents on train and test, write everything."""
+        final = [r for r in self.runs if r.fold.index == self.runs[-1].fold.index]
+        metrics = {k: float(np.mean([r.val[k] for r in self.runs])) for k in self.runs[0].val}
+        for segment in ("train", "test"):
+            scored = [r.agent.metrics(r.model, segment) for r in final]
+            metrics.update({k: float(np.mean([m[k] for m, _ in scored])) for k in scored[0][0]})
+            final[0].episodes[segment] = scored[0][1]
+        baselines = self._baselines(final[0].prepared)
+        values = tuple(aggregate([r.val[m] for r in self.runs], self.validation) for m in self.objective_spec.metrics)
+        for name, value in zip(self.objective_spec.metrics, values):
+            check_finite(value, f"objective {name}", self.timesteps)
+        if self.single and (not self.curve or self.curve[-1].timesteps < self.timesteps):
+            # The fully trained policy closes the curve (the pruner never sees this point).
+            run = self.runs[-1]
+            self._add_point(run.timesteps, run.val, run.fold, run.seed)
+        self._write_equity(final[0])
         if self.train_spec.save_model:
-            model.save(self.output_dir / artifacts.MODEL_FILE)
-        result = RunResult(state, values, metrics, baselines, self.timesteps, seconds, self.output_dir)
-        self._write_metrics(result, prepared, error=None)
+            final[0].model.save(self.output_dir / artifacts.MODEL_FILE)
+        result = RunResult(state, values, metrics, baselines, self.timesteps, time.perf_counter() - started,
+                           self.output_dir)
+        self._write_record(result, final[0].prepared, error=None)
         self._log_summary(result)
         return result
 
-    # -- files -----------------------------------------------------------------------------
-    def _write_curve_row(self, point: Evaluation) -> None:
-        """One row per evaluation, written as it happens: a pruned or killed run keeps its curve."""
-        names = [f"val/{m}" for m in METRIC_NAMES]
-        first = point.index == 1
-        with (self.output_dir / artifacts.EVAL_CURVE_FILE).open("w" if first else "a", newline="") as handle:
-            writer = csv.writer(handle)
-            if first:
-                writer.writerow(["timesteps", "objective", *names])
-            writer.writerow([point.timesteps, point.objective, *(point.metrics[n] for n in names)])
+    def _baselines(self, final: PreparedData) -> dict[str, dict[str, float]]:
+        """The baselines on the last fold's training block and the test segment; on validation,
+        the mean over the folds' validation blocks (what the agent's validation metrics average)."""
+        out: dict[str, dict[str, float]] = {}
+        for segment in ("train", "test"):
+            for name, rec in baseline_records(final, segment, self.env_spec, self.reference).items():
+                out.setdefault(name, {}).update(segment_metrics(rec, segment, final.periods_per_year))
+        folds = {r.fold.index: r.prepared for r in self.runs}
+        per_fold = [baseline_records(p, "val", self.env_spec, self.reference) for p in folds.values()]
+        for name in per_fold[0]:
+            each = [segment_metrics(recs[name], "val", final.periods_per_year) for recs in per_fold]
+            out[name].update({k: float(np.mean([m[k] for m in each])) for k in each[0]})
+        return out
 
-    def _write_metrics(self, result: RunResult | None, prepared: PreparedData | None, error: str | None) -> None:
+    # -- files -----------------------------------------------------------------------------
+    def _add_point(self, timesteps: int, val_metrics: dict[str, float], fold: Fold, seed: int) -> Evaluation:
+        """Append an evaluation to the curve, in memory and on disk."""
+        point = Evaluation(index=len(self.curve) + 1, step=timesteps // self.train_spec.eval_every,
+                           timesteps=timesteps, objective=val_metrics[self.metric], metrics=val_metrics)
+        self.curve.append(point)
+        names = [f"val/{m}" for m in METRIC_NAMES]
+        extra = [] if self.single else ["fold", "seed"]
+        with (self.output_dir / artifacts.EVAL_CURVE_FILE).open("w" if point.index == 1 else "a", newline="") as f:
+            writer = csv.writer(f)
+            if point.index == 1:
+                writer.writerow(["timesteps", "objective", *names, *extra])
+            writer.writerow([timesteps, point.objective, *(val_metrics[n] for n in names),
+                             *([] if self.single else [fold.index, seed])])
+        log.info("step %d: %s = %.4f", timesteps, self.metric, point.objective)
+        return point
+
+    def _write_equity(self, final: _Run) -> None:
+        """The last fold's first agent on its training and validation blocks and on test, beside the
+        baselines; with walk-forward, also each fold's validation block (first seed) as ``fold<k>``:
+        together they are the agent's out-of-sample validation returns."""
+        prepared = final.prepared
+        frames = []
+        for segment in ("train", "val", "test"):
+            frames.append(equity_frame(segment, prepared, prepared.segments[segment], final.episodes[segment],
+                                       baseline_records(prepared, segment, self.env_spec, self.reference)))
+        if self.validation.kind == "walkforward":
+            for run in self.runs:
+                if run.seed == self.train_spec.seed:
+                    p = run.prepared
+                    frames.append(equity_frame(f"fold{run.fold.index}", p, p.segments["val"], run.episodes["val"],
+                                               baseline_records(p, "val", self.env_spec, self.reference)))
+        pd.concat(frames).to_csv(self.output_dir / artifacts.EQUITY_FILE, index=False)
+
+    def _write_record(self, result: RunResult | None, prepared: PreparedData | None, error: str | None) -> None:
         segments = {}
         if prepared is not None:
             for segment, (start, end) in prepared.segments.items():
                 stamps = prepared.index[[start, end]].astype(str)  # as in equity.csv
-                segments[segment] = {
-                    "start": stamps[0],
-                    "end": stamps[1],
-                    "bars": int(end - start),
-                }
+                segments[segment] = {"start": stamps[0], "end": stamps[1], "bars": int(end - start)}
+        folds = [{"fold": r.fold.index, "seed": r.seed, "train": list(r.fold.train), "val": list(r.fold.val),
+                  "timesteps": r.timesteps, "metrics": r.val} for r in self.runs] if not self.single else []
+        first_seed = [r for r in self.runs if r.seed == self.train_spec.seed]
+        val_returns = [float(x) for r in first_seed for x in r.episodes["val"].net_returns] if result else []
         record.write(self.output_dir, record.JobRecord(
             state=result.state if result else artifacts.STATE_FAILED,
             model=self.model_spec.name,
-            objective=record.Objective(
-                metrics=self.objective_spec.metrics,
-                directions=self.objective_spec.directions,
-                values=result.objective_values if result else None,
-            ),
+            objective=record.Objective(self.objective_spec.metrics, self.objective_spec.directions,
+                                       result.objective_values if result else None),
             metrics=result.metrics if result else {},
             baselines=result.baselines if result else {},
             timesteps=self.timesteps,
@@ -404,83 +310,36 @@ class TrainingEngine:
             segments=segments,
             error=error,
             trial=self.trial_info,
+            folds=folds,
+            val_returns=val_returns,
         ))
 
     def write_failure(self, exc: BaseException) -> None:
         """Record a failure that happened outside ``run()`` (e.g. connecting to the study)."""
         self.output_dir.mkdir(parents=True, exist_ok=True)
-        self._write_failure(exc, time.perf_counter(), None)
+        self._write_failure(exc, None)
 
-    def _write_failure(self, exc: BaseException, started: float, prepared: PreparedData | None) -> None:
-        message = one_line(exc)
+    def _write_failure(self, exc: BaseException, prepared: PreparedData | None) -> None:
         (self.output_dir / artifacts.ERROR_FILE).write_text("".join(traceback.format_exception(exc)))
-        self._write_metrics(None, prepared, error=message)
+        self._write_record(None, prepared, error=one_line(exc))
 
     def _log_summary(self, result: RunResult) -> None:
-        m, bh = result.metrics, result.baselines["buy_and_hold"]
-        log.info(
-            "%s %s: %d steps in %.1fs | objective %s = %s",
-            self.model_spec.name,
-            result.state,
-            result.timesteps,
-            result.seconds,
-            ",".join(self.objective_spec.metrics),
-            ", ".join(f"{v:.4f}" for v in result.objective_values),
-        )
+        m, base = result.metrics, result.baselines
+        log.info("%s %s: %d steps in %.1fs | objective %s = %s", self.model_spec.name, result.state,
+                 result.timesteps, result.seconds, ",".join(self.objective_spec.metrics),
+                 ", ".join(f"{v:.4f}" for v in result.objective_values))
+        if not self.single:
+            per_run = ", ".join(f"{r.val[self.metric]:.2f}" for r in self.runs)
+            log.info("  %s: %d run(s) (%d fold(s) x %d seed(s)), %s per run: %s -> %s %s",
+                     self.validation.kind, len(self.runs), len({r.fold.index for r in self.runs}),
+                     self.train_spec.n_seeds, self.metric, per_run, self.validation.aggregate,
+                     f"{result.objective_values[0]:.4f}")
         for segment in artifacts.SEGMENTS:
-            log.info(
-                "  %-5s sharpe %6.2f (buy&hold %6.2f) | return %7.2f%% (buy&hold %7.2f%%) | max dd %5.1f%% | trades %d",
-                segment,
-                m[f"{segment}/sharpe"],
-                bh[f"{segment}/sharpe"],
-                100 * m[f"{segment}/total_return"],
-                100 * bh[f"{segment}/total_return"],
-                100 * m[f"{segment}/max_drawdown"],
-                int(m[f"{segment}/n_trades"]),
-            )
+            ref = f" (reference {base['reference'][f'{segment}/sharpe']:6.2f})" if "reference" in base else ""
+            log.info("  %-5s sharpe %6.2f (buy&hold %6.2f)%s | return %7.2f%% (buy&hold %7.2f%%) | max dd %5.1f%% "
+                     "| trades %d", segment, m[f"{segment}/sharpe"], base["buy_and_hold"][f"{segment}/sharpe"], ref,
+                     100 * m[f"{segment}/total_return"], 100 * base["buy_and_hold"][f"{segment}/total_return"],
+                     100 * m[f"{segment}/max_drawdown"], int(m[f"{segment}/n_trades"]))
         log.info("  outputs in %s", self.output_dir)
 
 
-def _diverged_from(exc: BaseException, timesteps: int) -> TrainingDiverged:
-    """A TrainingDiverged raised from ``exc``, with both tracebacks."""
-    try:
-        raise TrainingDiverged(f"training diverged: non-finite weights after {timesteps} steps") from exc
-    except TrainingDiverged as diverged:
-        return diverged
-
-
-def _finite_weights(model: BaseAlgorithm) -> bool:
-    return all(bool(torch.isfinite(p).all()) for p in model.policy.parameters())
-
-
-def _check_finite_weights(model: BaseAlgorithm, timesteps: int) -> None:
-    for name, parameter in model.policy.named_parameters():
-        if not torch.isfinite(parameter).all():
-            raise TrainingDiverged(f"training diverged: non-finite weights in {name} after {timesteps} steps")
-
-
-def _equity_frame(
-    segment: str,
-    prepared: PreparedData,
-    start: int,
-    end: int,
-    agent: EpisodeRecord,
-    baselines: dict[str, EpisodeRecord],
-) -> pd.DataFrame:
-    """Equity at bars start..end (1.0 at start) of the agent and the baselines."""
-    return pd.DataFrame(
-        {
-            "segment": segment,
-            "timestamp": prepared.index[start : end + 1].astype(str),
-            "position": np.append(agent.positions, np.nan),
-            "agent": equity_curve(agent.net_returns),
-            **{name: equity_curve(record.net_returns) for name, record in baselines.items()},
-        }
-    )
-
-
-def objective_spec(metric: str | Sequence[str], direction: str | Sequence[str]) -> ObjectiveSpec:
-    """An ObjectiveSpec from ``objective.metric`` / ``objective.direction`` (scalars or lists)."""
-    metrics = (metric,) if isinstance(metric, str) else tuple(metric)
-    directions = (direction,) if isinstance(direction, str) else tuple(direction)
-    return ObjectiveSpec(metrics=metrics, directions=directions)

@@ -9,6 +9,7 @@ Segments: ``(start, end)`` means decisions at bars ``start .. end-1``, each real
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 
@@ -116,7 +117,7 @@ class PreparedData:
     source: str
     scaler_mean: np.ndarray
     scaler_std: np.ndarray
-
+    raw: np.ndarray  # unscaled features (NaN during warm-up), for fold_view
 
 def _check_arguments(
     window: int, train_frac: float, val_frac: float, periods_per_year: float, min_segment_bars: int
@@ -196,4 +197,13 @@ def prepare_data(
         source=source,
         scaler_mean=mean,
         scaler_std=std,
+        raw=raw.to_numpy(dtype=np.float64),
     )
+
+
+def fold_view(prepared: PreparedData, train: tuple[int, int], val: tuple[int, int]) -> PreparedData:
+    """The data as one fold sees it: segments ``train``, ``val`` and the shared ``test``, features
+    scaled with the statistics of the fold's own training decisions only."""
+    features, mean, std = _scale(prepared.raw, train)
+    segments = {"train": train, "val": val, "test": prepared.segments["test"]}
+    return dataclasses.replace(prepared, features=features, segments=segments, scaler_mean=mean, scaler_std=std)

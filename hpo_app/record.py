@@ -2,7 +2,7 @@
 
 The TrainingEngine writes it when a run completes, is pruned or fails; ``sweep_hooks`` writes a
 failed one for a trial whose job never wrote its own (interrupted, stale, config not composed,
-worker died); ``analysis`` reads it. Schema 2 (this one) adds ``folds`` and ``lineage`` to schema 1,
+worker died); ``analysis`` reads it. Schema 2 (this one) adds ``folds``, ``val_returns`` and ``lineage`` to schema 1,
 whose records still load::
 
     {
@@ -17,7 +17,10 @@ whose records still load::
       "segments": {"train": {"start": "2010-02-01", "end": "...", "bars": 1400}, ...},
       "error": null,                           # one line when the job failed
       "trial": {"number": 3, "study": "ppo"},  # when run by the sweeper
-      "folds": [],                             # per-fold metrics (walk-forward validation)
+      "folds": [],                             # per run (walk-forward, seeds): fold, seed, bounds, metrics
+      "val_returns": [0.001, -0.002, ...],     # the agent's net return per validation bar (first seed;
+                                               # walk-forward: the folds' blocks in order): for the report's
+                                               # deflated Sharpe ratio and probability of overfitting
       "lineage": null                          # parent, interval, schedule (population-based training)
     }
 
@@ -67,6 +70,7 @@ class JobRecord:
     error: str | None = None
     trial: dict[str, Any] | None = None
     folds: list[dict[str, Any]] = field(default_factory=list)
+    val_returns: list[float] = field(default_factory=list)
     lineage: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:

@@ -160,10 +160,27 @@ def constant_position_record(
     close: np.ndarray, start: int, end: int, position: float, cost_bps: float
 ) -> EpisodeRecord:
     """Hold ``position`` over the segment from flat (1.0 buy-and-hold, 0.0 flat), same cost rule."""
+    return positions_record(close, start, end, np.full(end - start, float(position)), cost_bps)
+
+
+def reference_positions(close: np.ndarray, start: int, end: int, allow_short: bool = True) -> np.ndarray:
+    """The reference policy of the planted-edge market: at each decision ``t``, hold the sign of the
+    last bar's return ``close[t] / close[t-1]`` (causal: it uses closes up to ``t`` only); flat
+    instead of short when shorting is not allowed."""
+    close = np.asarray(close, dtype=np.float64)
+    _check_segment(start, end, len(close), min_start=1)
+    positions = np.sign(np.log(close[start:end]) - np.log(close[start - 1:end - 1]))
+    return positions if allow_short else np.maximum(positions, 0.0)
+
+
+def positions_record(close: np.ndarray, start: int, end: int, positions: np.ndarray, cost_bps: float) -> EpisodeRecord:
+    """What holding ``positions`` (one per decision, from flat) earns over the segment, costs included."""
     close = np.asarray(close, dtype=np.float64)
     _check_segment(start, end, len(close), min_start=0)
     n = end - start
-    positions = np.full(n, float(position))
+    positions = np.asarray(positions, dtype=np.float64)
+    if positions.shape != (n,):
+        raise ValueError(f"positions must have one entry per decision ({n}), got shape {positions.shape}")
     costs = _cost_rate(float(cost_bps)) * np.abs(np.diff(positions, prepend=0.0))
     net_returns = positions * _price_returns(close, start, end) - costs
     return EpisodeRecord(positions=positions, net_returns=net_returns, costs=costs,

@@ -20,12 +20,11 @@ import pytest
 import torch
 from omegaconf import DictConfig
 from stable_baselines3 import PPO
-from stable_baselines3.common.base_class import BaseAlgorithm
 
 from hpo_app import artifacts, record
 from hpo_app.app import engine_from_config, run
 from hpo_app.data import load_market_data
-from hpo_app.engine import Evaluation, TrainingDiverged, TrainingEngine
+from hpo_app.engine import Evaluation, TrainingDiverged
 from hpo_app.features import PreparedData, prepare_data
 from hpo_app.metrics import METRIC_NAMES, compute_metrics
 from hpo_app.trading_env import TradingEnv, model_policy, run_episode
@@ -103,7 +102,7 @@ def test_metrics_file_has_sane_values(ppo_run: Finished) -> None:
 
     expected_keys = {k for s in artifacts.SEGMENTS for k in _metric_keys(s)}
     assert set(m["metrics"]) == expected_keys
-    assert set(m["baselines"]) == set(artifacts.BASELINES)
+    assert set(m["baselines"]) == set(artifacts.BASELINES)  # the default data is the planted-edge market
     for values in (m["metrics"], *m["baselines"].values()):
         assert set(values) == expected_keys
         assert all(isinstance(v, float) and math.isfinite(v) for v in values.values())
@@ -144,7 +143,7 @@ def test_eval_curve(ppo_run: Finished) -> None:
 
 def test_equity_curves_match_the_metrics(ppo_run: Finished) -> None:
     equity = pd.read_csv(ppo_run.out / artifacts.EQUITY_FILE)
-    assert list(equity.columns) == ["segment", "timestamp", "position", "agent", "buy_and_hold", "flat"]
+    assert list(equity.columns) == ["segment", "timestamp", "position", "agent", "buy_and_hold", "flat", "reference"]
     m = ppo_run.metrics_file
     assert equity["segment"].unique().tolist() == list(artifacts.SEGMENTS)
     for segment in artifacts.SEGMENTS:
@@ -159,6 +158,23 @@ def test_equity_curves_match_the_metrics(ppo_run: Finished) -> None:
         assert last["buy_and_hold"] == pytest.approx(1 + hold_return, rel=1e-12)
         assert last["agent"] == pytest.approx(1 + m["metrics"][f"{segment}/total_return"], rel=1e-12)
         assert rows["position"].iloc[:-1].isin([-1.0, 0.0, 1.0]).all() and np.isnan(last["position"])
+        ref_return = m["baselines"]["reference"][f"{segment}/total_return"]
+        assert last["reference"] == pytest.approx(1 + ref_return, rel=1e-12)
+
+
+def test_the_reference_policy_holds_the_sign_of_the_last_return(ppo_run: Finished) -> None:
+    """Recomputed with a plain loop from the closes: position sign(close[t]/close[t-1] - 1), 5 bps
+    per unit of position change, from flat."""
+    prepared = _prepared(ppo_run.cfg)
+    m = ppo_run.metrics_file["baselines"]["reference"]
+    cost = ppo_run.cfg.env.cost_bps * 1e-4
+    for segment, (start, end) in prepared.segments.items():
+        close, equity, held = prepared.close, 1.0, 0.0
+        for t in range(start, end):
+            position = 1.0 if close[t] > close[t - 1] else (-1.0 if close[t] < close[t - 1] else 0.0)
+            equity *= 1 + position * (close[t + 1] / close[t] - 1) - cost * abs(position - held)
+            held = position
+        assert equity - 1 == pytest.approx(m[f"{segment}/total_return"], rel=1e-9)
 
 
 def test_saved_model_loads_and_reproduces_the_recorded_agent(ppo_run: Finished) -> None:
@@ -281,31 +297,17 @@ def test_divergence_mid_training_raises_training_diverged(tmp_path: Path) -> Non
         run(_inf_lr_mid_training(), tmp_path)
 
 
-class _ModelKeepingEngine(TrainingEngine):
-    """The real engine; it only keeps a handle on the model it builds, for the hook below."""
-
-    model: BaseAlgorithm | None = None
-
-    def _build(self, prepared: PreparedData) -> BaseAlgorithm:
-        self.model = super()._build(prepared)
-        return self.model
-
-
 def test_poisoned_dqn_weights_are_caught_at_the_next_evaluation(tmp_path: Path) -> None:
     # DQN acts on NaN Q-values without complaint, so only the engine's own check can notice.
     cfg = compose_config((*SMALL_DATA, *TINY_MODEL["dqn"], "train.total_timesteps=192", "train.eval_every=64"))
-    built = engine_from_config(cfg, tmp_path)
-    engine = _ModelKeepingEngine(
-        data=built.data_spec, env=built.env_spec, model=built.model_spec, train=built.train_spec,
-        objective=built.objective_spec, output_dir=tmp_path,
-    )
+    engine = engine_from_config(cfg, tmp_path)
     seen: list[int] = []
 
     def poison(point: Evaluation) -> None:
         seen.append(point.index)
-        assert engine.model is not None
+        assert engine.current_model is not None
         with torch.no_grad():
-            next(engine.model.policy.parameters()).fill_(float("nan"))
+            next(engine.current_model.policy.parameters()).fill_(float("nan"))
 
     engine.on_evaluation = poison
     with pytest.raises(TrainingDiverged, match=r"non-finite weights .* after (\d+) steps") as caught:

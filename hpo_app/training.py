@@ -1,0 +1,171 @@
+"""One agent trained on one fold with one seed: build the SB3 model, train it while evaluating its
+deterministic policy on the fold's validation block, and score it (and the baselines) on segments.
+
+A fold's data is a :class:`~hpo_app.features.PreparedData` whose segments are that fold's
+``train`` and ``val`` blocks and the (shared) ``test`` segment, its features scaled with its own
+training bars (``features.fold_view``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
+from stable_baselines3.common.utils import set_random_seed
+
+from hpo_app.features import PreparedData
+from hpo_app.metrics import compute_metrics, equity_curve
+from hpo_app.models import build_model
+from hpo_app.specs import EnvSpec, ModelSpec, TrainSpec
+from hpo_app.trading_env import (
+    EpisodeRecord,
+    TradingEnv,
+    constant_position_record,
+    model_policy,
+    positions_record,
+    reference_positions,
+    run_episode,
+)
+
+
+class TrainingDiverged(RuntimeError):
+    """Training produced NaN (weights or objective); the trial is recorded as failed."""
+
+
+class _EvaluationCallback(BaseCallback):
+    """Evaluates on validation once ``eval_every`` more steps have been trained.
+
+    Evaluations happen at the start of a rollout, i.e. right after SB3's gradient update on the
+    previous one, so that each point measures the policy as trained on every step counted so far.
+    """
+
+    def __init__(self, eval_every: int, evaluate: Callable[[int], None]) -> None:
+        super().__init__(verbose=0)
+        self._eval_every = eval_every
+        self._evaluate = evaluate
+        self.next_eval = eval_every
+
+    def _on_rollout_start(self) -> None:
+        # NaN weights make an on-policy rollout crash inside torch (Categorical of NaN logits):
+        # catch them as a divergence first. Off-policy rollouts are a few steps long and act on
+        # NaN Q-values without complaint, so DQN is checked at each evaluation instead.
+        if not isinstance(self.model, OffPolicyAlgorithm):
+            check_finite_weights(self.model, self.num_timesteps)
+        if self.num_timesteps >= self.next_eval:
+            self.next_eval = (self.num_timesteps // self._eval_every + 1) * self._eval_every
+            self._evaluate(self.num_timesteps)
+
+    def _on_step(self) -> bool:
+        return True
+
+
+@dataclass
+class AgentRun:
+    """One model on one fold's data with one seed."""
+
+    prepared: PreparedData
+    env: EnvSpec
+    model_spec: ModelSpec
+    train: TrainSpec
+    seed: int
+
+    def __post_init__(self) -> None:
+        self._eval_envs: dict[str, TradingEnv] = {}
+
+    def build(self) -> BaseAlgorithm:
+        set_random_seed(self.seed)
+        env = self._segment_env("train", training=True)
+        env.reset(seed=self.seed)
+        env.action_space.seed(self.seed)
+        return build_model(self.model_spec.name, env, self.model_spec.hyperparams, seed=self.seed,
+                           device=self.train.device)
+
+    def learn(self, model: BaseAlgorithm, evaluate: Callable[[int], None]) -> None:
+        """Train ``train.total_timesteps`` steps, calling ``evaluate(timesteps)`` every
+        ``eval_every``; a crash caused by NaN weights is raised as TrainingDiverged, and whatever
+        ``evaluate`` raises (``optuna.TrialPruned``) passes through."""
+        callback = _EvaluationCallback(self.train.eval_every, evaluate)
+        try:
+            model.learn(total_timesteps=self.train.total_timesteps, callback=callback)
+        except Exception as exc:  # noqa: BLE001 - classified, then raised again
+            if type(exc).__name__ == "TrialPruned" or isinstance(exc, TrainingDiverged) or finite_weights(model):
+                raise
+            raise diverged_from(exc, int(model.num_timesteps))  # noqa: B904 - it chains exc itself
+
+    def metrics(self, model: BaseAlgorithm, segment: str) -> tuple[dict[str, float], EpisodeRecord]:
+        """The deterministic policy's metrics on a segment (``<segment>/<metric>``), and its record."""
+        check_finite_weights(model, int(model.num_timesteps))
+        if segment not in self._eval_envs:  # built once; run_episode resets to the whole segment
+            self._eval_envs[segment] = self._segment_env(segment, training=False)
+        episode = run_episode(self._eval_envs[segment], model_policy(model))
+        return segment_metrics(episode, segment, self.prepared.periods_per_year), episode
+
+    def _segment_env(self, segment: str, *, training: bool) -> TradingEnv:
+        start, end = self.prepared.segments[segment]
+        episode_length = self.env.episode_length if training else None
+        if episode_length is not None and episode_length > end - start:
+            episode_length = None  # a segment shorter than an episode is one whole episode
+        return TradingEnv(self.prepared.features, self.prepared.close, start, end, window=self.env.window,
+                          cost_bps=self.env.cost_bps, allow_short=self.env.allow_short,
+                          episode_length=episode_length, seed=self.seed)
+
+
+def segment_metrics(episode: EpisodeRecord, segment: str, periods_per_year: float) -> dict[str, float]:
+    values = compute_metrics(episode.net_returns, episode.positions, periods_per_year)
+    return {f"{segment}/{name}": float(value) for name, value in values.items()}
+
+
+def baseline_records(prepared: PreparedData, segment: str, env: EnvSpec, reference: bool) -> dict[str, EpisodeRecord]:
+    """Buy-and-hold, flat and (on the planted-edge market) the reference policy on a segment."""
+    start, end = prepared.segments[segment]
+    out = {
+        "buy_and_hold": constant_position_record(prepared.close, start, end, 1.0, env.cost_bps),
+        "flat": constant_position_record(prepared.close, start, end, 0.0, env.cost_bps),
+    }
+    if reference:
+        positions = reference_positions(prepared.close, start, end, env.allow_short)
+        out["reference"] = positions_record(prepared.close, start, end, positions, env.cost_bps)
+    return out
+
+
+def equity_frame(segment: str, prepared: PreparedData, bounds: tuple[int, int], agent: EpisodeRecord,
+                 baselines: dict[str, EpisodeRecord]) -> pd.DataFrame:
+    """Equity at bars start..end (1.0 at start) of the agent and the baselines."""
+    start, end = bounds
+    return pd.DataFrame({
+        "segment": segment,
+        "timestamp": prepared.index[start:end + 1].astype(str),
+        "position": np.append(agent.positions, np.nan),
+        "agent": equity_curve(agent.net_returns),
+        **{name: equity_curve(rec.net_returns) for name, rec in baselines.items()},
+    })
+
+
+def diverged_from(exc: BaseException, timesteps: int) -> TrainingDiverged:
+    """A TrainingDiverged raised from ``exc``, with both tracebacks."""
+    try:
+        raise TrainingDiverged(f"training diverged: non-finite weights after {timesteps} steps") from exc
+    except TrainingDiverged as diverged:
+        return diverged
+
+
+def finite_weights(model: BaseAlgorithm) -> bool:
+    return all(bool(torch.isfinite(p).all()) for p in model.policy.parameters())
+
+
+def check_finite_weights(model: BaseAlgorithm, timesteps: int) -> None:
+    for name, parameter in model.policy.named_parameters():
+        if not torch.isfinite(parameter).all():
+            raise TrainingDiverged(f"training diverged: non-finite weights in {name} after {timesteps} steps")
+
+
+def check_finite(value: float, what: str, timesteps: int) -> None:
+    if not math.isfinite(value):
+        raise TrainingDiverged(f"{what} is {value} after {timesteps} steps")
