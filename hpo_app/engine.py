@@ -114,6 +114,7 @@ class TrainingEngine:
         self.curve: list[Evaluation] = []
         self.runs: list[_Run] = []
         self.current_model: BaseAlgorithm | None = None  # the agent being trained
+        self.single = True  # one run only (holdout, one seed); set when the plan is known
         self.timesteps = 0
         self.reference = data.source == "edge"
 

@@ -61,7 +61,7 @@ def report(real_day: Path) -> Report:
 
 
 def _section(summary: str, time: str) -> str:
-    return summary.split(f"## {SWEEPS[time]} · 2026-11-28/{time}\n")[1].split("\n## ")[0]
+    return summary.split(f"\n## {SWEEPS[time]} · 2026-11-28/{time}\n")[1].split("\n## ")[0]
 
 
 @pytest.mark.slow
@@ -184,7 +184,7 @@ def test_damage_is_listed_not_fatal(real_day: Path, tmp_path: Path) -> None:
     assert f"{artifacts.METRICS_FILE}: unreadable (JSONDecodeError" in summary
     assert "job directories with no trial in the study: 99" in summary
     assert "13-00-00" in summary and "not an SQLite database" in summary
-    assert f"| {job.name} | {victim.number} | complete |" in summary.split("## a2c · 2026-11-28/10-00-00")[1]
+    assert f"| {job.name} | {victim.number} | complete |" in summary.split("\n## a2c · 2026-11-28/10-00-00")[1]
 
 
 def test_a_path_without_sweep_exits_2_with_one_line(tmp_path: Path) -> None:
@@ -207,3 +207,26 @@ def test_one_sweep_gets_no_comparison_plot(real_day: Path, tmp_path: Path) -> No
     assert proc.returncode == 0, explain(proc)
     assert not (tmp_path / "out" / "comparison.png").exists()
     assert len(list((tmp_path / "out").glob("*.png"))) == 7
+
+
+@pytest.mark.slow
+def test_the_verdict_at_the_top_comes_from_the_trials_validation_returns(report: Report, real_day: Path) -> None:
+    from analysis.significance import backtest_overfitting, deflated_sharpe, per_bar_sharpe, splits_for
+
+    text, page = report.summary, (report.out / REPORT_HTML).read_text()
+    for doc in (text, page):  # at the top of both
+        assert doc.index("Can the best trial be trusted?") < doc.index("Best trial per sweep")
+    top = text.split("## Can the best trial be trusted?")[1].split("\n## ")[0]
+    for time, model in SWEEPS.items():
+        study = _study(real_day / time)
+        returns = {t.number: np.asarray(record.read(Path(t.user_attrs["job_dir"])).val_returns)
+                   for t in study.trials if t.state.name in ("COMPLETE", "PRUNED")}
+        complete = [t for t in study.trials if t.state.name == "COMPLETE"]
+        best = max(complete, key=lambda t: t.values[0])
+        d = deflated_sharpe(returns[best.number], np.array([per_bar_sharpe(r) for r in returns.values()]))
+        matrix = np.column_stack([returns[t.number] for t in complete])
+        o = backtest_overfitting(matrix, n_splits=splits_for(len(matrix)))
+        section = top.split(f"### {model} · 2026-11-28/{time}\n")[1].split("###")[0]
+        assert f"Deflated Sharpe ratio {d.dsr:.2f}" in section and f"best of {len(returns)} trials" in section
+        assert f"Probability of backtest overfitting {o.pbo:.2f}" in section
+        assert f"{len(complete)} complete trials, {o.n_obs} validation bars" in section
