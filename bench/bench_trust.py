@@ -42,8 +42,29 @@ PARTS = ("null", "power", "tuning", "wf")
 SMALL = ["model=a2c", "train.total_timesteps=6000", "train.eval_every=1500", "hydra.sweeper.n_trials=12"]
 
 
+REUSE = False
+"""Set by ``--reuse``: a sweep (run) already finished in ``--out`` is read, not run again."""
+
+
+def finished(args: list[str], out: Path, log: Path) -> bool:
+    """Whether ``out`` holds a finished sweep (its log ends on the sweeper's best-trial line) or run."""
+    if not (out.is_dir() and log.is_file()):
+        return False
+    if "-m" in args:
+        return "Best trial" in log.read_text()
+    from hpo_app import record
+
+    try:
+        return record.read(out).state == "complete"
+    except Exception:
+        return False
+
+
 def sweep(args: list[str], out: Path, log: Path) -> Path:
     """Run one sweep (or, without ``-m`` in args, one run) of the app into ``out``."""
+    if REUSE and finished(args, out, log):
+        print(f"  reusing {out}", flush=True)
+        return out
     out.parent.mkdir(parents=True, exist_ok=True)
     key = "hydra.sweep.dir" if "-m" in args else "hydra.run.dir"
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
@@ -130,7 +151,8 @@ def part_walkforward(out: Path) -> dict[str, Any]:
 
 def markdown(results: dict[str, Any], args: argparse.Namespace, minutes: float) -> str:
     lines = ["## Can the tuned agent be trusted? (calibration)", "",
-             f"Measured by `bench/bench_trust.py` on {time.strftime('%Y-%m-%d')} in {minutes:.0f} minutes; every "
+             f"Measured by `bench/bench_trust.py` on {time.strftime('%Y-%m-%d')} in {minutes:.0f} minutes"
+             f"{' (its last invocation, with --reuse: the sweeps an interrupted invocation had finished were read, not run again)' if args.reuse else ''}; every "
              "figure is a real sweep of the app read by the report's own code. Sweeps in (a), (b), (d): A2C, "
              "12 trials (16 in (d)) of 6,000 steps, TPE, holdout validation unless said.", ""]
     for key, title in (("null", "(a) No edge: how often is the best trial called significant?"),
@@ -151,8 +173,10 @@ def markdown(results: dict[str, Any], args: argparse.Namespace, minutes: float) 
         lines += [f"| {r['seed']} | {r['untuned']:.2f} | {r['tuned']:.2f} ({r['tuned_val']:.2f}) | {r['dsr']:.2f} | "
                   f"{r['reference']:.2f} | {r['buy_and_hold']:.2f} |" for r in rows]
         mean = {k: np.mean([r[k] for r in rows]) for k in ("untuned", "tuned", "reference")}
-        lines += ["", f"Means: untuned {mean['untuned']:.2f}, tuned {mean['tuned']:.2f}, reference {mean['reference']:.2f} "
-                  f"(tuned / reference {mean['tuned'] / mean['reference']:.0%}).", ""]
+        share = (f"; tuned / reference {mean['tuned'] / mean['reference']:.0%}"
+                 if mean["tuned"] > 0 and mean["reference"] > 0 else "")
+        lines += ["", f"Means: untuned {mean['untuned']:.2f}, tuned {mean['tuned']:.2f} (tuned - untuned "
+                  f"{mean['tuned'] - mean['untuned']:+.2f}), reference {mean['reference']:.2f}{share}.", ""]
     if "wf" in results:
         lines += ["### (d) Walk-forward against holdout: does the objective rank the trials as the test segment does?", "",
                   "| market | validation | complete trials | Spearman rho (objective, test Sharpe) | best trial's test Sharpe | buy & hold |",
@@ -172,7 +196,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=3, help="data seeds in (c)")
     parser.add_argument("--out", type=Path, default=REPO / "multirun" / "bench_trust" / time.strftime("%Y-%m-%d_%H-%M-%S"))
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--reuse", action="store_true",
+                        help="read sweeps already finished in --out instead of running them again (an interrupted run)")
     args = parser.parse_args(argv)
+    global REUSE
+    REUSE = args.reuse
     parts = [p for p in args.only.split(",") if p]
     started = time.time()
     results: dict[str, Any] = {}
