@@ -6,18 +6,22 @@
   prints their one line and exits with code 2.
 - ``job_failed``: a trial whose job ended without its own record (interrupted, stale, config
   not composed, worker died) gets a failed job record and ``error.txt`` in its directory.
+- ``format_value``: the sweep's progress and end lines show values as the run's log and the
+  report do (``hpo_app.fmt``).
+- ``next_steps``: the sweep's last lines name the command that reports on it.
 """
 
 from __future__ import annotations
 
 import os
+import shlex
 from collections.abc import Sequence
 from pathlib import Path
 
 from hydra_plugins.hpo_sweeper.hooks import FailedJob
 from omegaconf import DictConfig
 
-from hpo_app import artifacts, record
+from hpo_app import artifacts, fmt, record
 
 
 def check(config: DictConfig, searched: Sequence[str]) -> None:
@@ -38,3 +42,13 @@ def job_failed(job: FailedJob) -> None:
     trial = {"number": job.trial_number, "study": job.study_name}
     record.write(job.job_dir, record.failed(job.error, trial=trial))
     (job.job_dir / artifacts.ERROR_FILE).write_text(job.details.rstrip("\n") + "\n")
+
+
+def format_value(metric: str, value: float) -> str:
+    """An objective value as the run's log and the report show it (``hpo_app.fmt``)."""
+    return fmt.metric(metric, value)
+
+
+def next_steps(sweep_dir: str) -> list[str]:
+    """Below the sweep's best trial: the command that reports on it."""
+    return [f"report:  python -m analysis.report {shlex.quote(sweep_dir)}"]

@@ -21,6 +21,11 @@ documented points, each optional, so that any Hydra app can be swept:
      without its task returning or raising (interrupted by Ctrl-C, found stale by heartbeat,
      its config did not compose, its worker died), so the application can leave its own record
      of the failure in the job directory. Errors raised by the hook are logged, never fatal.
+   - ``format_value(metric, value) -> str``: how the driver shows an objective value (named by
+     ``hydra.sweeper.metric``, or ``value``) in its progress and end lines; default 4 decimals.
+   - ``next_steps(sweep_dir) -> list[str]``: lines printed at the end of every sweep below its
+     best trial, such as the command that reports on it; ``sweep_dir`` is given as a user would
+     type it. Errors raised by these two are logged, never fatal.
 """
 
 from __future__ import annotations

@@ -41,6 +41,18 @@ def storage_url(storage: str | None, sweep_dir: Path) -> str:
     return storage
 
 
+def display_url(url: str) -> str:
+    """The storage URL as it may be shown: without its password."""
+    if url.startswith("journal:") or "@" not in url:
+        return url
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - not an SQLAlchemy URL: show nothing of it
+        return "<storage URL>"
+
+
 def open_storage(
     url: str,
     *,
