@@ -17,6 +17,16 @@ PERCENTS = frozenset({"total_return", "annual_return", "annual_volatility", "max
 COUNTS = frozenset({"n_trades", "trades"})
 
 
+NAMES = {"sharpe": "Sharpe", "sortino": "Sortino", "calmar": "Calmar", "total_return": "total return",
+         "annual_return": "annual return", "max_drawdown": "max drawdown"}
+
+
+def label(metric: str) -> str:
+    """A metric's name for people: ``val/sharpe`` -> ``Sharpe``."""
+    name = metric.rsplit("/", 1)[-1]
+    return NAMES.get(name, name.replace("_", " "))
+
+
 def kind(metric: str) -> str:
     """``ratio``, ``percent``, ``count``, ``turnover`` or ``number``."""
     name = metric.rsplit("/", 1)[-1]
