@@ -575,7 +575,7 @@ def main(argv: list[str] | None = None) -> int:
     broken = sum(len(s.broken) for s in result.analysis.sweeps)
     if broken:
         print(f"{broken} broken or unfinished job(s): see {result.files['summary']}")
-    print(f"Report written to {result.out_dir}")
+    print(f"Report written to {hfmt.path(result.out_dir)}")
     return 0
 
 

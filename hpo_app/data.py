@@ -29,6 +29,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from hpo_app.fmt import path as shown_path
+
 log = logging.getLogger(__name__)
 
 PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close", "volume")
@@ -421,7 +423,7 @@ def load_csv(path: str | os.PathLike, use_adjusted: bool = True) -> pd.DataFrame
 
     Error messages name file lines (the header is line 1). Only ``close`` is required.
     """
-    where = str(path)
+    where = shown_path(path)
     table, sep = _read_table(Path(path), where)
     columns = _find_columns(table)
     raw_stamps, label = _timestamp_values(table, columns, where)
@@ -511,7 +513,7 @@ def load_market_data(
             raise DataError("data source 'csv' needs a path (data.path=...)")
         resolved = Path(path).expanduser().resolve()
         prices = load_csv(resolved, use_adjusted=use_adjusted)
-        label = str(resolved)
+        label = shown_path(resolved)
     else:
         raise DataError(f"unknown data source {source!r} (expected 'edge', 'synthetic' or 'csv')")
     periods = infer_periods_per_year(prices.index)

@@ -341,6 +341,6 @@ class TrainingEngine:
                      "| trades %d", segment, m[f"{segment}/sharpe"], base["buy_and_hold"][f"{segment}/sharpe"], ref,
                      100 * m[f"{segment}/total_return"], 100 * base["buy_and_hold"][f"{segment}/total_return"],
                      100 * m[f"{segment}/max_drawdown"], int(m[f"{segment}/n_trades"]))
-        log.info("  outputs in %s", self.output_dir)
+        log.info("  outputs in %s", fmt.path(self.output_dir))
 
 

@@ -5,12 +5,15 @@
 - trade counts: integers; turnover (position changes per year): 1 decimal;
 - anything else: 4 significant digits.
 
-A metric is named by its last part (``val/sharpe``, ``buy_and_hold/test/max_drawdown``).
+A metric is named by its last part (``val/sharpe``, ``buy_and_hold/test/max_drawdown``). Paths
+are shown relative to the working directory when inside it.
 """
 
 from __future__ import annotations
 
 import math
+import os
+from pathlib import Path
 
 RATIOS = frozenset({"sharpe", "sortino", "calmar"})
 PERCENTS = frozenset({"total_return", "annual_return", "annual_volatility", "max_drawdown", "exposure", "hit_rate"})
@@ -60,3 +63,12 @@ def metric(name: str, value: float | None) -> str:
     if k == "turnover":
         return f"{value:.1f}"
     return f"{value:.4g}"
+
+
+def path(value: str | os.PathLike[str]) -> str:
+    """A path as a user would type it: relative to the working directory when inside it."""
+    p = Path(value)
+    try:
+        return str(p.relative_to(Path.cwd())) if p.is_absolute() else str(p)
+    except ValueError:
+        return str(p)

@@ -79,7 +79,7 @@ def test_outputs_and_the_best_trial_per_sweep_on_stdout(report: Report, real_day
         assert {f"2026-11-28_{time}_{k}.png" for k in kinds} <= names, time
     assert "comparison.png" in names and len(names) == 3 * 6 + 1 + 1
     lines = report.stdout.strip().splitlines()
-    assert lines[-1] == f"Report written to {report.out}"
+    assert lines[-1] == f"Report written to {hfmt.path(report.out)}"
     for time, model in SWEEPS.items():
         study = _study(real_day / time)
         done = [t for t in study.trials if t.state.name == "COMPLETE"]

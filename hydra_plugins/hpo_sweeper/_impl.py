@@ -54,7 +54,12 @@ from hydra_plugins.hpo_sweeper._study import (
     requeue_cut_points,
 )
 from hydra_plugins.hpo_sweeper.hooks import FailedJob, call_job_failed, load_hook
-from hydra_plugins.hpo_sweeper.storage import display_url, storage_url
+from hydra_plugins.hpo_sweeper.storage import (
+    JOURNAL_FILE,
+    SQLITE_FILE,
+    display_url,
+    storage_url,
+)
 
 log = logging.getLogger("hydra_plugins.hpo_sweeper")
 
@@ -170,7 +175,7 @@ class HpoSweeperImpl(Sweeper):
         self.runner = runner = Runner(sweep, dispatcher, self.heartbeats)
         log.info(
             "Study %s in %s: %d trial(s) to run (%d done), %d in parallel, sampler %s, pruner %s",
-            study.study_name, display_url(url), runner.to_start, runner.tally.done, dispatcher.slots,
+            study.study_name, _shown_storage(self.storage, url, sweep_dir), runner.to_start, runner.tally.done, dispatcher.slots,
             type(self.sampler).__name__, type(self.pruner).__name__,
         )
         try:
@@ -300,3 +305,12 @@ def _next_steps(hook: Any, sweep_dir: Path) -> list[str]:
     except Exception:
         log.exception("hooks.next_steps raised")
         return []
+
+
+def _shown_storage(storage: str | None, url: str, sweep_dir: Path) -> str:
+    """The study's storage as a user reads it: the sweep's own file as a path, a URL without its password."""
+    if storage is None:
+        return shown_path(sweep_dir / SQLITE_FILE)
+    if storage == "journal":
+        return shown_path(sweep_dir / JOURNAL_FILE)
+    return display_url(url)
