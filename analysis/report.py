@@ -286,7 +286,7 @@ def _beats_line(s: SweepSummary) -> str:
         word = "beats" if sign * (agent - bh) > 0 else "does not beat"
         ref = _float(s.best.get(f"reference/{seg}/{name}"))
         known = f"; the reference policy, the market's planted edge, earns {hfmt.metric(name, ref)}" if not math.isnan(ref) else ""
-        parts.append(f"on {label} it {word} buy-and-hold ({name} {hfmt.metric(name, agent)} vs {hfmt.metric(name, bh)}{known})")
+        parts.append(f"on {label} it {word} buy-and-hold ({hfmt.label(name)} {hfmt.metric(name, agent)} vs {hfmt.metric(name, bh)}{known})")
     return ("The best trial: " + "; ".join(parts) + ".") if parts else ""
 
 

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.slow
 
 README = REPO_ROOT / "examples" / "README.md"
 _NUMBER = re.compile(r"[-+]?\d[\d.,]*(?:e[-+]?\d+)?%?")
-_STAMP = re.compile(r"^\[[^\]]*\]\[[^\]]*\]\[[A-Z]+\] - ")
+_STAMP = re.compile(r"^\[\d{4}-\d\d-\d\d [^\]]*\](?:\[[^\]]*\])+(?: - | )")  # [time][logger][LEVEL] - , [time][HYDRA]
 _VARIES = ("[", "params:", "trial ", "multirun/example:")  # progress, the winner, the verdict
 
 

@@ -49,6 +49,15 @@ def test_keys_a_user_may_change_are_ignored():
     assert differences(base, _identity(["model=ppo", "resources.cpus_per_trial=2", "train.device=cuda"])) == []
 
 
+def test_a_key_added_to_resume_ignore_on_resume_is_ignored_in_the_recorded_sweep_too():
+    base = _identity(["model=ppo"])  # recorded without model.learning_rate in its ignore list
+    wider = ["model.learning_rate=tag(log, interval(1e-5, 1e-2))", "model.gamma=choice(0.9, 0.99)"]
+    resumed = identity(compose(["model=ppo"]), parse(wider, []), ["maximize"], ["val/sharpe"],
+                       [*IGNORE, "model.learning_rate"])
+    assert differences(base, resumed) == []
+    assert differences(base, _identity(["model=ppo"], space=wider)) != []  # without it: refused
+
+
 def test_the_refusal_is_one_line_naming_the_first_differences():
     differ = differences(_identity(["model=ppo"]), _identity(["model=ppo", "seed=3", "data.edge=0", "env.cost_bps=1",
                                                                "data.n_bars=900"]))

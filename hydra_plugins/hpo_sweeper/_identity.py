@@ -10,7 +10,10 @@ one report. The identity is:
   what a user may change between two runs of one sweep, such as the CPUs a trial takes);
 - ``space``: each searched parameter's distribution (but those of ``resume_ignore``: widening a
   range that the best trials press against is a change a user may mean);
-- ``directions`` and ``metrics``: the objective.
+- ``directions`` and ``metrics``: the objective;
+- ``ignore``: the ``resume_ignore`` list it was made with. A resume compares only what neither
+  side ignores under the resuming command's list, so a key added to ``resume_ignore`` on resume
+  is ignored in the recorded identity too.
 
 It is stored in the study's user attribute ``sweep_identity`` as plain data.
 """
@@ -36,10 +39,7 @@ def identity(config: DictConfig, space: Any, directions: list[str], metrics: lis
         plain = OmegaConf.to_container(OmegaConf.create(task), resolve=False)
     searched = {_key(name) for name in space.distributions}
     prefixes = [str(p) for p in ignore]
-
-    def kept(key: str) -> bool:
-        return not any(key == p or key.startswith(p + ".") for p in prefixes)
-
+    kept = _kept(prefixes)
     flat = {
         key: json.dumps(_number(value), sort_keys=True)
         for key, value in _flatten(plain)
@@ -50,19 +50,33 @@ def identity(config: DictConfig, space: Any, directions: list[str], metrics: lis
         "space": {_key(name): _describe(d) for name, d in space.describe().items() if kept(_key(name))},
         "directions": list(directions),
         "metrics": list(metrics),
+        "ignore": prefixes,
     }
+
+
+def _kept(prefixes: Iterable[str]) -> Any:
+    prefixes = list(prefixes)
+
+    def kept(key: str) -> bool:
+        return not any(key == p or key.startswith(p + ".") for p in prefixes)
+
+    return kept
 
 
 def differences(recorded: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
     """How ``current`` differs from ``recorded``, one short phrase each: the objective, then
-    changed values, then the search space, then keys that only one of them has."""
+    changed values, then the search space, then keys that only one of them has. Keys under
+    ``current``'s ``ignore`` list are left out of both."""
+    kept = _kept(current.get("ignore") or [])
     out = []
     if recorded.get("directions") != current.get("directions") or recorded.get("metrics") != current.get("metrics"):
         out.append(f"objective {_objective(current)} here, {_objective(recorded)} in the sweep")
-    old, new = recorded.get("config", {}), current.get("config", {})
+    old = {k: v for k, v in (recorded.get("config") or {}).items() if kept(k)}
+    new = {k: v for k, v in (current.get("config") or {}).items() if kept(k)}
     out += [f"{key} is {_show(new[key])} here, {_show(old[key])} in the sweep"
             for key in sorted(set(old) & set(new)) if old[key] != new[key]]
-    old_space, new_space = recorded.get("space", {}), current.get("space", {})
+    old_space = {k: v for k, v in (recorded.get("space") or {}).items() if kept(k)}
+    new_space = {k: v for k, v in (current.get("space") or {}).items() if kept(k)}
     for name in sorted(set(old_space) | set(new_space)):
         if name not in old_space:
             out.append(f"{name} is searched here, not in the sweep")
