@@ -6,11 +6,15 @@ from __future__ import annotations
 
 import optuna
 import pytest
-from hydra_plugins.hpo_sweeper._identity import ATTR_IDENTITY, differences, identity, refusal
+
+from hydra_plugins.hpo_sweeper._identity import (
+    ATTR_IDENTITY,
+    differences,
+    identity,
+    refusal,
+)
 from hydra_plugins.hpo_sweeper._space import parse
 from hydra_plugins.hpo_sweeper._study import StudyError, open_study, quiet_optuna
-from omegaconf import OmegaConf
-
 from tests.conftest import compose_config as compose
 from tests.sweep_helpers import TINY, explain, load_study, run_app
 
