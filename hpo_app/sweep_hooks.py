@@ -1,7 +1,7 @@
 """hpo_app's side of the sweeper's seam (``hydra.sweeper.hooks`` in ``conf/config.yaml``).
 
-- ``check``: before any trial, build the engine from a representative trial's config (a bad key
-  or value fails here) and load the data every trial will use (a bad file fails once, here,
+- ``check``: before any trial, build the engine from a representative trial's config, at both
+  ends of the search space (a bad key or value fails here) and load the data every trial will use (a bad file fails once, here,
   instead of in every trial). Raises the app's user errors, which are ValueErrors: the sweeper
   prints their one line and exits with code 2.
 - ``job_failed``: a trial whose job ended without its own record (interrupted, stale, config
@@ -19,17 +19,26 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from hydra_plugins.hpo_sweeper.hooks import FailedJob
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from hpo_app import artifacts, fmt, record
+
+
+_PREPARED: set[str] = set()
+"""The data configs already loaded by ``check`` in this process (it is called at both ends of the
+search space, with the same data)."""
 
 
 def check(config: DictConfig, searched: Sequence[str]) -> None:
     from hpo_app.app import engine_from_config
 
     engine = engine_from_config(config, Path(os.devnull))
-    if not any(name.lstrip("+") == "data" or name.lstrip("+").startswith("data.") for name in searched):
+    if any(name.lstrip("+") == "data" or name.lstrip("+").startswith("data.") for name in searched):
+        return
+    data = OmegaConf.to_yaml({k: config.get(k) for k in ("data", "env", "validation")}, resolve=True)
+    if data not in _PREPARED:
         engine.prepare()
+        _PREPARED.add(data)
 
 
 def job_failed(job: FailedJob) -> None:

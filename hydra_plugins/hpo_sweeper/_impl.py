@@ -243,17 +243,26 @@ class HpoSweeperImpl(Sweeper):
 
     def _check_config(self, space: SearchSpace, check: Any) -> DictConfig:
         """Compose a representative trial's config (a key the config lacks fails here), give
-        it to the application's check (its data, its values) and return it."""
+        it to the application's check (its data, its values) and return it; then the same at the
+        other end of every range (last choices, high ends)."""
+        config = self._compose(space.representative())
+        if check is not None:
+            check(config, list(space.distributions))
+            if space.distributions:
+                try:
+                    check(self._compose(space.representative("high")), list(space.distributions))
+                except ValueError as err:
+                    raise type(err)(f"{err} (the search space's high end or last choice)") from None
+        return config
+
+    def _compose(self, overrides: list[str]) -> DictConfig:
         try:
-            config = self.hydra_context.config_loader.load_sweep_config(self.config, space.representative())
+            return self.hydra_context.config_loader.load_sweep_config(self.config, overrides)
         except Exception as err:  # noqa: BLE001 - Hydra raises several types for bad overrides
             raise SweepError(
                 f"the search space does not fit the config: {one_line(err)} "
                 "(a key the config lacks is added with +key=...)"
             ) from None
-        if check is not None:
-            check(config, list(space.distributions))
-        return config
 
     def _slots(self) -> tuple[int, int]:
         """Trials in parallel, and trials queued beyond them. A queued job waits in Ray's queue

@@ -39,9 +39,10 @@ class SearchSpace:
             f"{name}={value}" for name, value in self.fixed.items()
         ] + list(self.passthrough)
 
-    def representative(self) -> list[str]:
-        """Overrides of one plausible trial (first choice, low end), to check the config with."""
-        return self.overrides({name: _representative(d) for name, d in self.distributions.items()})
+    def representative(self, end: str = "low") -> list[str]:
+        """Overrides of one plausible trial, to check the config with: every parameter at its
+        first choice and low end (``end="low"``), or at its last choice and high end."""
+        return self.overrides({name: _representative(d, end) for name, d in self.distributions.items()})
 
     def grid(self) -> dict[str, list[Any]]:
         """The grid sampler's points; every parameter must be discrete."""
@@ -117,10 +118,10 @@ def _is_discrete(dist: BaseDistribution) -> bool:
     return isinstance(dist, CategoricalDistribution) or getattr(dist, "step", None) is not None
 
 
-def _representative(dist: BaseDistribution) -> Any:
+def _representative(dist: BaseDistribution, end: str = "low") -> Any:
     if isinstance(dist, CategoricalDistribution):
-        return dist.choices[0]
-    return getattr(dist, "low")
+        return dist.choices[0 if end == "low" else -1]
+    return getattr(dist, end)
 
 
 def _describe(dist: BaseDistribution) -> dict[str, Any]:
