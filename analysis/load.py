@@ -111,7 +111,11 @@ def _storage_of(path: Path) -> str | None:
 
         config = yaml.safe_load((path / MULTIRUN_FILE).read_text()) or {}
         storage = (((config.get("hydra") or {}).get("sweeper") or {}).get("storage"))
-        return str(storage) if storage and "${" not in str(storage) else None
+        if not storage or "${" in str(storage):
+            return None
+        from hydra_plugins.hpo_sweeper.storage import storage_url
+
+        return storage_url(str(storage), path)  # as the sweeper opened it (the driver of a bare postgresql://)
     return None
 
 

@@ -17,7 +17,9 @@ This module sets the sweep up (checks, search space, study) and ends it (exit co
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -137,14 +139,14 @@ class HpoSweeperImpl(Sweeper):
             format_value = load_hook(self.hooks.get("format_value"), "format_value")
             next_steps = load_hook(self.hooks.get("next_steps"), "next_steps")
             config = self._check_config(space, load_hook(self.hooks.get("check"), "check"))
-            sweep_dir.mkdir(parents=True, exist_ok=True)
-            study, storage = open_study(
+            _writable(sweep_dir)
+            study, storage = _opened(url, lambda: open_study(
                 url=url, study_name=self.study_name, sampler=self.sampler, pruner=self.pruner,
                 directions=self.directions, metrics=self.metrics, resume=self.resume, heartbeat_interval=self.heartbeat_interval,
                 grace_period=self.grace_period, on_stale=self._on_stale,
                 identity=identity(config, space, self.directions, self.metrics, self.resume_ignore),
                 where=shown_path(sweep_dir) if self.storage in (None, "journal") else None,
-            )
+            ))
             if self.resume and self.grid and requeue_cut_points(study):
                 log.info("Grid points of interrupted trials are queued to run again")
         except ValueError as err:  # SweepError, SearchSpaceError, StudyError: one line, exit 2
@@ -323,3 +325,42 @@ def _shown_storage(storage: str | None, url: str, sweep_dir: Path) -> str:
     if storage == "journal":
         return shown_path(sweep_dir / JOURNAL_FILE)
     return display_url(url)
+
+
+PROBE_BYTES = 256 * 1024
+"""Written and removed in the sweep directory before any trial: the study's first writes and the
+first job directories need about this much."""
+
+
+def _writable(sweep_dir: Path) -> None:
+    """Refuse, in one line naming the directory and the operating system's reason, a sweep
+    directory that cannot be created or written (under a file, read-only, full disk)."""
+    probe = sweep_dir / f".hpo-write-test-{os.getpid()}"
+    try:
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        with open(probe, "wb") as f:
+            f.write(bytes(PROBE_BYTES))
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as err:
+        reason = err.strerror or str(err)
+        if err.errno == errno.ENOTDIR:
+            reason += ": a part of the path is a file"
+        raise SweepError(f"sweep directory {shown_path(sweep_dir)}: cannot write there ({reason})") from None
+    finally:
+        try:
+            probe.unlink(missing_ok=True)
+        except OSError:
+            pass  # it was never created
+
+
+def _opened(url: str, open_it: Any) -> Any:
+    """``open_it()``, with a storage that cannot be opened or written refused in one line that
+    names it (without its password) and the reason the database gave."""
+    try:
+        return open_it()
+    except ValueError:
+        raise
+    except Exception as err:  # noqa: BLE001 - SQLAlchemy's and the drivers' errors
+        reason = one_line(getattr(err, "orig", None) or err)
+        raise SweepError(f"storage {display_url(url)}: cannot open or write the study ({reason})") from None

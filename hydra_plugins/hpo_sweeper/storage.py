@@ -38,7 +38,19 @@ def storage_url(storage: str | None, sweep_dir: Path) -> str:
         return f"journal:{sweep_dir / JOURNAL_FILE}"
     if storage.startswith("journal:"):
         return f"journal:{Path(storage[len('journal:'):]).absolute()}"
-    return storage
+    return _with_driver(storage)
+
+
+def _with_driver(url: str) -> str:
+    """A PostgreSQL URL without a driver names SQLAlchemy's default, psycopg2; when that is not
+    installed, psycopg 3 (which hpo_app installs) is used."""
+    for plain in ("postgresql://", "postgres://"):
+        if url.startswith(plain):
+            import importlib.util
+
+            if importlib.util.find_spec("psycopg2") is None and importlib.util.find_spec("psycopg") is not None:
+                return "postgresql+psycopg://" + url[len(plain):]
+    return url
 
 
 def display_url(url: str) -> str:
