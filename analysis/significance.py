@@ -162,7 +162,7 @@ def pbo_verdict(o: Overfitting) -> str:
     if o.pbo > 0.5:
         word = f"the selection overfits: {share}"
     elif o.pbo > 0.2:
-        word = f"the ranking of trials is unstable: {share}"
+        word = f"the selection is unstable: {share}"
     else:
-        word = f"the ranking of trials is mostly stable: {share}"
+        word = f"the selection mostly holds: {share}"
     return f"Probability of backtest overfitting {o.pbo:.2f}: {word} ({inputs})."

@@ -10,7 +10,9 @@ would otherwise come back from deep inside torch as a traceback, or, worse, trai
 discount factor above 1 gives NaN logits; a negative buffer size was accepted).
 
 The model's rules apply to whichever of PPO, DQN and A2C takes the key; keys the algorithm does
-not take are refused earlier, by ``hpo_app.models``.
+not take are left to ``hpo_app.models``, which refuses them by name. An integer must be written as
+one (``4``, not ``4.0``: stable-baselines3 refuses a float ``train_freq`` and cannot size a buffer
+with a float ``n_steps``).
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ class Rule:
             return isinstance(value, bool)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             return False
-        if self.kind == "integer" and not float(value).is_integer():
+        if self.kind == "integer" and not isinstance(value, int):
             return False
         if value in self.also:
             return True
@@ -80,7 +82,7 @@ MODEL: dict[str, Rule] = {
     "ent_coef": Rule("the entropy bonus's weight", low=0),
     "vf_coef": Rule("the value loss's weight", low=0),
     "max_grad_norm": Rule("the gradient clipping norm", low=0, low_open=True),
-    "n_steps": Rule("steps per rollout", kind="integer", low=1),
+    "n_steps": Rule("steps per rollout; for DQN, the steps of its n-step returns", kind="integer", low=1),
     "batch_size": Rule("the mini-batch size", kind="integer", low=1),
     "n_epochs": Rule("epochs per rollout", kind="integer", low=1),
     "target_kl": Rule("PPO's early-stop KL divergence", low=0, low_open=True, optional=True),
@@ -88,8 +90,9 @@ MODEL: dict[str, Rule] = {
     "buffer_size": Rule("the replay buffer's size", kind="integer", low=1),
     "learning_starts": Rule("steps before learning starts", kind="integer", low=0),
     "tau": Rule("the target network's update rate", low=0, high=1, low_open=True),
-    "train_freq": Rule("steps between updates", kind="integer", low=1),
-    "gradient_steps": Rule("gradient steps per update", kind="integer", low=1, also=(-1,)),
+    "train_freq": Rule("steps between updates; or [n, step] or [n, episode]", kind="integer", low=1),
+    "gradient_steps": Rule("gradient steps per update; -1: as many as steps collected", kind="integer", low=0,
+                           also=(-1,)),
     "target_update_interval": Rule("steps between target network updates", kind="integer", low=1),
     "exploration_fraction": Rule("the share of training with decaying exploration", low=0, high=1),
     "exploration_initial_eps": Rule("the initial exploration probability", low=0, high=1),
@@ -109,7 +112,7 @@ PPO_ONLY: dict[str, Rule] = {  # stable-baselines3 asserts these for advantage n
 }
 
 SETTINGS: dict[str, Rule] = {
-    "seed": Rule("the run's seed", kind="integer", low=0),
+    "seed": Rule("the run's seed; numpy takes seeds below 2**32", kind="integer", low=0, high=2**32 - 1),
     "train.total_timesteps": Rule("environment steps of training", kind="integer", low=1),
     "train.eval_every": Rule("steps between evaluations", kind="integer", low=1),
     "train.n_seeds": Rule("runs per fold", kind="integer", low=1),
@@ -120,7 +123,7 @@ SETTINGS: dict[str, Rule] = {
     "env.allow_short": Rule("whether short positions are allowed", kind="bool"),
     "env.episode_length": Rule("bars per training episode", kind="integer", low=2, optional=True),
     "data.n_bars": Rule("bars of generated data", kind="integer", low=2, optional=True),
-    "data.seed": Rule("the data's seed", kind="integer", low=0, optional=True),
+    "data.seed": Rule("the data's seed", kind="integer", low=0, high=2**32 - 1, optional=True),
     "data.edge": Rule("the planted edge, an AR(1) coefficient: the market is stationary below 1 in size", low=-1, high=1,
                       low_open=True, high_open=True),
     "data.vol": Rule("the daily volatility", low=0, low_open=True),
@@ -132,15 +135,24 @@ SETTINGS: dict[str, Rule] = {
 
 def fault(key: str, value: Any, rule: Rule) -> str:
     shown = "null" if value is None else str(value).lower() if isinstance(value, bool) else repr(value) \
-        if isinstance(value, str) else _num(value) if isinstance(value, (int, float)) and math.isfinite(value) else str(value)
+        if isinstance(value, str) else str(value)  # 4.0 stays 4.0: an integer must be written as one
     return f"{key}={shown}: must be {rule.allowed()} ({rule.what})"
 
 
 def check_model(name: str, hyperparams: Mapping[str, Any]) -> None:
-    """Raise ConfigError for the first model value out of its range."""
+    """Raise ConfigError for the first model value out of its range (keys the algorithm does
+    not take are left to ``hpo_app.models``)."""
+    from hpo_app.models import accepted_keys
+
+    accepted = accepted_keys(name)
     for key, value in hyperparams.items():
         rule = (PPO_ONLY.get(key) if name.lower() == "ppo" else None) or MODEL.get(key)
-        if rule is not None and not rule.accepts(value):
+        if rule is None or key not in accepted:
+            continue
+        if key == "train_freq" and isinstance(value, (list, tuple)):
+            if not (len(value) == 2 and rule.accepts(value[0]) and value[1] in ("step", "episode")):
+                raise ConfigError(fault(f"model.{key}", value, rule))
+        elif not rule.accepts(value):
             raise ConfigError(fault(f"model.{key}", value, rule))
 
 
@@ -150,6 +162,10 @@ def check_settings(values: Mapping[str, Any]) -> None:
     for key, rule in SETTINGS.items():
         if key in values and not rule.accepts(values[key]):
             raise ConfigError(fault(key, values[key], rule))
+    seed, n_seeds = values.get("seed"), values.get("train.n_seeds")
+    if isinstance(seed, int) and isinstance(n_seeds, int) and seed + n_seeds - 1 > 2**32 - 1:
+        raise ConfigError(f"seed={seed}, train.n_seeds={n_seeds}: the runs' seeds seed ... seed+n_seeds-1 "
+                          "must stay below 2**32")
     train, val = values.get("data.train_frac"), values.get("data.val_frac")
     if isinstance(train, (int, float)) and isinstance(val, (int, float)) and train + val >= 1:
         raise ConfigError(f"data.train_frac={_num(train)}, data.val_frac={_num(val)}: their sum must be below 1 "

@@ -276,15 +276,15 @@ def _headerless_names(first: list[str]) -> list[str] | None:
     then open, high, low, close [, volume]); None when the first line is a header."""
     if len(first) not in (5, 6, 7) or not all(_NUMBER_CELL.fullmatch(c.strip()) for c in first[-4:]):
         return None
-    if len(first) == 7 and _TIME_CELL.fullmatch(first[1].strip()):
-        names = ["date", "time", "open", "high", "low", "close", "volume"]
+    if len(first) in (6, 7) and _TIME_CELL.fullmatch(first[1].strip()):
+        names = ["date", "time", "open", "high", "low", "close", "volume"][: len(first)]
     elif len(first) == 7:
         return None
     else:
         names = ["timestamp", "open", "high", "low", "close", "volume"][: len(first)]
     stamp = pd.Series([" ".join(c.strip() for c in first[: 2 if names[1] == "time" else 1])])
     try:
-        _parse_timestamps(stamp, names[0], "")
+        _parse_timestamps(stamp, names[0], "", warn=False)
     except DataError:
         return None
     return names
@@ -308,6 +308,10 @@ def _find_columns(table: pd.DataFrame) -> dict[str, str]:
 
 def _timestamp_values(table: pd.DataFrame, columns: dict[str, str], where: str) -> tuple[pd.Series, str]:
     """The raw timestamp strings and a label of their column(s); Date + Time are joined."""
+    if "date" in columns and "timestamp" in columns:
+        head = table[columns["timestamp"]].iloc[:_SAMPLE_ROWS].str.strip()
+        if head.str.fullmatch(_TIME_CELL.pattern).all():  # Date, Time (UTC): a time of day only
+            columns = {**{k: v for k, v in columns.items() if k != "timestamp"}, "time": columns["timestamp"]}
     if "date" in columns and "time" in columns:
         joined = table[columns["date"]].str.strip() + " " + table[columns["time"]].str.strip()
         return joined, f"{columns['date']}+{columns['time']}"
@@ -360,22 +364,22 @@ def _warn_if_ambiguous(values: pd.Series, fmt: str, where: str) -> None:
 
 def _split_zone(values: pd.Series) -> tuple[pd.Series, pd.Series | None]:
     """Timestamps without a trailing ``GMT+0100``-style zone, and each row's offset (None: no zone)."""
-    found = values.str.extract(_ZONE.pattern)
-    has_zone = values.str.contains(_ZONE_ANY)
-    if not has_zone.all():
+    if not values.iloc[:_SAMPLE_ROWS].str.contains(_ZONE_ANY).all() or not values.str.contains(_ZONE_ANY).all():
         return values, None
+    found = values.str.extract(_ZONE.pattern)
     sign = found[0].map({"+": 1, "-": -1}).fillna(0)
     minutes = found[1].fillna("0").astype(int) * 60 + found[2].fillna("0").astype(int)
     return values.str.replace(_ZONE.pattern, "", regex=True), pd.to_timedelta(sign * minutes, unit="min")
 
 
-def _parse_timestamps(values: pd.Series, label: str, where: str) -> pd.Series:
+def _parse_timestamps(values: pd.Series, label: str, where: str, warn: bool = True) -> pd.Series:
     """Robustly parse timestamps; raise naming the first bad value and its line."""
     missing = values.isna() | (values == "")
     if missing.any():
         raise _error(where, f"missing timestamp in column {label} at line {missing.idxmax()}")
     original = values
-    values = values.str.split().str.join(" ")
+    if values.iloc[:_SAMPLE_ROWS].str.contains(r"\s\s|^\s|\s$").any() or values.str.contains("  ", regex=False).any():
+        values = values.str.split().str.join(" ")
     if values.str.fullmatch(r"\d+(\.\d+)?").all():
         parsed = _parse_digits(values)
         if parsed is not None:
@@ -387,7 +391,8 @@ def _parse_timestamps(values: pd.Series, label: str, where: str) -> pd.Series:
         if _try_format(sample, fmt).notna().all():
             parsed = _try_format(values, fmt)
             if parsed.notna().all():
-                _warn_if_ambiguous(values, fmt, where)
+                if warn:
+                    _warn_if_ambiguous(values, fmt, where)
                 return parsed if offsets is None else parsed - offsets
     best = max(formats, key=lambda fmt: int(_try_format(sample, fmt).notna().sum()))
     line = _try_format(values, best).isna().idxmax()

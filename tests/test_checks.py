@@ -14,6 +14,7 @@ from stable_baselines3 import A2C, DQN, PPO
 
 from hpo_app.app import engine_from_config
 from hpo_app.checks import MODEL, SETTINGS
+from hpo_app.models import ModelConfigError
 from hpo_app.specs import ConfigError
 from tests.conftest import CONF_DIR, config_options
 from tests.conftest import compose_config as compose
@@ -27,10 +28,12 @@ BAD = [  # (overrides, the error's start): the values #12 found reaching the lib
     (["model=dqn", "model.exploration_final_eps=1.5"], "model.exploration_final_eps=1.5: must be a number in [0, 1]"),
     (["model=dqn", "model.tau=0"], "model.tau=0: must be a number in (0, 1]"),
     (["model=dqn", "model.train_freq=0"], "model.train_freq=0: must be an integer >= 1"),
-    (["model=dqn", "model.gradient_steps=0"], "model.gradient_steps=0: must be an integer >= 1 (or -1)"),
+    (["model=dqn", "model.gradient_steps=-2"], "model.gradient_steps=-2: must be an integer >= 0 (or -1)"),
     (["model=a2c", "model.gae_lambda=-0.1"], "model.gae_lambda=-0.1: must be a number in [0, 1]"),
     (["model=a2c", "model.rms_prop_eps=0"], "model.rms_prop_eps=0: must be a number > 0"),
     (["model=a2c", "model.n_steps=2.5"], "model.n_steps=2.5: must be an integer >= 1"),
+    (["model=dqn", "model.train_freq=4.0"], "model.train_freq=4.0: must be an integer >= 1"),
+    (["seed=4294967295", "train.n_seeds=2"], "seed=4294967295, train.n_seeds=2: the runs' seeds"),
     (["model.batch_size=1"], "model.batch_size=1: must be an integer >= 2"),
     (["model.clip_range=0"], "model.clip_range=0: must be a number > 0"),
     (["+model.target_kl=-0.01"], "model.target_kl=-0.01: must be a number > 0 (or null)"),
@@ -41,7 +44,7 @@ BAD = [  # (overrides, the error's start): the values #12 found reaching the lib
     (["train.total_timesteps=0"], "train.total_timesteps=0: must be an integer >= 1"),
     (["train.eval_every=-5"], "train.eval_every=-5: must be an integer >= 1"),
     (["train.n_seeds=0"], "train.n_seeds=0: must be an integer >= 1"),
-    (["seed=-1"], "seed=-1: must be an integer >= 0"),
+    (["seed=-1"], "seed=-1: must be an integer in [0, 4294967295]"),
     (["resources.cpus_per_trial=0"], "resources.cpus_per_trial=0: must be a number >= 1"),
     (["env.window=0"], "env.window=0: must be an integer >= 1"),
     (["env.episode_length=1"], "env.episode_length=1: must be an integer >= 2 (or null)"),
@@ -51,6 +54,14 @@ BAD = [  # (overrides, the error's start): the values #12 found reaching the lib
     (["data.train_frac=0.7", "data.val_frac=0.3"], "data.train_frac=0.7, data.val_frac=0.3: their sum must be below 1"),
     (["env.cost_bps=nan"], "env.cost_bps=nan: must be a number >= 0"),
 ]
+
+
+def test_dqn_train_freq_as_a_pair_and_unknown_keys_are_left_to_the_model_factory() -> None:
+    engine_from_config(compose(["model=dqn", "model.train_freq=[4,episode]"]), Path(os.devnull))
+    with pytest.raises(ConfigError, match=r"^model.train_freq=\[0, 'step'\]: must be an integer >= 1"):
+        engine_from_config(compose(["model=dqn", "model.train_freq=[0,step]"]), Path(os.devnull))
+    with pytest.raises(ModelConfigError, match=r"^model.tau: not a hyperparameter of PPO"):  # named, not range-checked
+        engine_from_config(compose(["+model.tau=0"]), Path(os.devnull))
 
 
 @pytest.mark.parametrize(("overrides", "expected"), BAD, ids=[" ".join(o) for o, _ in BAD])
@@ -111,5 +122,5 @@ def test_a_search_range_that_leaves_the_allowed_range_is_refused_before_any_tria
     assert proc.returncode == 2, explain(proc)
     last = proc.stderr.strip().splitlines()[-1]
     assert last == ("error: model.gamma=1.5: must be a number in [0, 1] (the discount factor) "
-                    "(the search space's high end or last choice)"), last
+                    "(a value of the search space: a choice or a range's high end)"), last
     assert not [p for p in sweep_dir.glob("*") if p.is_dir() and p.name.isdigit()]  # no trial ran

@@ -282,6 +282,24 @@ def test_metatrader5_export_with_angle_bracket_header_and_tabs(tmp_path: Path) -
     np.testing.assert_allclose(frame["close"].to_numpy(), [b[4] for b in BARS])
 
 
+def test_header_less_date_and_time_columns_without_volume(tmp_path: Path) -> None:
+    rows = [f"{t:%Y.%m.%d},{t:%H:%M}," + ",".join(f"{x:g}" for x in b[1:5]) for t, b in zip(HOURS, BARS)]
+    _assert_bars(load_csv(_write(tmp_path, "\n".join(rows) + "\n")), HOURS, volume=False)
+
+
+def test_date_column_with_a_time_of_day_column_named_time_utc(tmp_path: Path) -> None:
+    rows = [f"{t:%Y-%m-%d},{t:%H:%M},{r.split(',', 1)[1]}" for t, r in zip(HOURS, _rows(["x"] * len(BARS)))]
+    _assert_bars(load_csv(_write(tmp_path, "\n".join(["Date,Time (UTC),Open,High,Low,Close,Volume", *rows]) + "\n")), HOURS)
+
+
+def test_header_less_check_does_not_warn_about_its_one_cell(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    stamps = ["01/02/2020", "13/02/2020", "14/02/2020", "17/02/2020", "18/02/2020"]  # day-first: 13 is a day
+    with caplog.at_level(logging.WARNING, logger="hpo_app.data"):
+        frame = load_csv(_write(tmp_path, "\n".join(_rows(stamps)) + "\n"))
+    assert frame.index[0] == pd.Timestamp("2020-02-01")
+    assert not [r for r in caplog.records if "ambiguous" in r.getMessage()]
+
+
 def test_a_bad_stamp_among_fractional_ones_is_named_with_its_line(tmp_path: Path) -> None:
     stamps = [t.strftime("%d.%m.%Y %H:%M:%S.000") for t in HOURS]
     stamps[3] = "13.01.2020 25:00:00.000"

@@ -62,6 +62,13 @@ def test_a_key_added_to_resume_ignore_on_resume_is_ignored_in_the_recorded_sweep
     assert differences(base, _identity(["model=ppo"], space=wider)) != []  # without it: refused
 
 
+def test_a_key_the_sweep_ignored_stays_ignored_when_the_resume_list_leaves_it_out():
+    recorded = _identity(["model=ppo"])  # IGNORE holds train.device
+    resumed = identity(compose(["model=ppo", "train.device=cuda"]), parse(SPACE, []), ["maximize"], ["val/sharpe"],
+                       ["resources"])
+    assert differences(recorded, resumed) == []
+
+
 def test_the_refusal_is_one_line_naming_the_first_differences():
     differ = differences(_identity(["model=ppo"]), _identity(["model=ppo", "seed=3", "data.edge=0", "env.cost_bps=1",
                                                                "data.n_bars=900"]))

@@ -12,8 +12,8 @@ one report. The identity is:
   range that the best trials press against is a change a user may mean);
 - ``directions`` and ``metrics``: the objective;
 - ``ignore``: the ``resume_ignore`` list it was made with. A resume compares only what neither
-  side ignores under the resuming command's list, so a key added to ``resume_ignore`` on resume
-  is ignored in the recorded identity too.
+  list ignores: a key added to ``resume_ignore`` on resume is ignored in the recorded identity
+  too, and a key the sweep ignored stays ignored when a resume's list leaves it out.
 
 It is stored in the study's user attribute ``sweep_identity`` as plain data.
 """
@@ -66,8 +66,8 @@ def _kept(prefixes: Iterable[str]) -> Any:
 def differences(recorded: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
     """How ``current`` differs from ``recorded``, one short phrase each: the objective, then
     changed values, then the search space, then keys that only one of them has. Keys under
-    ``current``'s ``ignore`` list are left out of both."""
-    kept = _kept(current.get("ignore") or [])
+    either side's ``ignore`` list are left out of both."""
+    kept = _kept([*(current.get("ignore") or []), *(recorded.get("ignore") or [])])
     out = []
     if recorded.get("directions") != current.get("directions") or recorded.get("metrics") != current.get("metrics"):
         out.append(f"objective {_objective(current)} here, {_objective(recorded)} in the sweep")

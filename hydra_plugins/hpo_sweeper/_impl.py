@@ -140,11 +140,12 @@ class HpoSweeperImpl(Sweeper):
             next_steps = load_hook(self.hooks.get("next_steps"), "next_steps")
             config = self._check_config(space, load_hook(self.hooks.get("check"), "check"))
             _writable(sweep_dir)
+            sweep_identity = identity(config, space, self.directions, self.metrics, self.resume_ignore)
             study, storage = _opened(url, lambda: open_study(
                 url=url, study_name=self.study_name, sampler=self.sampler, pruner=self.pruner,
                 directions=self.directions, metrics=self.metrics, resume=self.resume, heartbeat_interval=self.heartbeat_interval,
                 grace_period=self.grace_period, on_stale=self._on_stale,
-                identity=identity(config, space, self.directions, self.metrics, self.resume_ignore),
+                identity=sweep_identity,
                 where=shown_path(sweep_dir) if self.storage in (None, "journal") else None,
             ))
             if self.resume and self.grid and requeue_cut_points(study):
@@ -245,16 +246,16 @@ class HpoSweeperImpl(Sweeper):
 
     def _check_config(self, space: SearchSpace, check: Any) -> DictConfig:
         """Compose a representative trial's config (a key the config lacks fails here), give
-        it to the application's check (its data, its values) and return it; then the same at the
-        other end of every range (last choices, high ends)."""
+        it to the application's check (its data, its values) and return it; then check every
+        choice and every range's high end the same way."""
         config = self._compose(space.representative())
         if check is not None:
             check(config, list(space.distributions))
-            if space.distributions:
+            for overrides in space.extremes() if space.distributions else []:
                 try:
-                    check(self._compose(space.representative("high")), list(space.distributions))
+                    check(self._compose(overrides), list(space.distributions))
                 except ValueError as err:
-                    raise type(err)(f"{err} (the search space's high end or last choice)") from None
+                    raise SweepError(f"{err} (a value of the search space: a choice or a range's high end)") from None
         return config
 
     def _compose(self, overrides: list[str]) -> DictConfig:

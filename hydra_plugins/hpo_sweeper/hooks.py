@@ -14,7 +14,7 @@ documented points, each optional, so that any Hydra app can be swept:
 
    - ``check(config, searched)``: called before any trial with the composed config of a
      representative trial (every searched key at its first choice or its low end) and the list
-     of searched keys, then again with every searched key at its last choice or high end. Raise ``ValueError`` with a one-line message to refuse the sweep: the
+     of searched keys, then again for every other choice and every range's high end. Raise ``ValueError`` with a one-line message to refuse the sweep: the
      driver prints ``error: <message>`` and exits with code 2 before any trial. Composing that
      config is itself a check: a searched key the config lacks is refused the same way.
    - ``job_failed(job)``: called with a :class:`FailedJob` for every trial whose job ended

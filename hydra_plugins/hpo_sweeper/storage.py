@@ -44,12 +44,13 @@ def storage_url(storage: str | None, sweep_dir: Path) -> str:
 def _with_driver(url: str) -> str:
     """A PostgreSQL URL without a driver names SQLAlchemy's default, psycopg2; when that is not
     installed, psycopg 3 (which hpo_app installs) is used."""
-    for plain in ("postgresql://", "postgres://"):
-        if url.startswith(plain):
-            import importlib.util
+    if url.startswith("postgres://"):  # Heroku's spelling; SQLAlchemy 2 knows only postgresql://
+        url = "postgresql://" + url[len("postgres://"):]
+    if url.startswith("postgresql://"):
+        import importlib.util
 
-            if importlib.util.find_spec("psycopg2") is None and importlib.util.find_spec("psycopg") is not None:
-                return "postgresql+psycopg://" + url[len(plain):]
+        if importlib.util.find_spec("psycopg2") is None and importlib.util.find_spec("psycopg") is not None:
+            return "postgresql+psycopg://" + url[len("postgresql://"):]
     return url
 
 
