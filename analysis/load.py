@@ -50,6 +50,7 @@ class Sweep:
     problems: list[str] = field(default_factory=list)
     returns: dict[int, np.ndarray] = field(default_factory=dict)  # trial -> per-bar validation returns
     periods_per_year: float | None = None
+    facts: dict[str, Any] = field(default_factory=dict)  # model, data, edge, validation, n_trials
 
     @property
     def objective_metrics(self) -> tuple[str, ...]:
@@ -110,7 +111,11 @@ def _storage_of(path: Path) -> str | None:
 
         config = yaml.safe_load((path / MULTIRUN_FILE).read_text()) or {}
         storage = (((config.get("hydra") or {}).get("sweeper") or {}).get("storage"))
-        return str(storage) if storage and "${" not in str(storage) else None
+        if not storage or "${" in str(storage):
+            return None
+        from hydra_plugins.hpo_sweeper.storage import storage_url
+
+        return storage_url(str(storage), path)  # as the sweeper opened it (the driver of a bare postgresql://)
     return None
 
 
@@ -161,9 +166,9 @@ def open_studies(path: Path, label: str) -> tuple[list[Sweep], list[str]]:
             studies = [_snapshot(optuna.load_study(study_name=n, storage=storage)) for n in names]
     except Exception as err:  # noqa: BLE001 - one unreadable sweep must not stop the report
         return [], [f"{label}: study unreadable ({one_line(err)})"]
-    model = _model_of(path)
-    return [Sweep(label if len(studies) == 1 else f"{label}:{s.study_name}", path, s, model or s.study_name)
-            for s in studies], []
+    facts = _facts_of(path)
+    return [Sweep(label if len(studies) == 1 else f"{label}:{s.study_name}", path, s,
+                  facts.get("model") or s.study_name, facts=facts) for s in studies], []
 
 
 def _snapshot(study: Any) -> Any:
@@ -178,13 +183,32 @@ def _snapshot(study: Any) -> Any:
     return copy
 
 
-def _model_of(path: Path) -> str | None:
+def _facts_of(path: Path) -> dict[str, Any]:
+    """What the sweep's ``multirun.yaml`` says about it: model, market, validation, trials asked
+    for (empty for another app's sweep, or without the file)."""
     try:
         import yaml
 
-        return str(yaml.safe_load((path / MULTIRUN_FILE).read_text())["model"]["name"])
-    except Exception:  # noqa: BLE001 - another app's sweep, or no multirun.yaml
-        return None
+        config = yaml.safe_load((path / MULTIRUN_FILE).read_text()) or {}
+    except Exception:  # noqa: BLE001 - no multirun.yaml, or unreadable
+        return {}
+    facts: dict[str, Any] = {}
+    model, data = config.get("model") or {}, config.get("data") or {}
+    if isinstance(model, dict) and model.get("name"):
+        facts["model"] = str(model["name"])
+    if isinstance(data, dict) and data.get("source"):
+        facts["data"] = str(data["source"])
+        if data.get("source") == "edge" and isinstance(data.get("edge"), (int, float)):
+            facts["edge"] = float(data["edge"])
+    if isinstance(data, dict):  # the market, as far as the config says: same string, same bars
+        facts["market"] = ", ".join(f"{k}={data[k]}" for k in sorted(data) if data[k] is not None)
+    validation = config.get("validation") or {}
+    if isinstance(validation, dict) and validation.get("kind"):
+        facts["validation"] = str(validation["kind"])
+    n_trials = (((config.get("hydra") or {}).get("sweeper") or {}).get("n_trials"))
+    if isinstance(n_trials, int):
+        facts["n_trials"] = n_trials
+    return facts
 
 
 def sweep_labels(sweep_dirs: Sequence[Path]) -> list[str]:

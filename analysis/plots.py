@@ -32,7 +32,14 @@ from matplotlib.collections import LineCollection  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import NullLocator  # noqa: E402
 
-from .tables import Analysis, SweepSummary, objective_label, test_metric  # noqa: E402
+from .tables import (  # noqa: E402
+    FEW_RANK_TRIALS,
+    MIN_RANK_TRIALS,
+    Analysis,
+    SweepSummary,
+    objective_label,
+    test_metric,
+)
 
 DPI = 100
 STATE_COLORS = {"complete": "#1f77b4", "pruned": "#ff7f0e", "failed": "#d62728", "running": "#7f7f7f",
@@ -42,9 +49,9 @@ BH_COLOR = "#2ca02c"
 
 CAPTIONS: dict[str, str] = {
     "history": "Optuna's optimization history: the objective of each complete trial in the order they ran and the best "
-    "value so far (its line; a multi-objective sweep shows its first objective, without it); orange x: pruned trials at their last evaluation; triangles at the bottom: failed or "
-    "unfinished trials; green dashes: buy-and-hold on the same validation segment. A line that stopped rising long "
-    "ago means more trials of this search space would not help much.",
+    "value so far (the line; a multi-objective sweep shows its first objective); orange x: pruned trials at their "
+    "last evaluation; triangles at the bottom: failed or unfinished trials; green dashes: buy-and-hold on the same "
+    "validation segment. A line that stopped rising long ago means more trials of this search space would not help much.",
     "importance": "Optuna's parameter importance: how much of the variation of the objective each hyperparameter "
     "explains over the complete trials, by the evaluator named in the title (fANOVA up to 200 trials, PED-ANOVA "
     "beyond). Parameters near zero could be pinned in the next sweep; with few trials the estimate is rough.",
@@ -297,9 +304,12 @@ def plot_val_test(summary: SweepSummary, path: Path, top: int = 5) -> Path | Non
     ax.set_ylabel(f"test: {tcol} (never seen by the sweep)")
     ax.grid(alpha=0.3)
     ax.legend(loc="best", fontsize=8)
-    rho = summary.val_test_spearman
-    rho_text = f"Spearman rho = {rho:.2f}" if not math.isnan(rho) else "rho n/a (fewer than 3 complete trials)"
-    return _save(fig, path, _title(summary, TITLES["val_test"]) + f"\n{rho_text} over complete trials")
+    rho, n = summary.val_test_spearman, summary.val_test_n
+    if math.isnan(rho):
+        rho_text = f"rank correlation not shown: {n} complete trial(s), it needs {MIN_RANK_TRIALS}"
+    else:
+        rho_text = f"Spearman rho = {rho:.2f} over {n} complete trials" + (" (few: rough)" if n < FEW_RANK_TRIALS else "")
+    return _save(fig, path, _title(summary, TITLES["val_test"]) + f"\n{rho_text}")
 
 
 def plot_equity(summary: SweepSummary, path: Path, segments: Sequence[str] = ("val", "test")) -> Path | None:

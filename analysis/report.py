@@ -18,6 +18,7 @@ import base64
 import html
 import math
 import os
+import re
 import shlex
 import sys
 import time
@@ -29,19 +30,29 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from hpo_app import fmt as hfmt
+
 from .load import STATES, Multirun, NoSweepError, load_multirun
 from .significance import dsr_verdict, pbo_verdict
 from .tables import (
+    FEW_DSR_TRIALS,
+    FEW_IMPORTANCE_PER_PARAM,
+    FEW_PBO_TRIALS,
+    FEW_RANK_TRIALS,
     IMPORTANCE_METHODS,
+    MIN_RANK_TRIALS,
     Analysis,
     SweepSummary,
     add_rerun,
     analyse,
+    best_sweep,
     metrics_beside_baselines,
+    next_steps,
     objective_columns,
     objective_label,
     param_values,
     test_metric,
+    verdict,
 )
 
 TRIALS_CSV = "trials.csv"
@@ -93,10 +104,37 @@ class Block:
     image: Any = None  # a PlotFile
 
 
+LABELS = {
+    "val/sharpe": "val Sharpe", "test/sharpe": "test Sharpe", "buy_and_hold/test/sharpe": "buy & hold test",
+    "reference/test/sharpe": "reference test",
+}
+
+
+def _shown(value: Any, column: str) -> str:
+    """A cell for people: a metric as ``hpo_app.fmt`` shows it (Sharpe 0.88, returns 12.3%),
+    anything else by :func:`fmt`."""
+    if isinstance(value, str):
+        return value
+    if hfmt.kind(column) != "number" and isinstance(value, (int, float, np.integer, np.floating)):
+        return hfmt.metric(column, float(value))
+    return fmt(value)
+
+
 def _table(df: pd.DataFrame, index: bool = False) -> Block:
+    """A table block whose cells are already text (metric columns formatted by their name)."""
     if index:
         df = df.reset_index()
-    return Block("table", table=df)
+    shown = pd.DataFrame({LABELS.get(str(c), str(c)): [_shown(v, str(c)) for v in df[c]] for c in df.columns})
+    return Block("table", table=shown)
+
+
+def _metrics_table(best: pd.Series) -> pd.DataFrame | None:
+    """The best trial's metrics beside the baselines, each row formatted as its metric."""
+    mt = metrics_beside_baselines(best)
+    if mt.empty:
+        return None
+    rows = {f"{seg} {who}": [hfmt.metric(name, v) for name, v in zip(mt.index, mt[(seg, who)])] for seg, who in mt.columns}
+    return pd.DataFrame({"metric": list(mt.index), **rows})
 
 
 def _sweep_blocks(s: SweepSummary, plots: Sequence[Any]) -> list[Block]:
@@ -110,15 +148,22 @@ def _sweep_blocks(s: SweepSummary, plots: Sequence[Any]) -> list[Block]:
     blocks.append(Block("p", "; ".join(facts) + "."))
     counts = ", ".join(f"{n} {state}" for state, n in s.counts.items() if n) or "no trial"
     blocks.append(Block("p", f"Trials in the study: {sum(s.counts.values())} ({counts})."))
+    held = s.trials.loc[(s.trials["state"] == "complete") & (s.trials.get("policy", "") != ""), "policy"] \
+        if "policy" in s.trials else pd.Series(dtype=str)
+    if len(held):
+        kinds = ", ".join(f"{n} {kind}" for kind, n in held.value_counts().items())
+        blocks.append(Block("p", f"Complete trials whose validation policy is a baseline in disguise (in the market "
+                                 f"on every bar, or never): {kinds}. They learned nothing but to hold."))
 
     if s.best is not None:
         b = s.best
         blocks.append(Block("h3", f"Best trial: #{int(b['trial'])} (job directory {int(b['job_num'])})"))
         values = ", ".join(
-            f"{objective_label(info, i)} = {fmt(b.get('objective' if i == 0 else f'objective_{i}'))}"
+            f"{objective_label(info, i)} = {hfmt.metric(info.objective_metrics[i], _float(b.get('objective' if i == 0 else f'objective_{i}')))}"
             for i in range(max(1, len(info.objective_metrics)))
         )
-        blocks.append(Block("p", values + "."))
+        policy = str(b.get("policy") or "")
+        blocks.append(Block("p", values + (f". Its policy is **{policy}**: a baseline, not a learned policy." if policy else ".")))
         params = param_values(b, info)
         if params:
             dists = info.distributions
@@ -127,14 +172,13 @@ def _sweep_blocks(s: SweepSummary, plots: Sequence[Any]) -> list[Block]:
                 for k, v in params.items()
             ]
             blocks.append(_table(pd.DataFrame(rows)))
-        mt = metrics_beside_baselines(b)
-        if not mt.empty:
-            mt.columns = [f"{seg} {who}" for seg, who in mt.columns]
+        mt = _metrics_table(b)
+        if mt is not None:
             blocks.append(Block("p", "Its metrics (net of costs) beside the baselines on the same segments:"))
-            blocks.append(_table(mt, index=True))
-        verdict = _verdict(s)
-        if verdict:
-            blocks.append(Block("p", verdict))
+            blocks.append(_table(mt))
+        line = _beats_line(s)
+        if line:
+            blocks.append(Block("p", line))
         if s.rerun:
             blocks.append(Block("p", "Re-run this trial (a single run, no sweep):"))
             blocks.append(Block("code", s.rerun))
@@ -161,35 +205,43 @@ def _sweep_blocks(s: SweepSummary, plots: Sequence[Any]) -> list[Block]:
         cols = {"trial": top["trial"], metric: top["objective"]}
         if tcol in top.columns and tcol != metric:
             cols[tcol] = top[tcol]
+        if "policy" in top.columns and (top["policy"] != "").any():
+            cols["policy"] = top["policy"]
         blocks.append(Block("h3", "How sure can we be"))
-        text = [f"Top {len(top)} of {len(s.complete)} complete trials by validation, with their test value:"]
-        blocks.append(Block("p", " ".join(text)))
+        blocks.append(Block("p", f"Top {len(top)} of {len(s.complete)} complete trials by validation, with their test value:"))
         blocks.append(_table(pd.DataFrame(cols)))
-        if not math.isnan(s.val_test_spearman):
+        n = s.val_test_n
+        if tcol != metric and math.isnan(s.val_test_spearman):
+            blocks.append(Block("p", f"Rank correlation between validation and test not shown: {n} complete trial(s) "
+                                     f"with both values, it needs {MIN_RANK_TRIALS}."))
+        elif not math.isnan(s.val_test_spearman):
+            few = (f" It rests on {n} trials: a rough indication (a reliable one needs {FEW_RANK_TRIALS} or more)."
+                   if n < FEW_RANK_TRIALS else "")
             blocks.append(
                 Block(
                     "p",
-                    f"Rank correlation between validation and test {metric.split('/', 1)[-1]} over the complete trials: "
+                    f"Rank correlation between validation and test {metric.split('/', 1)[-1]} over {n} complete trials: "
                     f"Spearman rho = {s.val_test_spearman:.2f} (1: the validation ranking holds on unseen data; "
-                    "near 0: the winner is largely luck).",
+                    f"near 0: the winner is largely luck).{few}",
                 )
             )
     if s.importance is not None:
         imp = s.importance
         blocks.append(Block("h3", "Parameter importance"))
         if imp.ok:
-            blocks.append(Block("p", f"Method: Optuna's {imp.method} evaluator, on {imp.n_trials} complete trials."))
+            few = FEW_IMPORTANCE_PER_PARAM * len(info.params)
+            rough = (f" {imp.n_trials} trials for {len(info.params)} parameters: a rough ranking (a firm one needs "
+                     f"about {few})." if imp.n_trials < few else "")
+            blocks.append(Block("p", f"Method: Optuna's {imp.method} evaluator, on {imp.n_trials} complete trials.{rough}"))
             blocks.append(
                 _table(
                     pd.DataFrame(
-                        {"parameter": list(imp.importances), "importance": list(imp.importances.values())}
+                        {"parameter": list(imp.importances), "importance": [f"{v:.2f}" for v in imp.importances.values()]}
                     )
                 )
             )
-            if imp.note:
-                blocks.append(Block("p", f"Note: {imp.note}."))
         else:
-            blocks.append(Block("p", f"Not computed: {imp.note}."))
+            blocks.append(Block("p", imp.note[0].upper() + imp.note[1:] + "."))
     problems = list(info.problems) + list(s.notes)
     if problems:
         blocks.append(Block("h3", "Notes"))
@@ -212,7 +264,14 @@ def _sweep_blocks(s: SweepSummary, plots: Sequence[Any]) -> list[Block]:
     return blocks
 
 
-def _verdict(s: SweepSummary) -> str:
+def _float(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _beats_line(s: SweepSummary) -> str:
     """One sentence: does the best trial beat buy-and-hold on validation and on the unseen test?"""
     metric = s.sweep.objective_metrics[0]
     if s.best is None or not metric.startswith("val/"):
@@ -221,59 +280,81 @@ def _verdict(s: SweepSummary) -> str:
     sign = 1.0 if s.sweep.direction(0) == "maximize" else -1.0
     parts = []
     for seg, label in (("val", "validation"), ("test", "test (unseen)")):
-        agent, bh = s.best.get(f"{seg}/{name}"), s.best.get(f"buy_and_hold/{seg}/{name}")
-        if agent is None or bh is None or pd.isna(agent) or pd.isna(bh):
+        agent, bh = _float(s.best.get(f"{seg}/{name}")), _float(s.best.get(f"buy_and_hold/{seg}/{name}"))
+        if math.isnan(agent) or math.isnan(bh):
             continue
-        word = "beats" if sign * (float(agent) - float(bh)) > 0 else "does not beat"
-        ref = s.best.get(f"reference/{seg}/{name}")
-        known = f"; the reference policy, the market's planted edge, earns {fmt(ref)}" if ref is not None and pd.notna(ref) else ""
-        parts.append(f"on {label} it {word} buy-and-hold ({name} {fmt(agent)} vs {fmt(bh)}{known})")
+        word = "beats" if sign * (agent - bh) > 0 else "does not beat"
+        ref = _float(s.best.get(f"reference/{seg}/{name}"))
+        known = f"; the reference policy, the market's planted edge, earns {hfmt.metric(name, ref)}" if not math.isnan(ref) else ""
+        parts.append(f"on {label} it {word} buy-and-hold ({hfmt.label(name)} {hfmt.metric(name, agent)} vs {hfmt.metric(name, bh)}{known})")
     return ("The best trial: " + "; ".join(parts) + ".") if parts else ""
 
 
 def document(analysis: Analysis, plots: Sequence[Any], command: str | None = None) -> list[Block]:
     """The whole report as blocks (rendered to summary.md and report.html)."""
     trials = analysis.trials
-    blocks = [Block("h1", "Hyperparameter sweeps report"), *_verdict_blocks(analysis)]
+    blocks = [Block("h1", "Hyperparameter sweeps report"), *_glance_blocks(analysis), *_verdict_blocks(analysis)]
     n_states = ", ".join(
         f"{int((trials['state'] == s).sum())} {s}" for s in STATES if (trials["state"] == s).any()
     )
-    blocks.append(
-        Block("p", f"{len(analysis.sweeps)} sweep(s), {len(trials)} trials ({n_states or 'none'}).")
-    )
-    if command:
-        blocks.append(Block("p", f"Made by `{command}` on {time.strftime('%Y-%m-%d %H:%M')}."))
-    blocks.append(
-        Block(
-            "p",
-            "Hyperparameters were chosen on the validation segment; the test segment was never seen by the sweeps. "
-            "Every metric is net of transaction costs and shown beside buy-and-hold on the same segment.",
-        )
-    )
     blocks.append(Block("h2", "Best trial per sweep"))
+    blocks.append(
+        Block("p", f"{len(analysis.sweeps)} sweep(s), {len(trials)} trials ({n_states or 'none'}). "
+                   "Hyperparameters were chosen on the validation segment; the test segment was never seen by the "
+                   "sweeps. Every metric is net of transaction costs.")
+    )
     blocks.append(_table(analysis.best_table()))
     for p in plots:
         if p.sweep is None:
             blocks.append(Block("img", p.title, image=p))
     for s in analysis.sweeps:
         blocks.extend(_sweep_blocks(s, plots))
+    if command:
+        blocks.append(Block("p", f"Made by `{command}` on {time.strftime('%Y-%m-%d %H:%M')}."))
+    return blocks
+
+
+def _glance_blocks(analysis: Analysis) -> list[Block]:
+    """At the very top: one verdict line per sweep, the best sweep on validation, what to try next."""
+    items = []
+    for s in analysis.sweeps:
+        v = verdict(s)
+        items.append(f"**{s.sweep.model or '?'} · {s.name}** ({sum(s.counts.values())} trials): {v.headline}. {v.detail}.")
+    blocks = [Block("h2", "At a glance"), Block("list", items=items)]
+    best = best_sweep(analysis.sweeps)
+    if best is not None:
+        s, caveat = best
+        metric = s.sweep.objective_metrics[0]
+        blocks.append(Block("p", f"Best on validation: **{s.sweep.model or '?'} · {s.name}** ({metric} "
+                                 f"{hfmt.metric(metric, _float(s.best.get('objective')))}){caveat}. "  # type: ignore[union-attr]
+                                 "Best on validation is not best out of sample: see each verdict."))
+    steps = next_steps(analysis.sweeps)
+    if steps:
+        blocks.append(Block("p", "No sweep here has an edge that holds out of sample. What to try next:"))
+        blocks.append(Block("list", items=steps))
     return blocks
 
 
 def _verdict_blocks(analysis: Analysis) -> list[Block]:
-    """At the top: for each sweep, can its best trial be trusted? Significance after the selection
-    (deflated Sharpe ratio), overfitting of the selection (PBO), and the test segment's word."""
+    """For each sweep, can its best trial be trusted? Significance after the selection (deflated
+    Sharpe ratio), overfitting of the selection (PBO), and the test segment's word."""
     blocks = [Block("h2", "Can the best trial be trusted?")]
     for s in analysis.sweeps:
         items = []
         if s.deflated is not None:
             items.append(dsr_verdict(s.deflated, math.sqrt(s.sweep.periods_per_year or 252.0)))
+            if s.deflated.n_trials < FEW_DSR_TRIALS:
+                items.append(f"Few trials ({s.deflated.n_trials}): the spread of the trials' Sharpe ratios, which sets "
+                             "the bar, is itself a rough estimate.")
         if s.overfitting is not None:
             items.append(pbo_verdict(s.overfitting))
+            if s.overfitting.n_trials < FEW_PBO_TRIALS:
+                items.append(f"The probability of backtest overfitting rests on {s.overfitting.n_trials} complete "
+                             "trials: a rough estimate.")
         items += [n[0].upper() + n[1:] + "." for n in s.trust_notes]
-        verdict = _verdict(s)
-        if verdict:
-            items.append(verdict)
+        line = _beats_line(s)
+        if line:
+            items.append(line)
         blocks += [Block("h3", f"{s.sweep.model or '?'} · {s.name}"), Block("list", items=items)]
     blocks.append(Block("p", "How to read these: a deflated Sharpe ratio of 0.95 or more says the best trial's "
                              "validation edge is unlikely to be the luck of picking the best of all the trials tried; "
@@ -315,34 +396,54 @@ def render_markdown(blocks: Sequence[Block], base: Path) -> str:
 
 
 _CSS = """
-body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}
+body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222;line-height:1.4}
 h1{border-bottom:2px solid #444}h2{border-bottom:1px solid #bbb;margin-top:2em}
+.scroll{overflow-x:auto;max-width:100%}
 table{border-collapse:collapse;margin:.6em 0;font-size:13px}
 th,td{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#f0f0f0}
 td:first-child,th:first-child{text-align:left}
-pre{background:#f6f6f6;padding:.6em;overflow-x:auto;white-space:pre-wrap;word-break:break-all}
-figure{margin:1em 0}figure img{max-width:100%;border:1px solid #ddd}
+pre{background:#f6f6f6;padding:.6em;overflow-x:auto;white-space:pre-wrap;word-break:normal;overflow-wrap:normal}
+pre.cmd span{white-space:nowrap}
+p code,li code{overflow-wrap:anywhere}
+figure{margin:1em 0}figure img{max-width:100%;height:auto;border:1px solid #ddd}
 figcaption{font-size:13px;color:#555;max-width:900px}code{background:#f3f3f3;padding:0 3px}
 """
 
 
 def _inline(text: str) -> str:
-    """Escape text for HTML, turning `code` spans into <code>."""
+    """Escape text for HTML, turning `code` spans into <code> and **bold** into <b>."""
     parts = html.escape(text).split("`")
-    return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts))
+    out = []
+    for i, part in enumerate(parts):
+        if i % 2:
+            out.append(f"<code>{part}</code>")
+        else:
+            bold = part.split("**")
+            out.append("".join(f"<b>{b}</b>" if j % 2 else b for j, b in enumerate(bold)))
+    return "".join(out)
+
+
+_TOKEN = re.compile(r"""(?:[^\s'"]+|'[^']*'|"[^"]*")+""")
+
+
+def _command_html(command: str) -> str:
+    """A command whose lines wrap only between its words: each word (a quoted one whole) is a
+    span that never breaks; a word wider than the page scrolls inside the box."""
+    return " ".join(f"<span>{html.escape(m.group(0))}</span>" for m in _TOKEN.finditer(command))
 
 
 def render_html(blocks: Sequence[Block], title: str = "Sweeps report") -> str:
-    out = [
-        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>{_CSS}</style></head><body>"
-    ]
+    head = ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+            "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+            f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>")
+    out = [head]
     for b in blocks:
         if b.kind in ("h1", "h2", "h3"):
             out.append(f"<{b.kind}>{_inline(b.text)}</{b.kind}>")
         elif b.kind == "p":
             out.append(f"<p>{_inline(b.text)}</p>")
         elif b.kind == "code":
-            out.append(f"<pre>{html.escape(b.text)}</pre>")
+            out.append(f"<pre class='cmd'>{_command_html(b.text)}</pre>")
         elif b.kind == "list":
             out.append("<ul>" + "".join(f"<li>{_inline(i)}</li>" for i in b.items) + "</ul>")
         elif b.kind == "table" and b.table is not None:
@@ -352,7 +453,7 @@ def render_html(blocks: Sequence[Block], title: str = "Sweeps report") -> str:
                 "<tr>" + "".join(f"<td>{html.escape(_cell(v))}</td>" for v in row) + "</tr>"
                 for row in df.itertuples(index=False)
             )
-            out.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+            out.append(f"<div class='scroll'><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>")
         elif b.kind == "img":
             data = base64.b64encode(Path(b.image.path).read_bytes()).decode("ascii")
             name = html.escape(Path(b.image.path).name)
@@ -381,15 +482,19 @@ def write_outputs(
 
 
 def stdout_table(analysis: Analysis) -> str:
-    """The short table of the best trial per sweep printed at the end of a run."""
-    df = analysis.best_table().drop(columns=["metric", "complete", "trials"])
-    cells = [[str(c) for c in df.columns]] + [[fmt(v) for v in row] for row in df.itertuples(index=False)]
+    """The short table of the best trial per sweep printed at the end of a run, and a verdict
+    line per sweep."""
+    df = _table(analysis.best_table().drop(columns=["complete", "trials"])).table
+    assert df is not None
+    cells = [[str(c) for c in df.columns]] + [[str(v) for v in row] for row in df.itertuples(index=False)]
     widths = [max(len(r[i]) for r in cells) for i in range(len(cells[0]))]
     lines = [
         "  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
         for r in cells
     ]
     lines.insert(1, "  ".join("-" * w for w in widths))
+    lines.append("")
+    lines += [f"{s.name}: {verdict(s).headline}" for s in analysis.sweeps]
     return "\n".join(lines)
 
 
@@ -470,7 +575,7 @@ def main(argv: list[str] | None = None) -> int:
     broken = sum(len(s.broken) for s in result.analysis.sweeps)
     if broken:
         print(f"{broken} broken or unfinished job(s): see {result.files['summary']}")
-    print(f"Report written to {result.out_dir}")
+    print(f"Report written to {hfmt.path(result.out_dir)}")
     return 0
 
 

@@ -158,10 +158,11 @@ def dsr_verdict(d: Deflated, annualize: float) -> str:
 
 def pbo_verdict(o: Overfitting) -> str:
     inputs = f"{o.n_trials} complete trials, {o.n_obs} validation bars in {o.n_splits} blocks, {o.n_combinations} splits"
+    share = f"in {o.pbo:.0%} of the splits the trial best on one half of the bars is at or below the median on the other"
     if o.pbo > 0.5:
-        word = "the selection overfits: the in-sample best is more often than not at or below the median out of sample"
+        word = f"the selection overfits: {share}"
     elif o.pbo > 0.2:
-        word = "the in-sample best often falls to the median or below out of sample"
+        word = f"the selection is unstable: {share}"
     else:
-        word = "the in-sample best usually stays above the median out of sample"
+        word = f"the selection mostly holds: {share}"
     return f"Probability of backtest overfitting {o.pbo:.2f}: {word} ({inputs})."

@@ -15,16 +15,56 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from hpo_app import fmt
 from hpo_app.metrics import METRIC_NAMES
 
 from .load import STATES, Multirun, Sweep, param_column, read_equity
 from .rerun import rerun_for_job
-from .significance import Deflated, Overfitting, backtest_overfitting, deflated_sharpe, per_bar_sharpe, splits_for
+from .significance import (
+    Deflated,
+    Overfitting,
+    backtest_overfitting,
+    deflated_sharpe,
+    per_bar_sharpe,
+    splits_for,
+)
 
 FANOVA_MAX_TRIALS = 200
 """``auto`` importance: fANOVA up to this many complete trials, PED-ANOVA beyond (fANOVA's random
 forests take about 5 s for 400 trials here, PED-ANOVA a few hundredths)."""
 IMPORTANCE_METHODS = ("auto", "fanova", "ped-anova")
+
+# Sample sizes below which a statistic is not shown (MIN) or shown with a warning (FEW).
+MIN_RANK_TRIALS, FEW_RANK_TRIALS = 5, 20  # the validation-to-test rank correlation
+IMPORTANCE_PER_PARAM, FEW_IMPORTANCE_PER_PARAM, MIN_IMPORTANCE_TRIALS = 2, 5, 8
+MIN_PBO_TRIALS, FEW_PBO_TRIALS = 4, 10
+FEW_DSR_TRIALS = 10
+HOLD_TOLERANCE = 0.05
+"""A policy in the market on every validation bar, trading at most twice, whose Sharpe is within
+this of buy-and-hold's (or of its negative) holds the market: it is buy-and-hold (short-and-hold)
+whatever its size, not a learned policy."""
+
+
+def importance_minimum(n_params: int) -> int:
+    """Complete trials below which parameter importance is not shown (2 per parameter, at least 8)."""
+    return max(MIN_IMPORTANCE_TRIALS, IMPORTANCE_PER_PARAM * n_params)
+
+
+def policy_of(row: pd.Series) -> str:
+    """``flat``, ``buy & hold`` or ``short & hold`` when the trial's validation policy is one of
+    these in disguise; empty otherwise (or when the record lacks the metrics)."""
+    exposure, trades = _num(row.get("val/exposure")), _num(row.get("val/n_trades"))
+    if math.isnan(exposure) or math.isnan(trades):
+        return ""
+    if exposure <= 0.005:
+        return "flat"
+    if exposure >= 0.995 and trades <= 2:
+        sharpe, bh = _num(row.get("val/sharpe")), _num(row.get("buy_and_hold/val/sharpe"))
+        if abs(sharpe - bh) <= HOLD_TOLERANCE:
+            return "buy & hold"
+        if abs(sharpe + bh) <= HOLD_TOLERANCE:
+            return "short & hold"
+    return ""
 
 
 def objective_columns(sweep: Sweep) -> list[str]:
@@ -118,6 +158,7 @@ class SweepSummary:
     pareto: pd.DataFrame | None = None
     equity: pd.DataFrame | None = None
     val_test_spearman: float = math.nan
+    val_test_n: int = 0  # complete trials with both values
     notes: list[str] = field(default_factory=list)
     deflated: Deflated | None = None
     overfitting: Overfitting | None = None
@@ -155,12 +196,19 @@ def summarize_sweep(sweep: Sweep, trials: pd.DataFrame, importance: str | None =
         front = {t.number for t in sweep.study.best_trials}
         summary.pareto = done[done["trial"].isin(front)]
     if importance:
-        summary.importance = param_importance(sweep.study, importance)
+        needed = importance_minimum(len(sweep.params))
+        if len(done) < needed:
+            summary.importance = Importance(None, {}, f"not shown: {len(done)} complete trial(s) for {len(sweep.params)} "
+                                            f"searched parameters; it needs {needed} (2 per parameter, at least "
+                                            f"{MIN_IMPORTANCE_TRIALS}) to mean anything", len(done))
+        else:
+            summary.importance = param_importance(sweep.study, importance)
     add_significance(summary)
     tcol = test_metric(sweep.objective_metrics[0])
     if tcol in done.columns and tcol != sweep.objective_metrics[0]:
         pair = done[["objective", tcol]].dropna()
-        if len(pair) >= 3:
+        summary.val_test_n = len(pair)
+        if len(pair) >= MIN_RANK_TRIALS:
             summary.val_test_spearman = float(pair.corr(method="spearman").iloc[0, 1])
     return summary
 
@@ -180,10 +228,10 @@ def add_significance(summary: SweepSummary) -> None:
         summary.deflated = deflated_sharpe(sweep.returns[int(summary.best["trial"])], np.asarray(sharpes))
     complete = [int(n) for n in summary.complete["trial"] if int(n) in sweep.returns]
     lengths = {len(sweep.returns[n]) for n in complete}
-    if len(complete) < 2 or len(lengths) != 1:
+    if len(complete) < MIN_PBO_TRIALS or len(lengths) != 1:
         why = "trials' validation returns differ in length" if len(lengths) > 1 else f"{len(complete)} complete trial(s)"
-        summary.trust_notes.append(f"no probability of backtest overfitting: it needs 2 complete trials or more "
-                                   f"with validation returns of the same length ({why})")
+        summary.trust_notes.append(f"no probability of backtest overfitting: it needs {MIN_PBO_TRIALS} complete trials "
+                                   f"or more with validation returns of the same length ({why})")
     else:
         matrix = np.column_stack([sweep.returns[n] for n in complete])
         summary.overfitting = backtest_overfitting(matrix, n_splits=splits_for(len(matrix)))
@@ -198,6 +246,108 @@ def add_rerun(summary: SweepSummary) -> None:
             summary.notes.append("the best trial has no readable .hydra/overrides.yaml: no re-run command")
         return
     summary.rerun, summary.rerun_status = rerun.command, rerun.status
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One line on a sweep: a headline, the numbers behind it, and whether the edge holds."""
+
+    headline: str
+    detail: str
+    holds: bool = False
+
+
+def _best_value(s: SweepSummary, column: str) -> float:
+    return _num(s.best.get(column)) if s.best is not None else math.nan
+
+
+def verdict(s: SweepSummary) -> Verdict:
+    """Does the sweep's best trial have an edge that holds out of sample?
+
+    Holds: its validation Sharpe survives the deflation for the number of trials (DSR >= 0.95)
+    *and* it beats buy-and-hold on the test segment, which no trial was chosen on."""
+    if s.best is None:
+        return Verdict("no complete trial", "nothing to judge")
+    metric = s.sweep.objective_metrics[0]
+    name = metric.split("/", 1)[-1]
+    sign = -1.0 if s.sweep.direction(0) == "minimize" else 1.0
+    val, test = _best_value(s, f"val/{name}"), _best_value(s, f"test/{name}")
+    bh_val, bh_test = _best_value(s, f"buy_and_hold/val/{name}"), _best_value(s, f"buy_and_hold/test/{name}")
+    ref_test = _best_value(s, f"reference/test/{name}")
+    shown = fmt.label(name)
+    parts = [f"Best validation {shown} {fmt.metric(name, val)}",
+             f"test {fmt.metric(name, test)} against buy-and-hold's {fmt.metric(name, bh_test)}"]
+    if not math.isnan(ref_test):
+        parts[-1] += f" (the reference policy: {fmt.metric(name, ref_test)})"
+    if s.deflated is not None:
+        parts.append(f"deflated Sharpe {s.deflated.dsr:.2f} over {s.deflated.n_trials} trials")
+    if s.overfitting is not None:
+        parts.append(f"PBO {s.overfitting.pbo:.2f}")
+    detail = "; ".join(parts)
+    beats_test = not (math.isnan(test) or math.isnan(bh_test)) and sign * (test - bh_test) > 0
+    beats_val = not (math.isnan(val) or math.isnan(bh_val)) and sign * (val - bh_val) > 0
+    policy = str(s.best.get("policy") or "")
+    if policy:
+        return Verdict(f"the best trial is {policy}, not a learned policy", detail)
+    if s.deflated is None or math.isnan(s.deflated.dsr):
+        return Verdict("too few trials to judge", detail)
+    if s.deflated.significant and beats_test:
+        return Verdict("the edge holds out of sample", detail, holds=True)
+    if s.deflated.significant:
+        return Verdict("significant on validation, not confirmed on test", detail)
+    if not beats_val:
+        return Verdict("no edge: the best trial does not beat buy-and-hold on validation", detail)
+    if beats_test:
+        return Verdict("not distinguishable from luck, though it beats buy-and-hold on test", detail)
+    return Verdict("not distinguishable from luck", detail)
+
+
+def best_sweep(sweeps: list[SweepSummary]) -> tuple[SweepSummary, str] | None:
+    """The sweep whose best trial is best on validation, among those with the first sweep's
+    objective, and a caveat when their markets differ (validation values are then not comparable)."""
+    done = [s for s in sweeps if s.best is not None]
+    if len(done) < 2:
+        return None
+    key = (done[0].sweep.objective_metrics[0], done[0].sweep.direction(0))
+    same = [s for s in done if (s.sweep.objective_metrics[0], s.sweep.direction(0)) == key]
+    sign = -1.0 if key[1] == "minimize" else 1.0
+    best = max(same, key=lambda s: sign * _num(s.best.get("objective")))  # type: ignore[union-attr]
+    markets = {s.sweep.facts.get("market") for s in same}
+    caveat = "; their markets differ, so compare each with its own buy-and-hold" if len(markets) > 1 else ""
+    if len(same) < len(done):
+        caveat += f"; {len(done) - len(same)} sweep(s) with another objective not compared"
+    return best, caveat
+
+
+def next_steps(sweeps: list[SweepSummary]) -> list[str]:
+    """What to try next, when no sweep's edge holds out of sample (empty otherwise)."""
+    if not sweeps or any(verdict(s).holds for s in sweeps):
+        return []
+    steps = []
+    if any(s.sweep.facts.get("data") == "edge" and s.sweep.facts.get("edge") == 0 for s in sweeps):
+        steps.append("A sweep ran on `data.edge=0`, a market with nothing to learn: finding no edge there is the "
+                     "right answer (a control, not a failure).")
+    largest = max(s.counts.get("complete", 0) + s.counts.get("pruned", 0) for s in sweeps)
+    if largest < 30:
+        steps.append(f"More trials: the largest sweep here has {largest} finished trial(s); `hpo=standard` runs 40 "
+                     "with median pruning. The deflated Sharpe ratio raises the bar with every trial, so more trials "
+                     "help only if they find better agents.")
+    if all(s.sweep.facts.get("validation", "holdout") == "holdout" for s in sweeps):
+        steps.append("Walk-forward validation (`validation=walkforward`): the objective averages 4 folds, so a trial "
+                     "must be good on each of them, not on one validation block.")
+    models = {s.sweep.model for s in sweeps}
+    others = [m for m in ("ppo", "dqn", "a2c") if m not in models]
+    if others:
+        steps.append("Another model: " + ", ".join(f"`model={m}`" for m in others) + ".")
+    memorizing = [s for s in sweeps if s.best is not None
+                  and _best_value(s, "train/sharpe") - _best_value(s, "val/sharpe") > 1.0]
+    if memorizing:
+        s = memorizing[0]
+        steps.append(f"Less memorization: {s.name}'s best trial has a training Sharpe of "
+                     f"{fmt.metric('sharpe', _best_value(s, 'train/sharpe'))} against "
+                     f"{fmt.metric('sharpe', _best_value(s, 'val/sharpe'))} on validation; smaller networks "
+                     "(`model.net_width=32`) or shorter training may generalize better.")
+    return steps
 
 
 @dataclass
@@ -216,7 +366,9 @@ class Analysis:
         return self.multirun.curves
 
     def best_table(self) -> pd.DataFrame:
-        """One row per sweep: the best trial with its val/test metric beside buy-and-hold."""
+        """One row per sweep: the best trial with its validation and test Sharpe beside
+        buy-and-hold's (and the reference policy's, on the planted-edge market), and the objective
+        when it is not the validation Sharpe."""
         rows = []
         for s in self.sweeps:
             b = s.best
@@ -224,21 +376,29 @@ class Analysis:
             def get(column: str, best: pd.Series | None = b) -> float:
                 return _num(best.get(column)) if best is not None else math.nan
 
+            metric = s.sweep.objective_metrics[0]
             rows.append({
                 "sweep": s.name, "model": s.sweep.model or "?",
-                "trial": int(b["trial"]) if b is not None else None,
-                "objective": get("objective"), "metric": s.sweep.objective_metrics[0],
-                "val sharpe": get("val/sharpe"), "test sharpe": get("test/sharpe"),
-                "b&h val sharpe": get("buy_and_hold/val/sharpe"), "b&h test sharpe": get("buy_and_hold/test/sharpe"),
-                "complete": s.counts.get("complete", 0), "trials": sum(s.counts.values()),
+                "trials": sum(s.counts.values()), "complete": s.counts.get("complete", 0),
+                "best trial": int(b["trial"]) if b is not None else None,
+                "objective": "" if metric == "val/sharpe" else f"{metric} {fmt.metric(metric, get('objective'))}",
+                "val/sharpe": get("val/sharpe"), "test/sharpe": get("test/sharpe"),
+                "buy_and_hold/test/sharpe": get("buy_and_hold/test/sharpe"),
+                "reference/test/sharpe": get("reference/test/sharpe"),
             })
-        return pd.DataFrame(rows)
+        table = pd.DataFrame(rows)
+        for column in ("objective", "reference/test/sharpe"):
+            if column in table and (table[column].isna() | (table[column] == "")).all():
+                table = table.drop(columns=[column])
+        return table
 
 
 def analyse(multirun: Multirun, importance: str | None = "auto", rerun: bool = True) -> Analysis:
     """The tidy step: one :class:`SweepSummary` per sweep of the multirun (``rerun=False``: the
     re-run commands are left to :func:`add_rerun`, e.g. while the plots are drawn)."""
     trials = multirun.trials
+    if "policy" not in trials.columns:
+        trials["policy"] = [policy_of(row) for _, row in trials.iterrows()] if len(trials) else pd.Series(dtype=str)
     return Analysis(multirun, [summarize_sweep(s, trials[trials["sweep"] == s.name], importance, rerun)
                                for s in multirun.sweeps])
 

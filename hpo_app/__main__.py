@@ -10,10 +10,13 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from hpo_app import cli_help
 from hpo_app.app import USER_ERRORS, run
 
+cli_help.register()  # the help page's list of config groups (conf/config.yaml: hydra.help)
 
-@hydra.main(config_path="../conf", config_name="config")
+
+@hydra.main(config_path="pkg://hpo_app.conf", config_name="config")
 def main(cfg: DictConfig) -> float | list[float]:
     hydra_cfg = HydraConfig.get()
     try:

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 from hydra.utils import to_absolute_path
 from omegaconf import DictConfig, OmegaConf
 
-from hpo_app import artifacts
+from hpo_app import artifacts, checks
 from hpo_app.data import DataError
 from hpo_app.engine import (
     ConfigError,
@@ -52,8 +52,19 @@ def _plain(value: Any) -> Any:
     return OmegaConf.to_object(value) if OmegaConf.is_config(value) else value
 
 
+def _settings(cfg: DictConfig) -> dict[str, Any]:
+    """The values ``hpo_app.checks`` checks, by dotted key."""
+    values: dict[str, Any] = {"seed": _plain(cfg.get("seed"))}
+    for group in ("train", "resources", "env", "data"):
+        node = cfg.get(group)
+        if node is not None:
+            values.update({f"{group}.{k}": v for k, v in OmegaConf.to_container(node, resolve=True).items()})  # type: ignore[union-attr]
+    return values
+
+
 def engine_from_config(cfg: DictConfig, output_dir: Path) -> TrainingEngine:
-    """Map the composed config onto the engine's typed specs; a bad key is a ConfigError."""
+    """Map the composed config onto the engine's typed specs; a bad key or value is a ConfigError."""
+    checks.check_settings(_settings(cfg))
     data = _spec(DataSpec, cfg.data, "data")
     if data.source == "csv":
         if not data.path:  # a missing (???) path was already refused by _spec
@@ -64,6 +75,7 @@ def engine_from_config(cfg: DictConfig, output_dir: Path) -> TrainingEngine:
     name = model_values.pop("name", None)
     if not name:
         raise ConfigError("model.name: missing (choose model=ppo, model=dqn or model=a2c)")
+    checks.check_model(str(name), model_values)
     train_values = OmegaConf.to_container(cfg.train, resolve=True)
     assert isinstance(train_values, dict)
     train = _spec(

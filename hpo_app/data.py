@@ -10,11 +10,16 @@ Timestamp parsing (``load_csv``), in this order:
 1. all-digit values: ``YYYYMMDD`` (also ``YYYYMMDDHHMM[SS]``), else unix epoch (seconds,
    milliseconds, microseconds or nanoseconds, chosen by magnitude; values must be >= 1e8);
 2. ISO 8601 (with or without time, ``T`` separator, timezone offsets);
-3. a short list of explicit formats (``_EXPLICIT_FORMATS``), accepted only if EVERY row parses.
-   When both month-first and day-first parse every row (e.g. ``01/02/2020``), month-first (US)
-   wins and a warning says so.
+3. explicit formats (``_EXPLICIT_FORMATS``: the date layouts of broker and exchange exports,
+   each with no time, ``HH:MM``, ``HH:MM:SS``, ``HH:MM:SS.fff`` or a 12-hour clock with AM/PM),
+   accepted only if EVERY row parses. When both month-first and day-first parse every row (e.g.
+   ``01/02/2020``), month-first (US) wins and a warning says so.
 
-Timezone-aware timestamps are converted to UTC, then made naive.
+Runs of spaces count as one. A zone suffix ``GMT+0100``, ``UTC-05:00``, ``GMT`` or ``UTC`` (as in
+Dukascopy's "Local time" column) and ISO offsets are applied: timezone-aware timestamps are
+converted to UTC, then made naive. A file without a header row whose first cell is a timestamp
+and whose other cells are numbers is read as timestamp (or date, time), open, high, low, close
+[, volume] (HistData's and MetaTrader's history exports).
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from hpo_app.fmt import path as shown_path
+
 log = logging.getLogger(__name__)
 
 PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close", "volume")
@@ -38,7 +45,7 @@ SYNTHETIC_WHERE = "synthetic data"
 # Canonical column -> accepted names after _normalize (lower case; spaces, _ - . < > removed).
 _ALIASES: dict[str, tuple[str, ...]] = {
     "date": ("date",),
-    "timestamp": ("timestamp", "datetime"),
+    "timestamp": ("timestamp", "datetime", "gmttime", "localtime", "utctime", "timeutc", "timegmt", "datetimeutc"),
     "time": ("time",),
     "open": ("open",),
     "high": ("high",),
@@ -49,18 +56,19 @@ _ALIASES: dict[str, tuple[str, ...]] = {
 }
 _UNNAMED_FIRST = ("unnamed:0", "")
 
-_EXPLICIT_FORMATS: tuple[str, ...] = (
-    "%m/%d/%Y", "%d/%m/%Y",
-    "%m/%d/%Y %H:%M", "%d/%m/%Y %H:%M",
-    "%m/%d/%Y %H:%M:%S", "%d/%m/%Y %H:%M:%S",
-    "%m/%d/%y", "%d/%m/%y",
-    "%d.%m.%Y", "%d.%m.%Y %H:%M", "%d.%m.%Y %H:%M:%S",
+_DATE_LAYOUTS: tuple[str, ...] = (
+    "%m/%d/%Y", "%d/%m/%Y", "%m/%d/%y", "%d/%m/%y",
+    "%d.%m.%Y", "%d.%m.%y",
     "%m-%d-%Y", "%d-%m-%Y",
-    "%Y/%m/%d", "%Y/%m/%d %H:%M", "%Y/%m/%d %H:%M:%S",
-    "%Y.%m.%d", "%Y.%m.%d %H:%M", "%Y.%m.%d %H:%M:%S",
-    "%Y%m%d %H:%M", "%Y%m%d %H:%M:%S",
-    "%d-%b-%Y", "%d %b %Y", "%b %d, %Y", "%b %d %Y",
+    "%Y/%m/%d", "%Y.%m.%d", "%Y%m%d",
+    "%d-%b-%Y", "%d-%b-%y", "%d %b %Y", "%b %d, %Y", "%b %d %Y",
 )
+_TIME_LAYOUTS: tuple[str, ...] = ("", " %H:%M", " %H:%M:%S", " %H:%M:%S.%f", " %I:%M %p", " %I:%M:%S %p")
+_EXPLICIT_FORMATS: tuple[str, ...] = tuple(
+    date + time for date in _DATE_LAYOUTS for time in _TIME_LAYOUTS if (date, time) != ("%Y%m%d", "")
+) + ("%Y%m%d %H%M%S", "%Y%m%d %H%M")  # HistData's "20200102 170000"
+_ZONE = re.compile(r"\s*(?:GMT|UTC)(?:([+-])(\d{1,2}):?(\d{2})?)?$")
+_ZONE_ANY = re.sub(r"\((?!\?)", "(?:", _ZONE.pattern)  # the same, without groups (for str.contains)
 _DAY_FIRST_TWIN = {f: f.replace("%m/%d", "%d/%m").replace("%m-%d", "%d-%m")
                    for f in _EXPLICIT_FORMATS if f.startswith(("%m/%d", "%m-%d"))}
 _SAMPLE_ROWS = 200
@@ -217,8 +225,8 @@ def edge_prices(n_bars: int = 3000, seed: int = 0, edge: float = 0.15, vol: floa
 
 
 def _normalize(name: object) -> str:
-    """Column name key: lower case without spaces, underscores, dashes, dots and angle brackets."""
-    return re.sub(r"[\s_\-.<>]", "", str(name).lower())
+    """Column name key: lower case without spaces, underscores, dashes, dots, brackets."""
+    return re.sub(r"[\s_\-.<>()]", "", str(name).lower())
 
 
 def _sniff_separator(path: Path) -> str:
@@ -249,10 +257,37 @@ def _read_table(path: Path, where: str) -> tuple[pd.DataFrame, str]:
     except OSError as exc:
         raise _error(where, f"cannot read file ({exc.strerror or exc})") from exc
     table.index = pd.RangeIndex(2, len(table) + 2)
+    names = _headerless_names([str(c) for c in table.columns])
+    if names:  # the first line is a bar, not a header
+        table = pd.read_csv(path, sep=sep, dtype=str, skip_blank_lines=False, header=None, names=names)
+        table.index = pd.RangeIndex(1, len(table) + 1)
     table = table.dropna(how="all")
     if table.empty:
         raise _error(where, "no data rows")
     return table, sep
+
+
+_NUMBER_CELL = re.compile(r"-?\d+(?:[.,]\d+)?(?:\.\d+)?")  # pandas adds ".1" to a repeated header name
+_TIME_CELL = re.compile(r"\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?")
+
+
+def _headerless_names(first: list[str]) -> list[str] | None:
+    """Column names for a file whose first line is already a bar (timestamp or date and time,
+    then open, high, low, close [, volume]); None when the first line is a header."""
+    if len(first) not in (5, 6, 7) or not all(_NUMBER_CELL.fullmatch(c.strip()) for c in first[-4:]):
+        return None
+    if len(first) in (6, 7) and _TIME_CELL.fullmatch(first[1].strip()):
+        names = ["date", "time", "open", "high", "low", "close", "volume"][: len(first)]
+    elif len(first) == 7:
+        return None
+    else:
+        names = ["timestamp", "open", "high", "low", "close", "volume"][: len(first)]
+    stamp = pd.Series([" ".join(c.strip() for c in first[: 2 if names[1] == "time" else 1])])
+    try:
+        _parse_timestamps(stamp, names[0], "", warn=False)
+    except DataError:
+        return None
+    return names
 
 
 def _find_columns(table: pd.DataFrame) -> dict[str, str]:
@@ -273,6 +308,10 @@ def _find_columns(table: pd.DataFrame) -> dict[str, str]:
 
 def _timestamp_values(table: pd.DataFrame, columns: dict[str, str], where: str) -> tuple[pd.Series, str]:
     """The raw timestamp strings and a label of their column(s); Date + Time are joined."""
+    if "date" in columns and "timestamp" in columns:
+        head = table[columns["timestamp"]].iloc[:_SAMPLE_ROWS].str.strip()
+        if head.str.fullmatch(_TIME_CELL.pattern).all():  # Date, Time (UTC): a time of day only
+            columns = {**{k: v for k, v in columns.items() if k != "timestamp"}, "time": columns["timestamp"]}
     if "date" in columns and "time" in columns:
         joined = table[columns["date"]].str.strip() + " " + table[columns["time"]].str.strip()
         return joined, f"{columns['date']}+{columns['time']}"
@@ -323,26 +362,41 @@ def _warn_if_ambiguous(values: pd.Series, fmt: str, where: str) -> None:
         log.warning("%s: dates are ambiguous (day/month); read them month-first (%s)", where, fmt)
 
 
-def _parse_timestamps(values: pd.Series, label: str, where: str) -> pd.Series:
+def _split_zone(values: pd.Series) -> tuple[pd.Series, pd.Series | None]:
+    """Timestamps without a trailing ``GMT+0100``-style zone, and each row's offset (None: no zone)."""
+    if not values.iloc[:_SAMPLE_ROWS].str.contains(_ZONE_ANY).all() or not values.str.contains(_ZONE_ANY).all():
+        return values, None
+    found = values.str.extract(_ZONE.pattern)
+    sign = found[0].map({"+": 1, "-": -1}).fillna(0)
+    minutes = found[1].fillna("0").astype(int) * 60 + found[2].fillna("0").astype(int)
+    return values.str.replace(_ZONE.pattern, "", regex=True), pd.to_timedelta(sign * minutes, unit="min")
+
+
+def _parse_timestamps(values: pd.Series, label: str, where: str, warn: bool = True) -> pd.Series:
     """Robustly parse timestamps; raise naming the first bad value and its line."""
     missing = values.isna() | (values == "")
     if missing.any():
         raise _error(where, f"missing timestamp in column {label} at line {missing.idxmax()}")
+    original = values
+    if values.iloc[:_SAMPLE_ROWS].str.contains(r"\s\s|^\s|\s$").any() or values.str.contains("  ", regex=False).any():
+        values = values.str.split().str.join(" ")
     if values.str.fullmatch(r"\d+(\.\d+)?").all():
         parsed = _parse_digits(values)
         if parsed is not None:
             return parsed
+    values, offsets = _split_zone(values)
     formats = ("ISO8601",) + _EXPLICIT_FORMATS
     sample = values.iloc[:_SAMPLE_ROWS]
     for fmt in formats:
         if _try_format(sample, fmt).notna().all():
             parsed = _try_format(values, fmt)
             if parsed.notna().all():
-                _warn_if_ambiguous(values, fmt, where)
-                return parsed
-    best = max((_try_format(values, fmt) for fmt in formats), key=lambda p: int(p.notna().sum()))
-    line = best.isna().idxmax()
-    raise _error(where, f"unparsable timestamp {_show(values[line])} in column {label} at line {line}")
+                if warn:
+                    _warn_if_ambiguous(values, fmt, where)
+                return parsed if offsets is None else parsed - offsets
+    best = max(formats, key=lambda fmt: int(_try_format(sample, fmt).notna().sum()))
+    line = _try_format(values, best).isna().idxmax()
+    raise _error(where, f"unparsable timestamp {_show(original[line])} in column {label} at line {line}")
 
 
 def _to_float(series: pd.Series, column: str, sep: str, where: str) -> pd.Series:
@@ -421,7 +475,7 @@ def load_csv(path: str | os.PathLike, use_adjusted: bool = True) -> pd.DataFrame
 
     Error messages name file lines (the header is line 1). Only ``close`` is required.
     """
-    where = str(path)
+    where = shown_path(path)
     table, sep = _read_table(Path(path), where)
     columns = _find_columns(table)
     raw_stamps, label = _timestamp_values(table, columns, where)
@@ -511,7 +565,7 @@ def load_market_data(
             raise DataError("data source 'csv' needs a path (data.path=...)")
         resolved = Path(path).expanduser().resolve()
         prices = load_csv(resolved, use_adjusted=use_adjusted)
-        label = str(resolved)
+        label = shown_path(resolved)
     else:
         raise DataError(f"unknown data source {source!r} (expected 'edge', 'synthetic' or 'csv')")
     periods = infer_periods_per_year(prices.index)

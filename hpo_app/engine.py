@@ -31,7 +31,7 @@ import pandas as pd
 import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
 
-from hpo_app import artifacts, record
+from hpo_app import artifacts, fmt, record
 from hpo_app.data import load_market_data
 from hpo_app.features import PreparedData, fold_view, prepare_data
 from hpo_app.metrics import METRIC_NAMES
@@ -266,7 +266,7 @@ class TrainingEngine:
                 writer.writerow(["timesteps", "objective", *names, *extra])
             writer.writerow([timesteps, point.objective, *(val_metrics[n] for n in names),
                              *([] if self.single else [fold.index, seed])])
-        log.info("step %d: %s = %.4f", timesteps, self.metric, point.objective)
+        log.info("step %d: %s = %s", timesteps, self.metric, fmt.metric(self.metric, point.objective))
         return point
 
     def _write_equity(self, final: _Run) -> None:
@@ -328,19 +328,19 @@ class TrainingEngine:
         m, base = result.metrics, result.baselines
         log.info("%s %s: %d steps in %.1fs | objective %s = %s", self.model_spec.name, result.state,
                  result.timesteps, result.seconds, ",".join(self.objective_spec.metrics),
-                 ", ".join(f"{v:.4f}" for v in result.objective_values))
+                 ", ".join(fmt.metric(n, v) for n, v in zip(self.objective_spec.metrics, result.objective_values)))
         if not self.single:
-            per_run = ", ".join(f"{r.val[self.metric]:.2f}" for r in self.runs)
+            per_run = ", ".join(fmt.metric(self.metric, r.val[self.metric]) for r in self.runs)
             log.info("  %s: %d run(s) (%d fold(s) x %d seed(s)), %s per run: %s -> %s %s",
                      self.validation.kind, len(self.runs), len({r.fold.index for r in self.runs}),
                      self.train_spec.n_seeds, self.metric, per_run, self.validation.aggregate,
-                     f"{result.objective_values[0]:.4f}")
+                     fmt.metric(self.metric, result.objective_values[0]))
         for segment in artifacts.SEGMENTS:
             ref = f" (reference {base['reference'][f'{segment}/sharpe']:6.2f})" if "reference" in base else ""
-            log.info("  %-5s sharpe %6.2f (buy&hold %6.2f)%s | return %7.2f%% (buy&hold %7.2f%%) | max dd %5.1f%% "
+            log.info("  %-5s sharpe %6.2f (buy&hold %6.2f)%s | return %7.1f%% (buy&hold %7.1f%%) | max dd %5.1f%% "
                      "| trades %d", segment, m[f"{segment}/sharpe"], base["buy_and_hold"][f"{segment}/sharpe"], ref,
                      100 * m[f"{segment}/total_return"], 100 * base["buy_and_hold"][f"{segment}/total_return"],
                      100 * m[f"{segment}/max_drawdown"], int(m[f"{segment}/n_trades"]))
-        log.info("  outputs in %s", self.output_dir)
+        log.info("  outputs in %s", fmt.path(self.output_dir))
 
 

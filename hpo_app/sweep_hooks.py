@@ -1,31 +1,44 @@
 """hpo_app's side of the sweeper's seam (``hydra.sweeper.hooks`` in ``conf/config.yaml``).
 
-- ``check``: before any trial, build the engine from a representative trial's config (a bad key
-  or value fails here) and load the data every trial will use (a bad file fails once, here,
+- ``check``: before any trial, build the engine from a representative trial's config, at both
+  ends of the search space (a bad key or value fails here) and load the data every trial will use (a bad file fails once, here,
   instead of in every trial). Raises the app's user errors, which are ValueErrors: the sweeper
   prints their one line and exits with code 2.
 - ``job_failed``: a trial whose job ended without its own record (interrupted, stale, config
   not composed, worker died) gets a failed job record and ``error.txt`` in its directory.
+- ``format_value``: the sweep's progress and end lines show values as the run's log and the
+  report do (``hpo_app.fmt``).
+- ``next_steps``: the sweep's last lines name the command that reports on it.
 """
 
 from __future__ import annotations
 
 import os
+import shlex
 from collections.abc import Sequence
 from pathlib import Path
 
 from hydra_plugins.hpo_sweeper.hooks import FailedJob
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
-from hpo_app import artifacts, record
+from hpo_app import artifacts, fmt, record
+
+
+_PREPARED: set[str] = set()
+"""The data configs already loaded by ``check`` in this process (it is called at both ends of the
+search space, with the same data)."""
 
 
 def check(config: DictConfig, searched: Sequence[str]) -> None:
     from hpo_app.app import engine_from_config
 
     engine = engine_from_config(config, Path(os.devnull))
-    if not any(name.lstrip("+") == "data" or name.lstrip("+").startswith("data.") for name in searched):
+    if any(name.lstrip("+") == "data" or name.lstrip("+").startswith("data.") for name in searched):
+        return
+    data = OmegaConf.to_yaml({k: config.get(k) for k in ("data", "env", "validation")}, resolve=True)
+    if data not in _PREPARED:
         engine.prepare()
+        _PREPARED.add(data)
 
 
 def job_failed(job: FailedJob) -> None:
@@ -38,3 +51,13 @@ def job_failed(job: FailedJob) -> None:
     trial = {"number": job.trial_number, "study": job.study_name}
     record.write(job.job_dir, record.failed(job.error, trial=trial))
     (job.job_dir / artifacts.ERROR_FILE).write_text(job.details.rstrip("\n") + "\n")
+
+
+def format_value(metric: str, value: float) -> str:
+    """An objective value as the run's log and the report show it (``hpo_app.fmt``)."""
+    return fmt.metric(metric, value)
+
+
+def next_steps(sweep_dir: str) -> list[str]:
+    """Below the sweep's best trial: the command that reports on it."""
+    return [f"report:  python -m analysis.report {shlex.quote(sweep_dir)}"]

@@ -8,6 +8,7 @@ together, a few at a time, by one module fixture; the tests then check their res
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -86,10 +87,28 @@ class Ran:
     process: subprocess.CompletedProcess[str]
 
 
+def _overlays(folder: Path) -> dict[str, Case]:
+    """A user's own configs: one more model file beside the app's (--config-dir), and a whole
+    copy of conf/ with another seed (--config-path)."""
+    extra = folder / "my_conf"
+    (extra / "model").mkdir(parents=True)
+    text = (REPO_ROOT / "conf" / "model" / "a2c.yaml").read_text()
+    (extra / "model" / "my_a2c.yaml").write_text(text.replace("learning_rate: 7.0e-4", "learning_rate: 0.00123"))
+    whole = folder / "whole_conf"
+    shutil.copytree(REPO_ROOT / "conf", whole)
+    (whole / "config.yaml").write_text((whole / "config.yaml").read_text().replace("\nseed: 0 ", "\nseed: 7 "))
+    return {
+        "help": Case(("--help",), "", ""),
+        "help_dqn": Case(("model=dqn", "--help"), "", ""),
+        "config_dir": Case(("--config-dir", str(extra), "model=my_a2c", "search_space=a2c", "--cfg", "job"), "", ""),
+        "config_path": Case(("--config-path", str(whole), "--cfg", "job"), "", ""),
+    }
+
+
 @pytest.fixture(scope="module")
 def ran(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Ran]:
     folder = tmp_path_factory.mktemp("cli")
-    cases = {"tiny_run": Case(TINY_RUN, "", ""), **_cases(folder)}
+    cases = {"tiny_run": Case(TINY_RUN, "", ""), **_overlays(folder), **_cases(folder)}
     with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
         futures = {name: pool.submit(_hpo_app, case.args, folder / f"run_{name}") for name, case in cases.items()}
         return {name: Ran(cases[name], folder / f"run_{name}", f.result()) for name, f in futures.items()}
@@ -107,6 +126,44 @@ def test_tiny_run_exits_0_and_writes_its_outputs_in_the_run_dir(ran: dict[str, R
     hydra_dir = tiny.run_dir / artifacts.HYDRA_DIR
     assert (hydra_dir / "config.yaml").is_file()
     assert (hydra_dir / "overrides.yaml").read_text().count("train.total_timesteps=64") == 1
+    log = (tiny.run_dir / "hpo_app.log").read_text()  # the job is named after the app
+    assert "a2c complete" in log and "objective val/sharpe" in log
+
+
+def test_help_explains_the_app_its_groups_and_examples(ran: dict[str, Ran]) -> None:
+    """``--help`` is the app's page: what it does, every option of every config group with a
+    meaning (from the option's file), the option the command would use marked, and examples."""
+    from hpo_app import cli_help
+
+    process = ran["help"].process
+    assert process.returncode == 0, process.stderr
+    text = process.stdout
+    assert text.startswith("hpo_app: train a reinforcement-learning trading agent")
+    assert "powered by Hydra" not in text
+    lines = text.splitlines()
+    for group, options in cli_help.options().items():
+        start = lines.index(f"  {group}: {cli_help.GROUPS[group]}")
+        section = lines[start + 1:start + 1 + 3 * len(options)]
+        for option, meaning in options.items():
+            assert meaning and meaning != "-", f"conf/{group}/{option}.yaml has no leading comment"
+            line = next(x for x in section if x[6:].split(" ", 1)[0] == option)
+            assert " ".join(meaning.split()[:3]) in line, (group, option, line)
+    chosen = {line.split()[1] for line in lines if line.startswith("    * ")}
+    assert {"ppo", "edge", "holdout", "sharpe", "tpe", "none"} <= chosen
+    examples = lines[lines.index("Examples:") + 1:]
+    commands = [line for line in examples if line.strip().startswith("python -m ")]
+    assert len(commands) == 5, examples
+    dqn = ran["help_dqn"].process.stdout.splitlines()
+    assert any(line.startswith("    * dqn ") for line in dqn) and not any(line.startswith("    * ppo ") for line in dqn)
+
+
+def test_a_users_config_dir_and_config_path_overlay_the_apps_configs(ran: dict[str, Ran]) -> None:
+    extra = ran["config_dir"].process
+    assert extra.returncode == 0, extra.stderr
+    assert "learning_rate: 0.00123" in extra.stdout and "name: a2c" in extra.stdout
+    whole = ran["config_path"].process
+    assert whole.returncode == 0, whole.stderr
+    assert "seed: 7" in whole.stdout.splitlines()
 
 
 @pytest.mark.parametrize("name", BAD_INPUTS)

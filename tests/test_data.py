@@ -228,6 +228,85 @@ def test_semicolon_file_with_decimal_comma(tmp_path: Path) -> None:
     np.testing.assert_allclose(frame["close"].to_numpy(), [b[4] for b in BARS])
 
 
+# Broker and exchange exports: hourly forex bars as their tools write them (13 January 2020, 00:00 UTC on:
+# a day above 12, so that day-first layouts are not ambiguous).
+HOURS = pd.date_range("2020-01-13 00:00", periods=len(BARS), freq="h")
+
+
+def _rows(stamps: list[str], sep: str = ",", fields: str = "ohlcv") -> list[str]:
+    pick = {"o": 1, "h": 2, "l": 3, "c": 4, "v": 5}
+    return [sep.join([s] + [f"{bar[pick[f]]:g}" for f in fields]) for s, bar in zip(stamps, BARS)]
+
+
+@pytest.mark.parametrize(("header", "fmt"), [
+    ("Gmt time,Open,High,Low,Close,Volume", "%d.%m.%Y %H:%M:%S.000"),  # Dukascopy
+    ("Time (UTC),Open,High,Low,Close,Volume", "%Y.%m.%d %H:%M:%S"),  # MetaTrader-style, Dukascopy JForex
+    ("Date,Open,High,Low,Close,Volume", "%m/%d/%Y %I:%M:%S %p"),  # US spreadsheet export: 01/13/2020 12:00:00 AM
+    ("Date,Open,High,Low,Close,Volume", "%d/%m/%Y %H:%M:%S.%f"),  # day/month/year with microseconds
+    ("DateTime,Open,High,Low,Close,Volume", "%Y%m%d  %H:%M:%S"),  # Interactive Brokers: two spaces
+])
+def test_forex_timestamps_with_time_of_day_and_fractions(tmp_path: Path, header: str, fmt: str) -> None:
+    stamps = [t.strftime(fmt) for t in HOURS]
+    frame = load_csv(_write(tmp_path, "\n".join([header, *_rows(stamps)]) + "\n"))
+    _assert_bars(frame, HOURS)
+    assert infer_periods_per_year(frame.index) > 252  # intraday, not daily
+
+
+def test_dukascopy_local_time_with_its_gmt_offset_is_converted_to_utc(tmp_path: Path) -> None:
+    stamps = [(t + pd.Timedelta(hours=1)).strftime("%d.%m.%Y %H:%M:%S.000 GMT+0100") for t in HOURS]
+    assert stamps[0] == "13.01.2020 01:00:00.000 GMT+0100"
+    _assert_bars(load_csv(_write(tmp_path, "\n".join(["Local time,Open,High,Low,Close,Volume", *_rows(stamps)]) + "\n")), HOURS)
+    west = [(t - pd.Timedelta(hours=5)).strftime("%d.%m.%Y %H:%M:%S.000 GMT-0500") for t in HOURS]
+    _assert_bars(load_csv(_write(tmp_path, "\n".join(["Local time,Open,High,Low,Close,Volume", *_rows(west)]) + "\n")), HOURS)
+
+
+def test_histdata_file_without_header_semicolons(tmp_path: Path) -> None:
+    stamps = [t.strftime("%Y%m%d %H%M%S") for t in HOURS]
+    assert stamps[0] == "20200113 000000"
+    frame = load_csv(_write(tmp_path, "\n".join(_rows(stamps, sep=";")) + "\n"))
+    _assert_bars(frame, HOURS)
+
+
+def test_metatrader_history_without_header_date_and_time_columns(tmp_path: Path) -> None:
+    rows = [f"{t:%Y.%m.%d},{t:%H:%M},{r.split(',', 1)[1]}" for t, r in zip(HOURS, _rows(["x"] * len(BARS)))]
+    assert rows[0].startswith("2020.01.13,00:00,10,11,9.5,10.5,1000")
+    _assert_bars(load_csv(_write(tmp_path, "\n".join(rows) + "\n")), HOURS)
+
+
+def test_metatrader5_export_with_angle_bracket_header_and_tabs(tmp_path: Path) -> None:
+    header = "<DATE>\t<TIME>\t<OPEN>\t<HIGH>\t<LOW>\t<CLOSE>\t<TICKVOL>\t<VOL>\t<SPREAD>"
+    rows = [f"{t:%Y.%m.%d}\t{t:%H:%M:%S}\t" + "\t".join(f"{x:g}" for x in b[1:5]) + f"\t{b[5]:g}\t0\t12"
+            for t, b in zip(HOURS, BARS)]
+    frame = load_csv(_write(tmp_path, "\n".join([header, *rows]) + "\n"))
+    pd.testing.assert_index_equal(frame.index, pd.DatetimeIndex(HOURS, name="timestamp").as_unit("ns"))
+    np.testing.assert_allclose(frame["close"].to_numpy(), [b[4] for b in BARS])
+
+
+def test_header_less_date_and_time_columns_without_volume(tmp_path: Path) -> None:
+    rows = [f"{t:%Y.%m.%d},{t:%H:%M}," + ",".join(f"{x:g}" for x in b[1:5]) for t, b in zip(HOURS, BARS)]
+    _assert_bars(load_csv(_write(tmp_path, "\n".join(rows) + "\n")), HOURS, volume=False)
+
+
+def test_date_column_with_a_time_of_day_column_named_time_utc(tmp_path: Path) -> None:
+    rows = [f"{t:%Y-%m-%d},{t:%H:%M},{r.split(',', 1)[1]}" for t, r in zip(HOURS, _rows(["x"] * len(BARS)))]
+    _assert_bars(load_csv(_write(tmp_path, "\n".join(["Date,Time (UTC),Open,High,Low,Close,Volume", *rows]) + "\n")), HOURS)
+
+
+def test_header_less_check_does_not_warn_about_its_one_cell(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    stamps = ["01/02/2020", "13/02/2020", "14/02/2020", "17/02/2020", "18/02/2020"]  # day-first: 13 is a day
+    with caplog.at_level(logging.WARNING, logger="hpo_app.data"):
+        frame = load_csv(_write(tmp_path, "\n".join(_rows(stamps)) + "\n"))
+    assert frame.index[0] == pd.Timestamp("2020-02-01")
+    assert not [r for r in caplog.records if "ambiguous" in r.getMessage()]
+
+
+def test_a_bad_stamp_among_fractional_ones_is_named_with_its_line(tmp_path: Path) -> None:
+    stamps = [t.strftime("%d.%m.%Y %H:%M:%S.000") for t in HOURS]
+    stamps[3] = "13.01.2020 25:00:00.000"
+    with pytest.raises(DataError, match=r"unparsable timestamp '13.01.2020 25:00:00.000' in column Gmt time at line 5$"):
+        load_csv(_write(tmp_path, "\n".join(["Gmt time,Open,High,Low,Close,Volume", *_rows(stamps)]) + "\n"))
+
+
 def test_blank_lines_are_skipped(tmp_path: Path) -> None:
     text = _csv("Date,Open,High,Low,Close,Volume", [b[0] for b in BARS]).replace("\n2020-01-29", "\n\n2020-01-29")
     _assert_bars(load_csv(_write(tmp_path, text)))

@@ -84,7 +84,7 @@ def make_runner(tmp_path: Path, launcher: Launcher, *, n_trials: int, slots: int
                                 heartbeat_interval=1, grace_period=4, on_stale=lambda s, t: None)
     space = parse([], ["x=interval(-1.0, 1.0)"])
     sweep = Sweep(study, storage, url, space, sweep_dir, n_trials, max_failure_rate, OmegaConf.create({}), None,
-                  (failed.append if failed is not None else None), lambda: None)
+                  (failed.append if failed is not None else None), lambda: None, lambda i, v: f"{v:.4f}")
     heartbeats = Heartbeats(study, storage)
     return Runner(sweep, Dispatcher(launcher, slots=slots, queue_depth=queue, serial=serial), heartbeats)
 

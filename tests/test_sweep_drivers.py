@@ -87,8 +87,10 @@ def test_a_second_driver_does_not_fail_the_running_trials_of_a_live_one(tmp_path
     _wait_for(lambda: any(t.datetime_start < datetime.now() - timedelta(seconds=GRACE_S + 1)
                           for t in _trials(sweep, TrialState.RUNNING)))
     second_started = datetime.now()
+    # Shorter trials than the first driver's: a change the resume must be told to allow.
     second = run_app([*TINY, "hydra/launcher=basic", "hydra.sweeper.n_trials=3", "hydra.sweeper.resume=true",
-                      *FAST_HEARTBEAT], sweep)
+                      "hydra.sweeper.resume_ignore=[resources,train.device,train.save_model,train.total_timesteps,"
+                      "train.eval_every]", *FAST_HEARTBEAT], sweep)
     out, _ = first.communicate(timeout=300)
     assert first.returncode == 0, out[-3000:]
     assert second.returncode == 0, explain(second)

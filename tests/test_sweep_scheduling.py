@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -134,7 +135,12 @@ def test_interrupted_sweep_resumes_to_exactly_n_trials_without_overwriting(tmp_p
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode == 130, out[-3000:]
-    assert "hydra.sweeper.resume=true" in out
+    # The driver's last lines say how to continue: the same command, with the sweep and resume.
+    resume = [line.split("resume:", 1)[1].strip() for line in out.splitlines() if "  resume:  " in line]
+    assert len(resume) == 1, out[-3000:]
+    resume_args = shlex.split(resume[0])
+    assert resume_args[:4] == ["python", "-m", "hpo_app", "-m"], resume[0]
+    assert resume_args[-2:] == [f"hydra.sweep.dir={sweep}", "hydra.sweeper.resume=true"]
 
     study = load_study(sweep)
     finished = [t for t in study.trials if t.state == TrialState.COMPLETE]
@@ -151,8 +157,10 @@ def test_interrupted_sweep_resumes_to_exactly_n_trials_without_overwriting(tmp_p
     before = {j.name: _hash_tree(j) for j in job_dirs(sweep)}
     first_new_job = max(int(name) for name in before) + 1
 
-    proc2 = run_app([*args, "hydra.sweeper.resume=true"], sweep)
+    proc2 = subprocess.run([sys.executable, *resume_args[1:]], cwd=REPO, env=env, capture_output=True, text=True,
+                           timeout=300)  # the printed command, as it is
     assert proc2.returncode == 0, explain(proc2)
+    assert "Sweep finished" in proc2.stdout + proc2.stderr and "  resume:  " not in proc2.stdout + proc2.stderr
     study = load_study(sweep)
     assert sum(counts(t) for t in study.trials) == n_trials
     for name, files in before.items():  # nothing that existed was overwritten

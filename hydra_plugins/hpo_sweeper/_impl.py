@@ -17,7 +17,9 @@ This module sets the sweep up (checks, search space, study) and ends it (exit co
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -31,11 +33,17 @@ from omegaconf import DictConfig, OmegaConf
 
 from hydra_plugins.hpo_sweeper import _launchers, _private
 from hydra_plugins.hpo_sweeper._dispatch import Dispatcher
+from hydra_plugins.hpo_sweeper._identity import identity
 from hydra_plugins.hpo_sweeper._outcome import one_line
-from hydra_plugins.hpo_sweeper._results import display_url, log_best, results, write_results
+from hydra_plugins.hpo_sweeper._results import (
+    end_lines,
+    results,
+    resume_command,
+    shown_path,
+    write_results,
+)
 from hydra_plugins.hpo_sweeper._runner import Runner, Sweep
 from hydra_plugins.hpo_sweeper._space import SearchSpace, grid_size, parse
-from hydra_plugins.hpo_sweeper.storage import storage_url
 from hydra_plugins.hpo_sweeper._study import (
     ATTR_JOB_DIR,
     ATTR_JOB_NUM,
@@ -48,6 +56,12 @@ from hydra_plugins.hpo_sweeper._study import (
     requeue_cut_points,
 )
 from hydra_plugins.hpo_sweeper.hooks import FailedJob, call_job_failed, load_hook
+from hydra_plugins.hpo_sweeper.storage import (
+    JOURNAL_FILE,
+    SQLITE_FILE,
+    display_url,
+    storage_url,
+)
 
 log = logging.getLogger("hydra_plugins.hpo_sweeper")
 
@@ -85,6 +99,7 @@ class HpoSweeperImpl(Sweeper):
         params: DictConfig | None,
         custom_search_space: str | None,
         hooks: DictConfig,
+        resume_ignore: Any = (),
     ) -> None:
         self.sampler_cfg, self.pruner_cfg = sampler, pruner
         self.directions = _names(direction)
@@ -101,6 +116,7 @@ class HpoSweeperImpl(Sweeper):
         self.params = params
         self.custom_search_space = custom_search_space
         self.hooks = hooks
+        self.resume_ignore = _names(resume_ignore)
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         self.config = config
@@ -120,13 +136,18 @@ class HpoSweeperImpl(Sweeper):
             extender = self._custom_search_space()
             space = self._search_space(arguments)
             self.job_failed = load_hook(self.hooks.get("job_failed"), "job_failed")
-            self._check_config(space, load_hook(self.hooks.get("check"), "check"))
-            sweep_dir.mkdir(parents=True, exist_ok=True)
-            study, storage = open_study(
+            format_value = load_hook(self.hooks.get("format_value"), "format_value")
+            next_steps = load_hook(self.hooks.get("next_steps"), "next_steps")
+            config = self._check_config(space, load_hook(self.hooks.get("check"), "check"))
+            _writable(sweep_dir)
+            sweep_identity = identity(config, space, self.directions, self.metrics, self.resume_ignore)
+            study, storage = _opened(url, lambda: open_study(
                 url=url, study_name=self.study_name, sampler=self.sampler, pruner=self.pruner,
                 directions=self.directions, metrics=self.metrics, resume=self.resume, heartbeat_interval=self.heartbeat_interval,
                 grace_period=self.grace_period, on_stale=self._on_stale,
-            )
+                identity=sweep_identity,
+                where=shown_path(sweep_dir) if self.storage in (None, "journal") else None,
+            ))
             if self.resume and self.grid and requeue_cut_points(study):
                 log.info("Grid points of interrupted trials are queued to run again")
         except ValueError as err:  # SweepError, SearchSpaceError, StudyError: one line, exit 2
@@ -138,10 +159,15 @@ class HpoSweeperImpl(Sweeper):
         def save_results() -> None:
             write_results(sweep_dir, results(study, url=url, space=space, n_trials=self.n_trials, metrics=self.metrics))
 
+        names = self.metrics or ["value"] * len(self.directions)
+
+        def show_value(i: int, value: float) -> str:
+            return _formatted(format_value, names[i], value)
+
         self.heartbeats = Heartbeats(study, storage)
         self.heartbeats.start()  # fails the stale trials of drivers that died, first
         sweep = Sweep(study, storage, url, space, sweep_dir, int(self.n_trials), float(self.max_failure_rate),
-                      self.config, extender, self.job_failed, save_results)
+                      self.config, extender, self.job_failed, save_results, show_value)
         ray = _launchers.is_ray(self.config)
         if ray:
             _launchers.start_ray(self.config)
@@ -152,7 +178,7 @@ class HpoSweeperImpl(Sweeper):
         self.runner = runner = Runner(sweep, dispatcher, self.heartbeats)
         log.info(
             "Study %s in %s: %d trial(s) to run (%d done), %d in parallel, sampler %s, pruner %s",
-            study.study_name, display_url(url), runner.to_start, runner.tally.done, dispatcher.slots,
+            study.study_name, _shown_storage(self.storage, url, sweep_dir), runner.to_start, runner.tally.done, dispatcher.slots,
             type(self.sampler).__name__, type(self.pruner).__name__,
         )
         try:
@@ -161,16 +187,23 @@ class HpoSweeperImpl(Sweeper):
             self.heartbeats.stop()
         save_results()
         if runner.stop_requested:
-            log.warning(
-                "Interrupted: %d finished trial(s) are in the study and on disk; continue with "
-                "hydra.sweep.dir=%s hydra.sweeper.resume=true", count_finished(study), sweep_dir,
-            )
+            how = "interrupted (Ctrl-C)"
+        elif runner.too_many_failures:
+            how = (f"stopped: {runner.tally.failures} failed trial(s) in this run, more than "
+                   f"max_failure_rate={self.max_failure_rate}; each error is in its job directory")
+        else:
+            how = "finished"
+        early = count_finished(study) < int(self.n_trials)
+        steps = _next_steps(next_steps, sweep_dir)
+        resume = resume_command(self.config, sweep_dir) if early else None
+        for line in end_lines(study, sweep_dir=sweep_dir, n_trials=int(self.n_trials), how=how,
+                              format_value=lambda m, v: _formatted(format_value, m, v), metrics=self.metrics,
+                              next_steps=steps, resume_command=resume):
+            (log.warning if early else log.info)(line)
+        if runner.stop_requested:
             sys.exit(130)
         if runner.too_many_failures:
-            log.error("Sweep stopped: %d failed trial(s) in this run; each job's error is in the study "
-                      "(user attribute 'error') and in its job directory", runner.tally.failures)
             sys.exit(1)
-        log_best(study)
 
     # -- set-up -----------------------------------------------------------------------------
     def _check_settings(self) -> None:
@@ -211,18 +244,28 @@ class HpoSweeperImpl(Sweeper):
             log.warning("Pruning is single-objective only in Optuna: the pruner is not used")
         return space
 
-    def _check_config(self, space: SearchSpace, check: Any) -> None:
-        """Compose a representative trial's config (a key the config lacks fails here) and give
-        it to the application's check (its data, its values)."""
+    def _check_config(self, space: SearchSpace, check: Any) -> DictConfig:
+        """Compose a representative trial's config (a key the config lacks fails here), give
+        it to the application's check (its data, its values) and return it; then check every
+        choice and every range's high end the same way."""
+        config = self._compose(space.representative())
+        if check is not None:
+            check(config, list(space.distributions))
+            for overrides in space.extremes() if space.distributions else []:
+                try:
+                    check(self._compose(overrides), list(space.distributions))
+                except ValueError as err:
+                    raise SweepError(f"{err} (a value of the search space: a choice or a range's high end)") from None
+        return config
+
+    def _compose(self, overrides: list[str]) -> DictConfig:
         try:
-            config = self.hydra_context.config_loader.load_sweep_config(self.config, space.representative())
+            return self.hydra_context.config_loader.load_sweep_config(self.config, overrides)
         except Exception as err:  # noqa: BLE001 - Hydra raises several types for bad overrides
             raise SweepError(
                 f"the search space does not fit the config: {one_line(err)} "
                 "(a key the config lacks is added with +key=...)"
             ) from None
-        if check is not None:
-            check(config, list(space.distributions))
 
     def _slots(self) -> tuple[int, int]:
         """Trials in parallel, and trials queued beyond them. A queued job waits in Ray's queue
@@ -254,3 +297,71 @@ class HpoSweeperImpl(Sweeper):
         if job_dir:
             call_job_failed(self.job_failed, FailedJob(Path(job_dir), trial.user_attrs.get(ATTR_JOB_NUM),
                                                        trial.number, study.study_name, reason, reason))
+
+
+def _formatted(hook: Any, metric: str, value: float) -> str:
+    """The application's way to show ``value`` (hook ``format_value``), or 4 decimals."""
+    if hook is not None:
+        try:
+            return str(hook(metric, value))
+        except Exception:
+            log.debug("hooks.format_value raised", exc_info=True)
+    return f"{value:.4f}"
+
+
+def _next_steps(hook: Any, sweep_dir: Path) -> list[str]:
+    if hook is None:
+        return []
+    try:
+        return [str(line) for line in hook(shown_path(sweep_dir))]
+    except Exception:
+        log.exception("hooks.next_steps raised")
+        return []
+
+
+def _shown_storage(storage: str | None, url: str, sweep_dir: Path) -> str:
+    """The study's storage as a user reads it: the sweep's own file as a path, a URL without its password."""
+    if storage is None:
+        return shown_path(sweep_dir / SQLITE_FILE)
+    if storage == "journal":
+        return shown_path(sweep_dir / JOURNAL_FILE)
+    return display_url(url)
+
+
+PROBE_BYTES = 256 * 1024
+"""Written and removed in the sweep directory before any trial: the study's first writes and the
+first job directories need about this much."""
+
+
+def _writable(sweep_dir: Path) -> None:
+    """Refuse, in one line naming the directory and the operating system's reason, a sweep
+    directory that cannot be created or written (under a file, read-only, full disk)."""
+    probe = sweep_dir / f".hpo-write-test-{os.getpid()}"
+    try:
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        with open(probe, "wb") as f:
+            f.write(bytes(PROBE_BYTES))
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as err:
+        reason = err.strerror or str(err)
+        if err.errno == errno.ENOTDIR:
+            reason += ": a part of the path is a file"
+        raise SweepError(f"sweep directory {shown_path(sweep_dir)}: cannot write there ({reason})") from None
+    finally:
+        try:
+            probe.unlink(missing_ok=True)
+        except OSError:
+            pass  # it was never created
+
+
+def _opened(url: str, open_it: Any) -> Any:
+    """``open_it()``, with a storage that cannot be opened or written refused in one line that
+    names it (without its password) and the reason the database gave."""
+    try:
+        return open_it()
+    except ValueError:
+        raise
+    except Exception as err:  # noqa: BLE001 - SQLAlchemy's and the drivers' errors
+        reason = one_line(getattr(err, "orig", None) or err)
+        raise SweepError(f"storage {display_url(url)}: cannot open or write the study ({reason})") from None

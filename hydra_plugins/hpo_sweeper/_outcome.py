@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import optuna
@@ -71,6 +72,7 @@ class Tally:
     failures: int = 0  # this run's
     best: tuple[float, int] | None = None  # (value, trial number), single objective
     n_complete: int = 0
+    show: Callable[[int, float], str] = field(default=lambda i, v: f"{v:.4f}")  # objective i's value, for people
 
     def add(self, outcome: Outcome) -> None:
         self.done += 1
@@ -88,13 +90,13 @@ class Tally:
     def best_text(self) -> str:
         if len(self.directions) > 1:
             return f"see the Pareto front ({self.n_complete} complete)"
-        return "-" if self.best is None else f"{self.best[0]:.4f} (trial {self.best[1]})"
+        return "-" if self.best is None else f"{self.show(0, self.best[0])} (trial {self.best[1]})"
 
 
 def progress_line(outcome: Outcome, tally: Tally, n_trials: int, running: int) -> str:
     """``[3/8] trial 2 (job 2) COMPLETE in 14s: value 0.3120 | best 0.4402 (trial 0) | 2 running``"""
     if outcome.state == TrialState.COMPLETE:
-        text = "value " + ", ".join(f"{v:.4f}" for v in outcome.values or [])
+        text = "value " + ", ".join(tally.show(i, v) for i, v in enumerate(outcome.values or []))
     elif outcome.state == TrialState.PRUNED:
         text = outcome.detail
     else:

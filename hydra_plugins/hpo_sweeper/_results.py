@@ -21,6 +21,9 @@ or ``solutions``); the rest say what was searched and how the trials ended::
 from __future__ import annotations
 
 import logging
+import shlex
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,23 +32,12 @@ from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
 from hydra_plugins.hpo_sweeper._space import SearchSpace
-from hydra_plugins.hpo_sweeper._study import ATTR_JOB_NUM
+from hydra_plugins.hpo_sweeper._study import ATTR_JOB_DIR, ATTR_JOB_NUM
+from hydra_plugins.hpo_sweeper.storage import display_url
 
 log = logging.getLogger(__name__)
 
 RESULTS_FILE = "optimization_results.yaml"
-
-
-def display_url(url: str) -> str:
-    """The storage URL as it may be shown: without its password."""
-    if url.startswith("journal:") or "@" not in url:
-        return url
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - not an SQLAlchemy URL: show nothing of it
-        return "<storage URL>"
 
 
 def results(study: optuna.study.Study, *, url: str, space: SearchSpace, n_trials: int,
@@ -92,16 +84,87 @@ def write_results(sweep_dir: Path, content: dict[str, Any]) -> None:
     tmp.replace(target)
 
 
-def log_best(study: optuna.study.Study) -> None:
-    if not any(t.state == TrialState.COMPLETE for t in study.get_trials(deepcopy=False)):
-        log.warning("No trial completed")
-        return
-    if len(study.directions) == 1:
+def shown_path(path: Path | str) -> str:
+    """A path as a user would type it: relative to the working directory when inside it."""
+    path = Path(path)
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def end_lines(
+    study: optuna.study.Study,
+    *,
+    sweep_dir: Path,
+    n_trials: int,
+    how: str,
+    format_value: Callable[[str, float], str],
+    metrics: list[str],
+    next_steps: list[str],
+    resume_command: str | None,
+) -> list[str]:
+    """The sweep's last lines: how it ended and counts by state, the best trial (or Pareto front)
+    with its directory, what to run next, and how to resume it if it stopped early."""
+    trials = study.get_trials(deepcopy=False)
+    by_state = {
+        "complete": sum(t.state == TrialState.COMPLETE for t in trials),
+        "pruned": sum(t.state == TrialState.PRUNED for t in trials),
+        "failed": sum(t.state == TrialState.FAIL for t in trials),
+    }
+    counted = ", ".join(f"{n} {state}" for state, n in by_state.items())
+    lines = [f"Sweep {how}: {len(trials)} trial(s) in study {study.study_name!r} ({counted}; n_trials={n_trials})"]
+    names = metrics or [f"value {i}" if len(study.directions) > 1 else "value" for i in range(len(study.directions))]
+    if not by_state["complete"]:
+        lines.append("No trial completed")
+    elif len(study.directions) == 1:
         best = study.best_trial
-        log.info("Best trial %d (job %s): value %.4f, params %s",
-                 best.number, best.user_attrs.get(ATTR_JOB_NUM), best.value, best.params)
+        lines.append(f"Best: trial {best.number}, {names[0]} {format_value(names[0], float(best.value))}")
+        lines.append(f"  job:     {shown_path(best.user_attrs.get(ATTR_JOB_DIR, sweep_dir))}")
+        if best.params:
+            lines.append("  params:  " + " ".join(f"{k}={_short(v)}" for k, v in best.params.items()))
     else:
-        log.info("Pareto front: %d trial(s)", len(study.best_trials))
-        for t in study.best_trials:
-            log.info("    trial %d (job %s): values %s, params %s",
-                     t.number, t.user_attrs.get(ATTR_JOB_NUM), t.values, t.params)
+        front = study.best_trials
+        lines.append(f"Pareto front: {len(front)} trial(s)")
+        for t in front[:10]:
+            values = ", ".join(f"{n} {format_value(n, float(v))}" for n, v in zip(names, t.values))
+            lines.append(f"  trial {t.number}: {values} ({shown_path(t.user_attrs.get(ATTR_JOB_DIR, sweep_dir))})")
+    lines.append(f"  sweep:   {shown_path(sweep_dir)}")
+    lines += [f"  {line}" for line in next_steps]
+    if resume_command:
+        lines.append(f"  resume:  {resume_command}")
+    return lines
+
+
+def _short(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+_RESUME_SET = ("hydra.sweep.dir", "hydra.sweeper.resume", "hydra.mode")
+
+
+def resume_command(config: Any, sweep_dir: Path) -> str:
+    """The command that continues this sweep: the program as it was started, ``-m``, its config
+    directories, its overrides (Hydra's and the task's) and the sweep directory with resume."""
+    args = [*_program(), "-m"]
+    for source in OmegaConf.select(config, "hydra.runtime.config_sources", default=None) or []:
+        if source.get("provider") == "command-line" and source.get("schema") == "file":
+            args += ["--config-dir", str(source.get("path"))]
+    overrides = [*(OmegaConf.select(config, "hydra.overrides.hydra", default=None) or []),
+                 *(OmegaConf.select(config, "hydra.overrides.task", default=None) or [])]
+    for override in overrides:
+        key = str(override).split("=", 1)[0].lstrip("+~")
+        if key not in _RESUME_SET:
+            args.append(str(override))
+    args += [f"hydra.sweep.dir={shown_path(sweep_dir)}", "hydra.sweeper.resume=true"]
+    return " ".join(shlex.quote(a) for a in args)
+
+
+def _program() -> list[str]:
+    """How this process was started: ``python -m package`` or the console script's name."""
+    argv0 = Path(sys.argv[0]) if sys.argv and sys.argv[0] else Path("python")
+    if argv0.name == "__main__.py":
+        return ["python", "-m", argv0.parent.name]
+    if argv0.suffix == ".py":
+        return ["python", str(argv0)]
+    return [argv0.name]

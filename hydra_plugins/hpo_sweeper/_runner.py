@@ -26,7 +26,13 @@ from omegaconf import DictConfig
 from optuna.trial import TrialState
 
 from hydra_plugins.hpo_sweeper._dispatch import Dispatcher, Finished, Job
-from hydra_plugins.hpo_sweeper._outcome import Outcome, Tally, decode, one_line, progress_line
+from hydra_plugins.hpo_sweeper._outcome import (
+    Outcome,
+    Tally,
+    decode,
+    one_line,
+    progress_line,
+)
 from hydra_plugins.hpo_sweeper._space import SearchSpace
 from hydra_plugins.hpo_sweeper._study import (
     ATTR_ERROR,
@@ -63,6 +69,7 @@ class Sweep:
     custom_search_space: Callable[[DictConfig, optuna.trial.Trial], None] | None
     job_failed: Callable[[FailedJob], None] | None
     write_results: Callable[[], None]
+    show_value: Callable[[int, float], str]  # objective i's value as the application shows it
 
 
 class Runner:
@@ -75,7 +82,8 @@ class Runner:
         self.numbers = JobNumbers(sweep.sweep_dir, self.study)
         done = count_finished(self.study)
         self.to_start = max(0, sweep.n_trials - done)
-        self.tally = Tally(done=done, directions=[d.name.lower() for d in self.study.directions])
+        self.tally = Tally(done=done, directions=[d.name.lower() for d in self.study.directions],
+                           show=sweep.show_value)
         if len(self.study.directions) == 1:
             for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
                 self.tally.offer(float(t.value), t.number)

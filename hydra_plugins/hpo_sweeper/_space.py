@@ -43,6 +43,15 @@ class SearchSpace:
         """Overrides of one plausible trial (first choice, low end), to check the config with."""
         return self.overrides({name: _representative(d) for name, d in self.distributions.items()})
 
+    def extremes(self) -> list[list[str]]:
+        """Overrides of the trials that, with ``representative()``, put every parameter at each
+        of its choices and at both ends of its range: the k-th takes each parameter's k-th
+        choice (its last, past the end) and every range's high end."""
+        sizes = [len(d.choices) for d in self.distributions.values() if isinstance(d, CategoricalDistribution)]
+        count = max([2, *sizes]) - 1
+        return [self.overrides({name: _representative(d, k) for name, d in self.distributions.items()})
+                for k in range(1, count + 1)]
+
     def grid(self) -> dict[str, list[Any]]:
         """The grid sampler's points; every parameter must be discrete."""
         continuous = [n for n, d in self.distributions.items() if not _is_discrete(d)]
@@ -117,10 +126,12 @@ def _is_discrete(dist: BaseDistribution) -> bool:
     return isinstance(dist, CategoricalDistribution) or getattr(dist, "step", None) is not None
 
 
-def _representative(dist: BaseDistribution) -> Any:
+def _representative(dist: BaseDistribution, k: int = 0) -> Any:
+    """The k-th point of a parameter: its k-th choice (the last, past the end), its low end for
+    k = 0 and its high end otherwise."""
     if isinstance(dist, CategoricalDistribution):
-        return dist.choices[0]
-    return getattr(dist, "low")
+        return dist.choices[min(k, len(dist.choices) - 1)]
+    return getattr(dist, "low" if k == 0 else "high")
 
 
 def _describe(dist: BaseDistribution) -> dict[str, Any]:

@@ -28,7 +28,13 @@ import optuna
 from hydra.utils import instantiate
 from optuna.trial import TrialState
 
-from hydra_plugins.hpo_sweeper.storage import has_heartbeat, open_storage, use_wal
+from hydra_plugins.hpo_sweeper._identity import ATTR_IDENTITY, differences, refusal
+from hydra_plugins.hpo_sweeper.storage import (
+    display_url,
+    has_heartbeat,
+    open_storage,
+    use_wal,
+)
 
 log = logging.getLogger(__name__)
 
@@ -84,16 +90,36 @@ def open_study(
     heartbeat_interval: int,
     grace_period: int,
     on_stale: Callable[[optuna.study.Study, optuna.trial.FrozenTrial], None],
+    identity: dict[str, Any] | None = None,
+    where: str | None = None,
 ) -> tuple[optuna.study.Study, optuna.storages.BaseStorage]:
-    """Create the study, or continue it when ``resume``; raise StudyError on a mismatch."""
+    """Create the study, or continue it when ``resume``; raise StudyError on a mismatch.
+
+    ``where`` names the sweep directory when the storage is that directory's own (the default):
+    such a storage holds one study, so a sweep of another study there is refused. ``identity``
+    (``_identity``) is recorded in a new study and compared on resume."""
     use_wal(url)
     storage = open_storage(url, heartbeat_interval=heartbeat_interval, grace_period=grace_period,
                            on_stale=on_stale)
-    if study_name in optuna.study.get_all_study_names(storage) and not resume:
+    names = optuna.study.get_all_study_names(storage)
+    others = [n for n in names if n != study_name]
+    if others and study_name not in names and (resume or where):
+        held = ", ".join(repr(n) for n in others[:5])
+        if resume:
+            raise StudyError(
+                f"hydra.sweeper.resume=true: {where or display_url(url)} holds study {held}, not "
+                f"{study_name!r} (hydra.sweeper.study_name, which follows the model): resume with the "
+                "sweep's own settings"
+            )
+        raise StudyError(
+            f"{where} already holds the sweep of study {held}: one sweep directory holds one study; "
+            "use another hydra.sweep.dir, or resume that sweep with hydra.sweeper.resume=true"
+        )
+    if study_name in names and not resume:
         n = len(optuna.load_study(study_name=study_name, storage=storage).trials)
         if n:
             raise StudyError(
-                f"study {study_name!r} in {url} already has {n} trial(s): add "
+                f"study {study_name!r} in {display_url(url)} already has {n} trial(s): add "
                 "hydra.sweeper.resume=true to continue it, or use another hydra.sweep.dir"
             )
     study = optuna.create_study(study_name=study_name, storage=storage, sampler=sampler, pruner=pruner,
@@ -101,6 +127,14 @@ def open_study(
     existing = [d.name.lower() for d in study.directions]
     if existing != [d.lower() for d in directions]:
         raise StudyError(f"study {study_name!r} was created with directions {existing}, not {directions}")
+    if identity is not None:
+        recorded = study.user_attrs.get(ATTR_IDENTITY)
+        if study.trials and recorded is not None:
+            differ = differences(recorded, identity)
+            if differ:
+                raise StudyError(refusal(differ, where or display_url(url), study_name))
+        elif not study.trials or recorded is None:  # a new study, or one from before identities
+            study.set_user_attr(ATTR_IDENTITY, identity)
     if metrics and study.metric_names is None:
         study.set_metric_names(metrics)  # the study names its values, for the report and the dashboard
     if resume and study.trials:

@@ -86,6 +86,13 @@ class HooksConf:
     # job_failed(job: hydra_plugins.hpo_sweeper.hooks.FailedJob) -> None, called for a trial whose
     # job ended without its task returning: interrupted, stale, config not composed, worker died.
     job_failed: Optional[str] = None
+    # format_value(metric: str, value: float) -> str: how the driver shows an objective value in
+    # its progress and end lines (default: 4 decimals).
+    format_value: Optional[str] = None
+    # next_steps(sweep_dir: str) -> list[str]: lines the driver prints at the end of a sweep,
+    # below its best trial (the command that reports on the sweep, say); sweep_dir is the path
+    # as a user would type it (relative to the working directory when inside it).
+    next_steps: Optional[str] = None
 
 
 @dataclass
@@ -107,6 +114,9 @@ class HpoSweeperConf:
     queue: int = 1  # trials submitted beyond the parallel ones, so a freed slot starts at once
     max_failure_rate: float = 0.25  # of n_trials; more failures stop the sweep (exit code 1)
     resume: bool = False  # continue the study that storage and study_name already hold
+    # Config keys (or prefixes of keys) a resumed sweep may change; any other difference from the
+    # sweep it resumes (model, objective, search space, data, ...) refuses the resume.
+    resume_ignore: List[str] = field(default_factory=list)
     heartbeat_interval: int = 30  # seconds between heartbeats of the driver's running trials
     grace_period: int = 120  # seconds without heartbeat after which a RUNNING trial is stale
     params: Optional[Dict[str, str]] = None  # the search space, in Hydra's sweep grammar
@@ -122,7 +132,7 @@ class HpoRayConf:
             "num_cpus": None,  # None: Ray counts them
             "include_dashboard": False,
             "log_to_driver": False,  # the jobs' logs are in their job directories
-            "logging_level": "WARNING",
+            "logging_level": "ERROR",  # Ray's start-up notices off; INFO shows them
         }
     )
     remote: Dict[str, Any] = field(default_factory=lambda: {"num_cpus": 1, "max_retries": 0})

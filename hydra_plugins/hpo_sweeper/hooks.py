@@ -12,15 +12,20 @@ documented points, each optional, so that any Hydra app can be swept:
    stop (the pruner of ``hydra.sweeper.pruner`` decides). Outside a sweep it returns None.
 3. **Hooks** named in ``hydra.sweeper.hooks`` by dotted path:
 
-   - ``check(config, searched)``: called once before any trial, with the composed config of a
+   - ``check(config, searched)``: called before any trial with the composed config of a
      representative trial (every searched key at its first choice or its low end) and the list
-     of searched keys. Raise ``ValueError`` with a one-line message to refuse the sweep: the
+     of searched keys, then again for every other choice and every range's high end. Raise ``ValueError`` with a one-line message to refuse the sweep: the
      driver prints ``error: <message>`` and exits with code 2 before any trial. Composing that
      config is itself a check: a searched key the config lacks is refused the same way.
    - ``job_failed(job)``: called with a :class:`FailedJob` for every trial whose job ended
      without its task returning or raising (interrupted by Ctrl-C, found stale by heartbeat,
      its config did not compose, its worker died), so the application can leave its own record
      of the failure in the job directory. Errors raised by the hook are logged, never fatal.
+   - ``format_value(metric, value) -> str``: how the driver shows an objective value (named by
+     ``hydra.sweeper.metric``, or ``value``) in its progress and end lines; default 4 decimals.
+   - ``next_steps(sweep_dir) -> list[str]``: lines printed at the end of every sweep below its
+     best trial, such as the command that reports on it; ``sweep_dir`` is given as a user would
+     type it. Errors raised by these two are logged, never fatal.
 """
 
 from __future__ import annotations

@@ -38,7 +38,32 @@ def storage_url(storage: str | None, sweep_dir: Path) -> str:
         return f"journal:{sweep_dir / JOURNAL_FILE}"
     if storage.startswith("journal:"):
         return f"journal:{Path(storage[len('journal:'):]).absolute()}"
-    return storage
+    return _with_driver(storage)
+
+
+def _with_driver(url: str) -> str:
+    """A PostgreSQL URL without a driver names SQLAlchemy's default, psycopg2; when that is not
+    installed, psycopg 3 (which hpo_app installs) is used."""
+    if url.startswith("postgres://"):  # Heroku's spelling; SQLAlchemy 2 knows only postgresql://
+        url = "postgresql://" + url[len("postgres://"):]
+    if url.startswith("postgresql://"):
+        import importlib.util
+
+        if importlib.util.find_spec("psycopg2") is None and importlib.util.find_spec("psycopg") is not None:
+            return "postgresql+psycopg://" + url[len("postgresql://"):]
+    return url
+
+
+def display_url(url: str) -> str:
+    """The storage URL as it may be shown: without its password."""
+    if url.startswith("journal:") or "@" not in url:
+        return url
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - not an SQLAlchemy URL: show nothing of it
+        return "<storage URL>"
 
 
 def open_storage(

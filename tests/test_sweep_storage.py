@@ -1,0 +1,135 @@
+"""The study's storage: a sweep directory or database that cannot be used is refused before any
+trial in one line (the path or URL, without its password, and the operating system's or the
+database's reason); a real PostgreSQL server holds a real sweep's study, which the report reads."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hpo_app import record
+from tests.conftest import REPO_ROOT
+from tests.sweep_helpers import TINY, explain, run_app
+
+QUICK = [*TINY, "hydra/launcher=basic", "hydra.sweeper.n_trials=2"]
+
+
+def _refused(proc: subprocess.CompletedProcess[str]) -> str:
+    """The one line a refused sweep ends on (exit code 2, no traceback)."""
+    assert proc.returncode == 2, explain(proc)
+    assert "Traceback" not in proc.stderr, explain(proc)
+    return proc.stderr.strip().splitlines()[-1]
+
+
+def test_a_sweep_directory_under_a_file_is_refused_in_one_line(tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("")
+    line = _refused(run_app(QUICK, tmp_path / "afile" / "sweep", timeout=120))
+    assert line.startswith(f"error: sweep directory {tmp_path / 'afile' / 'sweep'}: cannot write there (Not a directory")
+
+
+@pytest.fixture
+def tiny_fs() -> Iterator[Path]:
+    """A 64 KiB tmpfs (needs the right to mount, as root on the project's machines)."""
+    where = Path(tempfile.mkdtemp(prefix="hpo-fs-"))
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(where)], capture_output=True, check=False).returncode:
+        where.rmdir()
+        pytest.skip("cannot mount a tmpfs here (not root)")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", str(where)], check=False)
+        where.rmdir()
+
+
+def test_a_full_disk_is_refused_before_any_trial_with_the_reason(tiny_fs: Path) -> None:
+    (tiny_fs / "fill").write_bytes(bytes(60 * 1024))
+    line = _refused(run_app(QUICK, tiny_fs / "sweep", timeout=120))
+    assert line == f"error: sweep directory {tiny_fs / 'sweep'}: cannot write there (No space left on device)"
+    assert list((tiny_fs / "sweep").iterdir()) == []  # the probe is gone; no study, no job
+
+
+def test_a_read_only_file_system_is_refused_with_the_reason(tiny_fs: Path) -> None:
+    subprocess.run(["mount", "-o", "remount,ro", str(tiny_fs)], check=True)
+    line = _refused(run_app(QUICK, tiny_fs / "sweep", timeout=120))
+    assert line == f"error: sweep directory {tiny_fs / 'sweep'}: cannot write there (Read-only file system)"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_an_unreachable_database_is_refused_without_its_password(tmp_path: Path) -> None:
+    url = f"postgresql://hpo:s3cret@127.0.0.1:{_free_port()}/hpo"
+    proc = run_app([*QUICK, f"hydra.sweeper.storage={url}"], tmp_path / "sweep", timeout=120)
+    line = _refused(proc)
+    assert line.startswith("error: storage postgresql+psycopg://hpo:***@127.0.0.1:") and "Connection refused" in line
+    assert "s3cret" not in proc.stdout + proc.stderr
+
+
+# -- a real PostgreSQL server --------------------------------------------------------------------
+
+PG_BIN = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+
+
+@pytest.fixture
+def postgres() -> Iterator[str]:
+    """A PostgreSQL server of its own, on 127.0.0.1, in a temporary directory; its URL."""
+    if not PG_BIN:
+        pytest.skip("PostgreSQL is not installed (/usr/lib/postgresql/*/bin)")
+    bin_dir = PG_BIN[-1].parent
+    as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []  # initdb refuses root
+    home = Path(tempfile.mkdtemp(prefix="hpo-pg-"))
+    if as_postgres:
+        shutil.chown(home, "postgres")
+    data, port = home / "data", _free_port()
+
+    def pg(*args: str) -> None:
+        proc = subprocess.run([*as_postgres, *args], capture_output=True, text=True, timeout=120, check=False)
+        assert proc.returncode == 0, f"{' '.join(args)}\n{proc.stdout}\n{proc.stderr}"
+
+    pg(str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "hpo", "--no-sync")
+    pg(str(bin_dir / "pg_ctl"), "-D", str(data), "-w", "-l", str(home / "log"),
+       "-o", f"-c listen_addresses=127.0.0.1 -p {port} -k {home} -c fsync=off", "start")
+    try:
+        pg(str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "hpo", "hpo")
+        yield f"postgresql://hpo:s3cret@127.0.0.1:{port}/hpo"  # trust: the password is not checked
+    finally:
+        subprocess.run([*as_postgres, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+                       capture_output=True, check=False)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.mark.slow
+def test_a_sweep_keeps_its_study_in_postgresql_and_the_report_reads_it(postgres: str, tmp_path: Path) -> None:
+    import optuna
+
+    sweep_dir = tmp_path / "sweep"
+    proc = run_app([*TINY, "hydra.sweeper.n_trials=4", f"hydra.sweeper.storage={postgres}"], sweep_dir, timeout=600)
+    assert proc.returncode == 0, explain(proc)
+    study = optuna.load_study(study_name="a2c", storage=postgres.replace("postgresql://", "postgresql+psycopg://"))
+    trials = study.get_trials(deepcopy=False)
+    assert [t.state.name for t in trials] == ["COMPLETE"] * 4
+    job_dirs = [Path(t.user_attrs["job_dir"]) for t in trials]
+    assert len(set(job_dirs)) == 4 and all(d.parent == sweep_dir for d in job_dirs)
+    for trial, job_dir in zip(trials, job_dirs):
+        job = record.read(job_dir)
+        assert job.trial["number"] == trial.number and job.objective.values[0] == pytest.approx(trial.value)
+
+    report = subprocess.run([sys.executable, "-m", "analysis.report", str(sweep_dir), "--out", str(tmp_path / "report")],
+                            cwd=REPO_ROOT, capture_output=True, text=True, timeout=300, check=False)
+    assert report.returncode == 0, report.stderr[-3000:]
+    rows = (tmp_path / "report" / "trials.csv").read_text().strip().splitlines()
+    assert len(rows) == 1 + 4
+    shown = [proc.stdout, proc.stderr, report.stdout, report.stderr, (sweep_dir / "optimization_results.yaml").read_text(),
+             *(p.read_text() for p in (tmp_path / "report").glob("*.*") if p.suffix in (".md", ".html", ".csv"))]
+    assert not [text for text in shown if "s3cret" in text]  # the password stays in the config files only
