@@ -126,3 +126,21 @@ def test_end_lines_and_resume_refusals_with_the_real_command(tmp_path):
     allowed = run_app([*TINY, "hydra/launcher=basic", "hydra.sweeper.n_trials=2", "train.save_model=false", resume], sweep)
     assert allowed.returncode == 0, explain(allowed)
     assert len(load_study(sweep).trials) == 2
+
+
+def test_drivers_started_together_on_one_study_do_not_draw_the_same_points(tmp_path):
+    """Two drivers with the same seed, both resume=true on a study that has no trial yet: the
+    sampler is reseeded for each, so their first points differ (without resume, one seed gives
+    one sequence: a sweep can be repeated)."""
+    quiet_optuna()
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    dist = {"x": optuna.distributions.FloatDistribution(0.0, 1.0)}
+
+    def first_point(resume: bool, name: str) -> float:
+        study = open_study(url=url, study_name=name, sampler=optuna.samplers.RandomSampler(seed=0),
+                           pruner=optuna.pruners.NopPruner(), directions=["maximize"], metrics=None,
+                           resume=resume, heartbeat_interval=30, grace_period=120, on_stale=lambda s, t: None)[0]
+        return float(study.ask(dist).params["x"])
+
+    assert first_point(True, "shared") != first_point(True, "shared")
+    assert first_point(False, "a") == first_point(False, "b")

@@ -137,9 +137,10 @@ def open_study(
             study.set_user_attr(ATTR_IDENTITY, identity)
     if metrics and study.metric_names is None:
         study.set_metric_names(metrics)  # the study names its values, for the report and the dashboard
-    if resume and study.trials:
+    if resume:
         # A seeded sampler would start its random stream over and repeat the points it already
-        # tried: a resumed sweep draws new ones.
+        # tried: a resumed sweep draws new ones. So do drivers started together on one study
+        # (each with resume=true), even before any trial exists: they share the seed.
         sampler.reseed_rng()
     return study, storage
 
