@@ -107,3 +107,16 @@ def test_a_second_driver_does_not_fail_the_running_trials_of_a_live_one(tmp_path
     # n_trials is per driver: each ran its own count (the first 1, the second 3, as nothing had
     # finished when it started).
     assert len(study.trials) == 4
+
+
+def test_ctrl_c_while_the_sweep_is_set_up_ends_it_in_one_line(tmp_path):
+    """Ctrl-C as soon as the study exists, while Ray starts (or, if Ray was quick, just after the
+    first trials were launched): exit 130 and a line saying so, never a traceback."""
+    sweep = tmp_path / "sweep"
+    driver = _start([*TINY, "hydra.sweeper.n_trials=2"], sweep)
+    _wait_for(lambda: (sweep / artifacts.MULTIRUN_FILE).exists(), seconds=120)
+    driver.send_signal(signal.SIGINT)
+    out, _ = driver.communicate(timeout=120)
+    assert driver.returncode == 130, out[-3000:]
+    assert "Traceback" not in out, out[-3000:]
+    assert "interrupted" in out.strip().splitlines()[-1] or "Sweep interrupted (Ctrl-C)" in out, out[-3000:]

@@ -133,3 +133,27 @@ def test_a_sweep_keeps_its_study_in_postgresql_and_the_report_reads_it(postgres:
     shown = [proc.stdout, proc.stderr, report.stdout, report.stderr, (sweep_dir / "optimization_results.yaml").read_text(),
              *(p.read_text() for p in (tmp_path / "report").glob("*.*") if p.suffix in (".md", ".html", ".csv"))]
     assert not [text for text in shown if "s3cret" in text]  # the password stays in the config files only
+
+
+@pytest.mark.slow
+def test_two_drivers_started_at_once_on_one_new_sweep_directory_lose_nothing(tmp_path: Path) -> None:
+    """Both create the same new SQLite study at the same moment: each either runs its sweep or is
+    refused with one line (exit 2, no traceback); every trial in the study is complete, with its own
+    job directory."""
+    import optuna
+
+    sweep_dir = tmp_path / "sweep"
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    command = [sys.executable, "-m", "hpo_app", "-m", f"hydra.sweep.dir={sweep_dir}", *QUICK]
+    drivers = [subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True) for _ in range(2)]
+    outcomes = [(d.wait(timeout=300), *d.communicate()) for d in drivers]
+    for code, out, err in outcomes:
+        assert code in (0, 2), err[-3000:]
+        assert "Traceback" not in err, err[-3000:]
+        if code == 2:
+            assert err.strip().splitlines()[-1].startswith("error: "), err[-3000:]
+    assert 0 in [code for code, _, _ in outcomes]
+    study = optuna.load_study(study_name="a2c", storage=f"sqlite:///{sweep_dir / 'optuna.db'}")
+    assert {t.state.name for t in study.trials} == {"COMPLETE"}
+    assert len({t.user_attrs["job_num"] for t in study.trials}) == len(study.trials)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -42,7 +43,7 @@ from hydra_plugins.hpo_sweeper._results import (
     shown_path,
     write_results,
 )
-from hydra_plugins.hpo_sweeper._runner import Runner, Sweep
+from hydra_plugins.hpo_sweeper._runner import Runner, Sweep, _on_ctrl_c
 from hydra_plugins.hpo_sweeper._space import SearchSpace, grid_size, parse
 from hydra_plugins.hpo_sweeper._study import (
     ATTR_JOB_DIR,
@@ -126,6 +127,36 @@ class HpoSweeperImpl(Sweeper):
         )
 
     def sweep(self, arguments: list[str]) -> None:
+        """Set the sweep up, run it (the runner handles Ctrl-C from its first trial on) and end it.
+        Ctrl-C during the set-up (data check, study, Ray start) is noted by a handler and acted on
+        between two steps (a KeyboardInterrupt raised inside a library can be swallowed there): the
+        sweep ends before its first trial, in one line."""
+        self.runner = None
+        self.setup_interrupted = False
+        previous = _on_ctrl_c(self._setup_ctrl_c)
+        try:
+            self._sweep(arguments)
+        except KeyboardInterrupt:
+            if self.runner is not None:
+                raise
+            if _launchers.is_ray(self.config):
+                _launchers.stop_ray()
+            print("Sweep interrupted (Ctrl-C) while it was being set up: no trial ran; run the command again "
+                  "to start it", file=sys.stderr)
+            sys.exit(130)
+        finally:
+            _on_ctrl_c(previous)
+
+    def _setup_ctrl_c(self, signum: int, frame: Any) -> None:
+        _on_ctrl_c(signal.default_int_handler)  # a second Ctrl-C stops at once
+        self.setup_interrupted = True
+        log.warning("Stopping: the sweep ends before its first trial (Ctrl-C again to stop at once)")
+
+    def _stop_if_interrupted(self) -> None:
+        if self.setup_interrupted:
+            raise KeyboardInterrupt
+
+    def _sweep(self, arguments: list[str]) -> None:
         quiet_optuna()
         for name in _private.LAUNCHER_LOGGERS:  # they log every job's overrides as they launch it;
             logging.getLogger(name).setLevel(logging.WARNING)  # the sweeper prints a line per trial
@@ -139,6 +170,7 @@ class HpoSweeperImpl(Sweeper):
             format_value = load_hook(self.hooks.get("format_value"), "format_value")
             next_steps = load_hook(self.hooks.get("next_steps"), "next_steps")
             config = self._check_config(space, load_hook(self.hooks.get("check"), "check"))
+            self._stop_if_interrupted()
             _writable(sweep_dir)
             sweep_identity = identity(config, space, self.directions, self.metrics, self.resume_ignore)
             study, storage = _opened(url, lambda: open_study(
@@ -176,6 +208,7 @@ class HpoSweeperImpl(Sweeper):
                                 serial=_launchers.is_serial(self.config),
                                 stop_jobs=_launchers.stop_ray if ray else None)
         self.runner = runner = Runner(sweep, dispatcher, self.heartbeats)
+        runner.stop_requested = self.setup_interrupted  # Ctrl-C since the last check: start no trial
         log.info(
             "Study %s in %s: %d trial(s) to run (%d done), %d in parallel, sampler %s, pruner %s",
             study.study_name, _shown_storage(self.storage, url, sweep_dir), runner.to_start, runner.tally.done, dispatcher.slots,
@@ -364,4 +397,9 @@ def _opened(url: str, open_it: Any) -> Any:
         raise
     except Exception as err:  # noqa: BLE001 - SQLAlchemy's and the drivers' errors
         reason = one_line(getattr(err, "orig", None) or err)
+        if "already exists" in reason:  # two drivers creating the same new storage's tables at once
+            raise SweepError(
+                f"storage {display_url(url)}: another driver was creating this study's tables at the same moment "
+                f"({reason}); start one driver, then the others with hydra.sweeper.resume=true"
+            ) from None
         raise SweepError(f"storage {display_url(url)}: cannot open or write the study ({reason})") from None
