@@ -281,6 +281,8 @@ def _add_record(row: dict[str, Any], job_dir: Path, finished: bool) -> record.Jo
     for name in BASELINES:
         row.update({f"{name}/{k}": v for k, v in rec.baselines.get(name, {}).items()})
     row.update(timesteps=rec.timesteps, seconds=rec.seconds, seed=rec.seed)
+    if rec.kept:  # train.keep=best: the step of the (first run's) kept policy
+        row["kept_step"] = rec.kept["timesteps"][0]
     if rec.error and not row.get("error"):
         row["error"] = rec.error
     return rec
@@ -353,7 +355,7 @@ def _curves(rows: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 FIRST = ("sweep", "model", "trial", "job_num", "state", "objective")
-LAST = ("timesteps", "seconds", "seed", "n_evals", "study", "error", "issue", "job_dir")
+LAST = ("timesteps", "kept_step", "seconds", "seed", "n_evals", "study", "error", "issue", "job_dir")
 
 
 def tidy(rows: list[dict[str, Any]], sweeps: Sequence[Sweep]) -> pd.DataFrame:

@@ -176,9 +176,9 @@ def _sweep_blocks(s: SweepSummary, plots: Sequence[Any]) -> list[Block]:
         if mt is not None:
             blocks.append(Block("p", "Its metrics (net of costs) beside the baselines on the same segments:"))
             blocks.append(_table(mt))
-        line = _beats_line(s)
-        if line:
-            blocks.append(Block("p", line))
+        for line in (_beats_line(s), _gap_line(s), _kept_line(s)):
+            if line:
+                blocks.append(Block("p", line))
         if s.rerun:
             blocks.append(Block("p", "Re-run this trial (a single run, no sweep):"))
             blocks.append(Block("code", s.rerun))
@@ -288,6 +288,36 @@ def _beats_line(s: SweepSummary) -> str:
         known = f"; the reference policy, the market's planted edge, earns {hfmt.metric(name, ref)}" if not math.isnan(ref) else ""
         parts.append(f"on {label} it {word} buy-and-hold ({hfmt.label(name)} {hfmt.metric(name, agent)} vs {hfmt.metric(name, bh)}{known})")
     return ("The best trial: " + "; ".join(parts) + ".") if parts else ""
+
+
+def _gap_line(s: SweepSummary) -> str:
+    """The best trial's train - validation Sharpe gap, beside the reference policy's (the market's
+    own gap on the planted-edge market), and whether it beats on its training bars what is knowable."""
+    if s.best is None:
+        return ""
+    train, val = _float(s.best.get("train/sharpe")), _float(s.best.get("val/sharpe"))
+    if math.isnan(train) or math.isnan(val):
+        return ""
+    line = f"Memorization: its training Sharpe is {hfmt.metric('sharpe', train)}, validation {hfmt.metric('sharpe', val)}: a gap of {hfmt.metric('sharpe', train - val)}"
+    ref_train, ref_val = _float(s.best.get("reference/train/sharpe")), _float(s.best.get("reference/val/sharpe"))
+    if math.isnan(ref_train) or math.isnan(ref_val):
+        return line + "."
+    line += (f" (the reference policy's, the market's own: {hfmt.metric('sharpe', ref_train - ref_val)})")
+    if train > ref_train:
+        line += (f". On its training bars it beats the reference's {hfmt.metric('sharpe', ref_train)}, the best the "
+                 "planted edge allows: it memorized its training path")
+    return line + "."
+
+
+def _kept_line(s: SweepSummary) -> str:
+    """With train.keep=best, validation also chose each agent's checkpoint: say so."""
+    if "kept_step" not in s.trials or not s.trials["kept_step"].notna().any():
+        return ""
+    step = _float(s.best.get("kept_step")) if s.best is not None else math.nan
+    where = f" (the best trial's: step {int(step):,} of {int(_float(s.best.get('timesteps'))):,})" if not math.isnan(step) else ""
+    return ("`train.keep=best`: each agent is the checkpoint of its best validation evaluation" + where + ", one "
+            "more selection on the validation segment, so its validation figures flatter it more than the last "
+            "policy's would; the test segment stays untouched.")
 
 
 def document(analysis: Analysis, plots: Sequence[Any], command: str | None = None) -> list[Block]:

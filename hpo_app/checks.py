@@ -37,10 +37,13 @@ class Rule:
     high_open: bool = False
     optional: bool = False  # null allowed
     also: tuple[float, ...] = ()  # values allowed outside the range (e.g. -1: "as many as collected")
+    options: tuple[str, ...] = ()  # kind "choice": the allowed words
 
     def allowed(self) -> str:
         if self.kind == "bool":
             return "true or false"
+        if self.kind == "choice":
+            return "one of " + ", ".join(self.options)
         noun = "an integer" if self.kind == "integer" else "a number"
         if self.low is not None and self.high is not None:
             text = f"{noun} in {'(' if self.low_open else '['}{_num(self.low)}, {_num(self.high)}{')' if self.high_open else ']'}"
@@ -58,6 +61,8 @@ class Rule:
             return self.optional
         if self.kind == "bool":
             return isinstance(value, bool)
+        if self.kind == "choice":
+            return value in self.options
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             return False
         if self.kind == "integer" and not isinstance(value, int):
@@ -105,6 +110,7 @@ MODEL: dict[str, Rule] = {
     "stats_window_size": Rule("episodes averaged in the logs", kind="integer", low=1),
     "net_width": Rule("units per hidden layer", kind="integer", low=1),
     "net_depth": Rule("hidden layers", kind="integer", low=0),
+    "weight_decay": Rule("the optimizer's L2 weight decay", low=0),
 }
 PPO_ONLY: dict[str, Rule] = {  # stable-baselines3 asserts these for advantage normalization
     "batch_size": Rule("the mini-batch size; PPO normalizes advantages over it", kind="integer", low=2),
@@ -117,11 +123,15 @@ SETTINGS: dict[str, Rule] = {
     "train.eval_every": Rule("steps between evaluations", kind="integer", low=1),
     "train.n_seeds": Rule("runs per fold", kind="integer", low=1),
     "train.save_model": Rule("whether model.zip is written", kind="bool"),
+    "train.keep": Rule("the policy scored at the end: the last one, or the best validation evaluation's",
+                       kind="choice", options=("last", "best")),
     "resources.cpus_per_trial": Rule("CPUs (torch threads) per run", low=1),
     "env.window": Rule("bars in an observation", kind="integer", low=1),
     "env.cost_bps": Rule("the transaction cost in basis points", low=0),
     "env.allow_short": Rule("whether short positions are allowed", kind="bool"),
     "env.episode_length": Rule("bars per training episode", kind="integer", low=2, optional=True),
+    "env.obs_noise": Rule("the std of the noise on training observations, in units of the scaled features", low=0),
+    "env.reward_scale": Rule("the training reward's multiplier", low=0, low_open=True),
     "data.n_bars": Rule("bars of generated data", kind="integer", low=2, optional=True),
     "data.seed": Rule("the data's seed", kind="integer", low=0, high=2**32 - 1, optional=True),
     "data.edge": Rule("the planted edge, an AR(1) coefficient: the market is stationary below 1 in size", low=-1, high=1,
@@ -162,6 +172,10 @@ def check_settings(values: Mapping[str, Any]) -> None:
     for key, rule in SETTINGS.items():
         if key in values and not rule.accepts(values[key]):
             raise ConfigError(fault(key, values[key], rule))
+    if "env.features" in values:
+        from hpo_app.features import feature_columns
+
+        feature_columns(values["env.features"])
     seed, n_seeds = values.get("seed"), values.get("train.n_seeds")
     if isinstance(seed, int) and isinstance(n_seeds, int) and seed + n_seeds - 1 > 2**32 - 1:
         raise ConfigError(f"seed={seed}, train.n_seeds={n_seeds}: the runs' seeds seed ... seed+n_seeds-1 "

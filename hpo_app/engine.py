@@ -18,6 +18,7 @@ are written to the job directory (file names: ``hpo_app.artifacts``; the record:
 
 from __future__ import annotations
 
+import copy
 import csv
 import logging
 import time
@@ -33,7 +34,13 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 
 from hpo_app import artifacts, fmt, record
 from hpo_app.data import load_market_data
-from hpo_app.features import PreparedData, fold_view, prepare_data
+from hpo_app.features import (
+    PreparedData,
+    feature_columns,
+    fold_view,
+    prepare_data,
+    select_features,
+)
 from hpo_app.metrics import METRIC_NAMES
 from hpo_app.models import model_kwargs
 from hpo_app.record import one_line
@@ -72,6 +79,7 @@ class _Run:
     timesteps: int
     model: BaseAlgorithm | None  # kept for the last fold only (scored on test at the end)
     episodes: dict[str, Any] = field(default_factory=dict)  # segment -> EpisodeRecord
+    kept_timesteps: int | None = None  # train.keep=best: the step whose policy was kept
 
     @property
     def seed(self) -> int:
@@ -80,6 +88,21 @@ class _Run:
     @property
     def prepared(self) -> PreparedData:
         return self.agent.prepared
+
+
+class _BestPolicy:
+    """The best validation evaluation of one run so far, and a copy of its policy's weights."""
+
+    def __init__(self, direction: str) -> None:
+        self.sign = 1.0 if direction == "maximize" else -1.0
+        self.value = -np.inf
+        self.timesteps: int | None = None
+        self.state: dict[str, Any] = {}
+
+    def offer(self, value: float, timesteps: int, model: BaseAlgorithm) -> None:
+        if self.sign * value > self.value:  # ties keep the earlier (the shorter-trained) policy
+            self.value, self.timesteps = self.sign * value, timesteps
+            self.state = copy.deepcopy(model.policy.state_dict())
 
 
 class TrainingEngine:
@@ -117,6 +140,7 @@ class TrainingEngine:
         self.single = True  # one run only (holdout, one seed); set when the plan is known
         self.timesteps = 0
         self.reference = data.source == "edge"
+        self._best: _BestPolicy | None = None  # train.keep=best: the current run's best evaluation
 
     @property
     def metric(self) -> str:
@@ -158,8 +182,11 @@ class TrainingEngine:
         return result
 
     def _one_run(self, agent: AgentRun, fold: Fold) -> BaseException | None:
-        """Train and score one agent; returns the pruner's exception when it said stop."""
+        """Train and score one agent; returns the pruner's exception when it said stop. With
+        ``train.keep=best`` the policy of the best validation evaluation replaces the last one."""
         model = self.current_model = agent.build()
+        direction = self.objective_spec.directions[0]
+        self._best = _BestPolicy(direction) if self.train_spec.keep == "best" else None
         pruned: BaseException | None = None
         try:
             agent.learn(model, lambda steps: self._evaluate_during_training(agent, model, fold, steps))
@@ -172,10 +199,22 @@ class TrainingEngine:
         self.timesteps += timesteps
         val, episode = agent.metrics(model, "val")
         check_finite(val[self.metric], f"validation {self.metric}", timesteps)
+        if self.single and (not self.curve or self.curve[-1].timesteps < timesteps):
+            # The fully trained policy closes the curve (the pruner never sees this point).
+            self._add_point(timesteps, val, fold, agent.seed)
+        kept = None
+        if self._best is not None:
+            self._best.offer(val[self.metric], timesteps, model)
+            kept = self._best.timesteps
+            if kept != timesteps:
+                model.policy.load_state_dict(self._best.state)
+                val, episode = agent.metrics(model, "val")
+            log.info("train.keep=best: kept the policy of step %d (%s = %s)", kept, self.metric,
+                     fmt.metric(self.metric, val[self.metric]))
         for earlier in self.runs:  # only the last fold's agents are scored on test: free the others
             if earlier.fold.index != fold.index:
                 earlier.model = None
-        self.runs.append(_Run(fold, agent, val, timesteps, model, {"val": episode}))
+        self.runs.append(_Run(fold, agent, val, timesteps, model, {"val": episode}, kept))
         if not self.single and pruned is None:
             pruned = self._report_run(len(self.runs))
         return pruned
@@ -184,6 +223,8 @@ class TrainingEngine:
         metrics, _ = agent.metrics(model, "val")
         check_finite(metrics[self.metric], f"validation {self.metric}", timesteps)
         point = self._add_point(timesteps, metrics, fold, agent.seed)
+        if self._best is not None:
+            self._best.offer(metrics[self.metric], timesteps, model)
         if self.single and self.on_evaluation is not None:
             self.on_evaluation(point)
 
@@ -209,8 +250,10 @@ class TrainingEngine:
         market = load_market_data(spec.source, path=spec.path, n_bars=spec.n_bars or 3000,
                                   seed=spec.seed if spec.seed is not None else 0, use_adjusted=spec.use_adjusted,
                                   edge=spec.edge, vol=spec.vol)
-        return prepare_data(market.prices, window=self.env_spec.window, train_frac=spec.train_frac,
-                            val_frac=spec.val_frac, periods_per_year=market.periods_per_year, source=market.source)
+        prepared = prepare_data(market.prices, window=self.env_spec.window, train_frac=spec.train_frac,
+                                val_frac=spec.val_frac, periods_per_year=market.periods_per_year,
+                                source=market.source)
+        return select_features(prepared, feature_columns(self.env_spec.features))
 
     # -- the end -----------------------------------------------------------------------------
     def _finish(self, prepared: PreparedData, state: str, started: float) -> RunResult:
@@ -225,10 +268,6 @@ class TrainingEngine:
         values = tuple(aggregate([r.val[m] for r in self.runs], self.validation) for m in self.objective_spec.metrics)
         for name, value in zip(self.objective_spec.metrics, values):
             check_finite(value, f"objective {name}", self.timesteps)
-        if self.single and (not self.curve or self.curve[-1].timesteps < self.timesteps):
-            # The fully trained policy closes the curve (the pruner never sees this point).
-            run = self.runs[-1]
-            self._add_point(run.timesteps, run.val, run.fold, run.seed)
         self._write_equity(final[0])
         if self.train_spec.save_model:
             final[0].model.save(self.output_dir / artifacts.MODEL_FILE)
@@ -313,6 +352,8 @@ class TrainingEngine:
             trial=self.trial_info,
             folds=folds,
             val_returns=val_returns,
+            kept={"rule": "best", "timesteps": [r.kept_timesteps for r in self.runs]}
+            if self.train_spec.keep == "best" and self.runs else None,
         ))
 
     def write_failure(self, exc: BaseException) -> None:
@@ -341,6 +382,18 @@ class TrainingEngine:
                      "| trades %d", segment, m[f"{segment}/sharpe"], base["buy_and_hold"][f"{segment}/sharpe"], ref,
                      100 * m[f"{segment}/total_return"], 100 * base["buy_and_hold"][f"{segment}/total_return"],
                      100 * m[f"{segment}/max_drawdown"], int(m[f"{segment}/n_trades"]))
+        gap = m["train/sharpe"] - m["val/sharpe"]
+        ref_gap = ""
+        if "reference" in base:
+            ref = base["reference"]
+            ref_gap = f" (reference {ref['train/sharpe'] - ref['val/sharpe']:5.2f})"
+        log.info("  gap   train - val sharpe %5.2f%s", gap, ref_gap)
+        if "reference" in base and m["train/sharpe"] > base["reference"]["train/sharpe"]:
+            log.warning("  train sharpe %.2f beats the reference policy's %.2f, the best the market's edge allows: "
+                        "the agent memorized its training bars", m["train/sharpe"], base["reference"]["train/sharpe"])
+        if self.train_spec.keep == "best":
+            log.info("  train.keep=best: validation chose the checkpoint too (one more selection on it); "
+                     "test is untouched")
         log.info("  outputs in %s", fmt.path(self.output_dir))
 
 

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from hpo_app.data import DataError
+from hpo_app.specs import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +34,19 @@ FEATURE_NAMES: tuple[str, ...] = (
     "range_hl",     # (high - low) / close
     "volume_z_20",  # z-score of log(1 + volume) over 20 bars; 0 when volume is missing
 )
+FEATURE_GROUPS: dict[str, tuple[str, ...]] = {
+    "returns": ("ret_1", "ret_5", "ret_20"),
+    "volatility": ("vol_10", "vol_30", "range_hl"),
+    "trend": ("zscore_20", "dist_ma_50", "rsi_14"),
+    "volume": ("volume_z_20",),
+}
+# Named feature sets, each adding a group to the one before: the values of ``env.features``.
+FEATURE_SETS: dict[str, tuple[str, ...]] = {
+    "returns": FEATURE_GROUPS["returns"],
+    "returns_volatility": FEATURE_GROUPS["returns"] + FEATURE_GROUPS["volatility"],
+    "price": FEATURE_GROUPS["returns"] + FEATURE_GROUPS["volatility"] + FEATURE_GROUPS["trend"],
+    "all": FEATURE_NAMES,
+}
 _WARMUP = 50  # the longest lookback: the 50-bar mean (vol_30 needs 31 closes)
 _CLIP = 10.0
 _STD_FLOOR = 1e-8
@@ -199,6 +214,32 @@ def prepare_data(
         scaler_std=std,
         raw=raw.to_numpy(dtype=np.float64),
     )
+
+
+def feature_columns(features: str | Sequence[str]) -> tuple[str, ...]:
+    """The feature names of ``env.features``: a set's name (``FEATURE_SETS``) or a list of names."""
+    if isinstance(features, str):
+        if features not in FEATURE_SETS:
+            raise ConfigError(f"env.features={features!r}: unknown feature set (choose from "
+                            f"{', '.join(FEATURE_SETS)}, or a list of names from {', '.join(FEATURE_NAMES)})")
+        return FEATURE_SETS[features]
+    if not isinstance(features, (list, tuple)):
+        raise ConfigError(f"env.features={features!r}: a feature set's name ({', '.join(FEATURE_SETS)}) "
+                          "or a list of feature names")
+    names = tuple(features)
+    unknown = [n for n in names if n not in FEATURE_NAMES]
+    if unknown or not names or len(set(names)) != len(names):
+        what = f"unknown feature {unknown[0]!r}" if unknown else "empty" if not names else "a name repeated"
+        raise ConfigError(f"env.features={list(names)}: {what} (names: {', '.join(FEATURE_NAMES)})")
+    return names
+
+
+def select_features(prepared: PreparedData, names: Sequence[str]) -> PreparedData:
+    """The data with only the feature columns ``names`` (in that order)."""
+    cols = [prepared.feature_names.index(n) for n in names]
+    return dataclasses.replace(prepared, features=prepared.features[:, cols], feature_names=tuple(names),
+                               scaler_mean=prepared.scaler_mean[cols], scaler_std=prepared.scaler_std[cols],
+                               raw=prepared.raw[:, cols])
 
 
 def fold_view(prepared: PreparedData, train: tuple[int, int], val: tuple[int, int]) -> PreparedData:

@@ -1,8 +1,9 @@
 """Model factory: ``model=ppo|dqn|a2c`` to a stable-baselines3 algorithm.
 
-Every key of ``conf/model/<name>.yaml`` reaches the SB3 constructor: the network keys
-(``net_width``, ``net_depth``, ``activation``) become ``policy_kwargs`` here, in one place, and
-every other key is passed as a constructor argument. A key that the algorithm does not accept is
+Every key of ``conf/model/<name>.yaml`` reaches the SB3 constructor: the policy keys
+(``net_width``, ``net_depth``, ``activation``, ``weight_decay``) become ``policy_kwargs`` here, in
+one place, and every other key is passed as a constructor argument. ``weight_decay`` is the
+optimizer's own argument (L2 decay in torch's Adam, and in RMSprop for A2C). A key that the algorithm does not accept is
 an error, never silently dropped.
 """
 
@@ -13,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import gymnasium as gym
+import torch
 from stable_baselines3 import A2C, DQN, PPO
 from stable_baselines3.common.base_class import BaseAlgorithm
 from torch import nn
@@ -24,7 +26,7 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
     "elu": nn.ELU,
     "leaky_relu": nn.LeakyReLU,
 }
-NETWORK_KEYS = ("net_width", "net_depth", "activation")
+NETWORK_KEYS = ("net_width", "net_depth", "activation", "weight_decay")
 # Constructor arguments the engine sets itself; a model config may not set them.
 ENGINE_ARGUMENTS = frozenset(
     {"env", "seed", "device", "verbose", "tensorboard_log", "_init_setup_model", "policy_kwargs"}
@@ -56,8 +58,12 @@ def accepted_keys(name: str) -> frozenset[str]:
     return frozenset(constructor | set(NETWORK_KEYS))
 
 
-def policy_kwargs(name: str, net_width: int, net_depth: int, activation: str) -> dict[str, Any]:
-    """``policy_kwargs`` for the SB3 policy: ``net_depth`` hidden layers of ``net_width`` units."""
+def policy_kwargs(name: str, net_width: int, net_depth: int, activation: str, weight_decay: float = 0.0,
+                  rms_prop_eps: float | None = None) -> dict[str, Any]:
+    """``policy_kwargs`` for the SB3 policy: ``net_depth`` hidden layers of ``net_width`` units, and
+    the optimizer's ``weight_decay``. ``rms_prop_eps`` (A2C with RMSprop): A2C replaces the
+    optimizer's arguments when it picks RMSprop itself, so with a decay it is given here, with
+    A2C's own alpha and eps."""
     if int(net_width) < 1 or int(net_depth) < 0:
         raise ModelConfigError(
             f"model.net_width={net_width}, model.net_depth={net_depth}: need width >= 1 and depth >= 0"
@@ -68,7 +74,13 @@ def policy_kwargs(name: str, net_width: int, net_depth: int, activation: str) ->
         )
     layers = [int(net_width)] * int(net_depth)
     net_arch: Any = layers if name == "dqn" else {"pi": layers, "vf": list(layers)}
-    return {"net_arch": net_arch, "activation_fn": ACTIVATIONS[activation]}
+    out: dict[str, Any] = {"net_arch": net_arch, "activation_fn": ACTIVATIONS[activation]}
+    if weight_decay:
+        out["optimizer_kwargs"] = {"weight_decay": float(weight_decay)}
+        if rms_prop_eps is not None:
+            out["optimizer_class"] = torch.optim.RMSprop
+            out["optimizer_kwargs"].update(alpha=0.99, eps=float(rms_prop_eps))
+    return out
 
 
 def model_kwargs(name: str, hyperparams: Mapping[str, Any]) -> dict[str, Any]:
@@ -87,6 +99,8 @@ def model_kwargs(name: str, hyperparams: Mapping[str, Any]) -> dict[str, Any]:
     kwargs.setdefault("policy", "MlpPolicy")
     network = {k: hyperparams[k] for k in NETWORK_KEYS if k in hyperparams}
     defaults = {"net_width": 64, "net_depth": 2, "activation": "relu" if name == "dqn" else "tanh"}
+    if name == "a2c" and kwargs.get("use_rms_prop", True):
+        network["rms_prop_eps"] = kwargs.get("rms_prop_eps", 1e-5)
     kwargs["policy_kwargs"] = policy_kwargs(name, **{**defaults, **network})
     if name in ("ppo", "a2c") and "n_steps" in kwargs and int(kwargs["n_steps"]) < 2:
         raise ModelConfigError(f"model.n_steps={kwargs['n_steps']}: must be at least 2")
@@ -108,7 +122,7 @@ def _check_types(name: str, hyperparams: Mapping[str, Any]) -> None:
                 raise ModelConfigError(f"model.{key}={value!r}: expected true or false")
         elif isinstance(default, (int, float)) and (isinstance(value, bool) or not isinstance(value, (int, float))):
             raise ModelConfigError(f"model.{key}={value!r}: expected a number")
-    for key in ("net_width", "net_depth"):
+    for key in ("net_width", "net_depth", "weight_decay"):
         value = hyperparams.get(key, 1)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ModelConfigError(f"model.{key}={value!r}: expected a number")

@@ -21,7 +21,8 @@ whose records still load::
       "val_returns": [0.001, -0.002, ...],     # the agent's net return per validation bar (first seed;
                                                # walk-forward: the folds' blocks in order): for the report's
                                                # deflated Sharpe ratio and probability of overfitting
-      "lineage": null                          # parent, interval, schedule (population-based training)
+      "lineage": null,                         # parent, interval, schedule (population-based training)
+      "kept": {"rule": "best", "timesteps": [9000]}  # train.keep=best: the step of each run's kept policy
     }
 
 Metric keys are ``<segment>/<metric>`` with segment in ``artifacts.SEGMENTS`` and metric in
@@ -72,6 +73,7 @@ class JobRecord:
     folds: list[dict[str, Any]] = field(default_factory=list)
     val_returns: list[float] = field(default_factory=list)
     lineage: dict[str, Any] | None = None
+    kept: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.state not in STATES:

@@ -37,6 +37,13 @@ class EnvSpec:
     cost_bps: float = 5.0
     allow_short: bool = True
     episode_length: int | None = 256
+    features: str | tuple[str, ...] = "all"  # a feature set's name (features.FEATURE_SETS) or names
+    obs_noise: float = 0.0  # std of Gaussian noise on training observations' features
+    reward_scale: float = 1.0  # training reward multiplier
+
+    def __post_init__(self) -> None:
+        if isinstance(self.features, list):  # from a YAML list
+            object.__setattr__(self, "features", tuple(self.features))
 
 
 @dataclass(frozen=True)
@@ -54,6 +61,7 @@ class TrainSpec:
     n_threads: int = 1
     save_model: bool = True
     device: str = "cpu"
+    keep: str = "last"  # the policy scored at the end: the last, or the best validation evaluation's
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,13 @@ when a short loses everything).
 Observation (float32): the feature rows ``t-window+1 .. t`` flattened oldest first, then the
 position held before the decision. Its Box bounds are finite (gymnasium's checker warns on
 infinite ones): each feature column within +-max(1, max |value| of that column on the segment).
+
+Regularization for training environments (both off by default): ``obs_noise`` adds Gaussian noise
+of that standard deviation (in units of the train-scaled features) to the features of every
+observation, clipped to the bounds, so no two visits of a bar look alike; ``reward_scale``
+multiplies the reward (per-bar log returns of hourly bars are ~1e-3, small beside an entropy
+bonus). Neither changes what a step earns: ``info["net_return"]``, from which every metric is
+computed, is the same.
 """
 
 from __future__ import annotations
@@ -59,6 +66,8 @@ class TradingEnv(gymnasium.Env):
         allow_short: bool = True,
         episode_length: int | None = None,
         seed: int | None = None,
+        obs_noise: float = 0.0,
+        reward_scale: float = 1.0,
     ) -> None:
         """Validate the data and segment, and precompute observations and price returns."""
         super().__init__()
@@ -69,6 +78,11 @@ class TradingEnv(gymnasium.Env):
         _check_episode_length(episode_length, end - start)
         if not (math.isfinite(cost_bps) and cost_bps >= 0):
             raise ValueError(f"cost_bps must be a finite number >= 0, got {cost_bps}")
+        if not (math.isfinite(obs_noise) and obs_noise >= 0):
+            raise ValueError(f"obs_noise must be a finite number >= 0, got {obs_noise}")
+        if not (math.isfinite(reward_scale) and reward_scale > 0):
+            raise ValueError(f"reward_scale must be a finite number > 0, got {reward_scale}")
+        self.obs_noise, self.reward_scale = float(obs_noise), float(reward_scale)
         self.start, self.end, self.window = int(start), int(end), int(window)
         self.cost_bps, self.allow_short, self.episode_length = float(cost_bps), allow_short, episode_length
         self._positions = np.array(_SHORT_POSITIONS if allow_short else _LONG_ONLY_POSITIONS)
@@ -113,13 +127,16 @@ class TradingEnv(gymnasium.Env):
         info = {"net_return": net_return, "position": new_position, "cost": cost, "bar": self._t}
         self._position = new_position
         self._t += 1
-        reward = math.log(max(1.0 + net_return, MIN_GROWTH))
+        reward = self.reward_scale * math.log(max(1.0 + net_return, MIN_GROWTH))
         return self._observation(), reward, self._t >= self._stop, False, info
 
     def _observation(self) -> np.ndarray:
         """Feature window ending at the current bar, then the current position."""
         obs = np.empty(self.observation_space.shape, dtype=np.float32)
         obs[:-1] = self._rows[self._t - self.start]
+        if self.obs_noise > 0:
+            noisy = obs[:-1] + self.obs_noise * self.np_random.standard_normal(len(obs) - 1)
+            obs[:-1] = np.clip(noisy, self.observation_space.low[:-1], self.observation_space.high[:-1])
         obs[-1] = self._position
         return obs
 

@@ -112,9 +112,10 @@ class AgentRun:
         episode_length = self.env.episode_length if training else None
         if episode_length is not None and episode_length > end - start:
             episode_length = None  # a segment shorter than an episode is one whole episode
+        regularization = {"obs_noise": self.env.obs_noise, "reward_scale": self.env.reward_scale} if training else {}
         return TradingEnv(self.prepared.features, self.prepared.close, start, end, window=self.env.window,
                           cost_bps=self.env.cost_bps, allow_short=self.env.allow_short,
-                          episode_length=episode_length, seed=self.seed)
+                          episode_length=episode_length, seed=self.seed, **regularization)
 
 
 def segment_metrics(episode: EpisodeRecord, segment: str, periods_per_year: float) -> dict[str, float]:

@@ -71,7 +71,8 @@ def small_trading_env(*, n_bars: int = 600, window: int = 10, episode_length: in
 def real_day(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A day of three real sweeps, made once per test run by the real app and sweeper on tiny
     budgets (basic launcher): ``<date>/10-00-00`` A2C with median pruning, ``11-00-00`` DQN on a
-    grid where half the trials read a missing file (failed), ``12-00-00`` A2C multi-objective."""
+    grid where half the trials read a missing file (failed), ``12-00-00`` A2C multi-objective keeping
+    each agent's best validation checkpoint (``train.keep=best``)."""
     from hpo_app.data import synthetic_prices
     from tests.sweep_helpers import TINY, explain, run_app
 
@@ -85,7 +86,7 @@ def real_day(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "11-00-00": [*TINY_MODEL["dqn"], "sampler=grid", "search_space=none", "data=csv",
                      f"data.path=choice({good},{root.parent / 'missing.csv'})", "model.learning_rate=choice(0.001,0.0003)",
                      "hydra.sweeper.n_trials=4", "hydra.sweeper.max_failure_rate=0.5"],
-        "12-00-00": ["model=a2c", "objective=sharpe_drawdown", "hydra.sweeper.n_trials=4"],
+        "12-00-00": ["model=a2c", "objective=sharpe_drawdown", "hydra.sweeper.n_trials=4", "train.keep=best"],
     }
     for time_, args in sweeps.items():
         proc = run_app([*base, *args], root / time_)

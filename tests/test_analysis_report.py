@@ -169,6 +169,23 @@ def test_the_summary_tells_best_trial_baselines_importance_pareto_and_failures(r
 
 
 @pytest.mark.slow
+def test_the_best_trial_shows_its_memorization_and_its_checkpoint_choice(report: Report, real_day: Path) -> None:
+    for time in SWEEPS:
+        study = _study(real_day / time)
+        best = max((t for t in study.trials if t.state.name == "COMPLETE"), key=lambda t: t.values[0])
+        section = _section(report.summary, time).split(f"### Best trial: #{best.number} ")[1].split("### How sure")[0]
+        rec = record.read(Path(best.user_attrs["job_dir"]))
+        train, val = rec.metrics["train/sharpe"], rec.metrics["val/sharpe"]
+        assert f"a gap of {hfmt.metric('sharpe', train - val)}" in section
+        ref = rec.baselines.get("reference")  # the planted-edge market's; 11-00-00 reads a CSV file
+        assert ("(the reference policy's, the market's own:" in section) == (ref is not None)
+        assert ("it memorized its training path" in section) == (ref is not None and train > ref["train/sharpe"])
+        assert ("`train.keep=best`" in section) == (time == "12-00-00")
+        if rec.kept:
+            assert f"step {rec.kept['timesteps'][0]:,} of {rec.timesteps:,}" in section
+
+
+@pytest.mark.slow
 def test_the_rerun_command_reproduces_the_best_trial(report: Report, real_day: Path, tmp_path: Path) -> None:
     study = _study(real_day / "10-00-00")
     best = study.best_trial

@@ -14,7 +14,7 @@ from stable_baselines3 import A2C, DQN, PPO
 
 from hpo_app.app import engine_from_config
 from hpo_app.checks import MODEL, SETTINGS
-from hpo_app.models import ModelConfigError
+from hpo_app.models import NETWORK_KEYS, ModelConfigError
 from hpo_app.specs import ConfigError
 from tests.conftest import CONF_DIR, config_options
 from tests.conftest import compose_config as compose
@@ -53,6 +53,13 @@ BAD = [  # (overrides, the error's start): the values #12 found reaching the lib
     (["data.train_frac=1.2"], "data.train_frac=1.2: must be a number in (0, 1)"),
     (["data.train_frac=0.7", "data.val_frac=0.3"], "data.train_frac=0.7, data.val_frac=0.3: their sum must be below 1"),
     (["env.cost_bps=nan"], "env.cost_bps=nan: must be a number >= 0"),
+    (["env.obs_noise=-0.1"], "env.obs_noise=-0.1: must be a number >= 0"),
+    (["env.reward_scale=0"], "env.reward_scale=0: must be a number > 0"),
+    (["env.features=prices"], "env.features='prices': unknown feature set (choose from returns, returns_volatility"),
+    (["env.features=[ret_1,ret_2]"], "env.features=['ret_1', 'ret_2']: unknown feature 'ret_2'"),
+    (["env.features=[]"], "env.features=[]: empty"),
+    (["train.keep=first"], "train.keep='first': must be one of last, best"),
+    (["model.weight_decay=-1"], "model.weight_decay=-1: must be a number >= 0"),
 ]
 
 
@@ -90,7 +97,7 @@ def test_every_number_a_model_file_sets_has_a_rule(model: str, cls: type) -> Non
     unchecked = [k for k, v in values.items() if k != "name" and k not in MODEL and not isinstance(v, str)]
     assert unchecked == []
     accepted = set(inspect.signature(cls.__init__).parameters)
-    assert all(k in accepted or k in ("net_width", "net_depth") for k in values if k not in ("name", "activation"))
+    assert all(k in accepted or k in NETWORK_KEYS for k in values if k not in ("name", "activation"))
 
 
 def test_every_rule_names_a_key_the_config_has() -> None:

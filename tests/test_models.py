@@ -48,6 +48,7 @@ NON_DEFAULT: dict[str, dict[str, Any]] = {
         "net_width": 24,
         "net_depth": 3,
         "activation": "elu",
+        "weight_decay": 3e-4,
     },
     "dqn": {
         "learning_rate": 6.5e-4,
@@ -66,6 +67,7 @@ NON_DEFAULT: dict[str, dict[str, Any]] = {
         "net_width": 40,
         "net_depth": 1,
         "activation": "leaky_relu",
+        "weight_decay": 2e-3,
     },
     "a2c": {
         "learning_rate": 2.2e-3,
@@ -81,6 +83,7 @@ NON_DEFAULT: dict[str, dict[str, Any]] = {
         "net_width": 20,
         "net_depth": 3,
         "activation": "relu",
+        "weight_decay": 7e-4,
     },
 }
 TRAIN_STEPS = {"ppo": 192, "dqn": 240, "a2c": 120}  # whole rollouts: 2 x 96, 80 x 3, 10 x 12
@@ -201,6 +204,7 @@ def test_every_config_key_reaches_the_trained_sb3_model(name: str) -> None:
         observed = READ_BACK.get(key, lambda m, k=key: getattr(m, k))(model)
         assert observed == pytest.approx(value), f"model.{key}: {observed!r} != {value!r}"
     _check_network(model, name, hp["net_width"], hp["net_depth"], hp["activation"])
+    assert {g["weight_decay"] for g in model.policy.optimizer.param_groups} == {hp["weight_decay"]}
 
 
 def test_dqn_exploration_schedule_and_buffer() -> None:
@@ -221,6 +225,19 @@ def test_a2c_rms_prop_settings(use_rms_prop: bool, optimizer: type[torch.optim.O
     assert type(model.policy.optimizer) is optimizer
     if use_rms_prop:
         assert model.policy.optimizer.defaults["eps"] == pytest.approx(hp["rms_prop_eps"])
+
+
+@pytest.mark.parametrize("use_rms_prop", [True, False])
+def test_a2c_weight_decay_keeps_its_optimizer_settings(use_rms_prop: bool) -> None:
+    """A2C replaces the optimizer's arguments when it picks RMSprop itself: with a decay, RMSprop
+    still gets A2C's alpha and the configured eps, and the decay."""
+    hp = _hyperparams("a2c", {"use_rms_prop": use_rms_prop, "rms_prop_eps": 3e-4, "weight_decay": 0.01})
+    model = build_model("a2c", small_trading_env(), hp, seed=0)
+    defaults = model.policy.optimizer.defaults
+    assert type(model.policy.optimizer) is (torch.optim.RMSprop if use_rms_prop else torch.optim.Adam)
+    assert defaults["weight_decay"] == pytest.approx(0.01)
+    if use_rms_prop:
+        assert defaults["eps"] == pytest.approx(3e-4) and defaults["alpha"] == pytest.approx(0.99)
 
 
 @pytest.mark.parametrize("name", ALGORITHMS)

@@ -1,0 +1,241 @@
+"""Do the agents learn the market's edge, or their training path? (issue #14)
+
+Two measurements, every figure a real run (or sweep) of the app, read from its job record:
+
+why     one factor at a time from the default PPO agent, on the planted-edge market over data
+        seeds: the horizon (gamma), the observation (window, feature set), the network, training
+        length, episode sampling, regularization (weight decay, observation noise) and checkpoint
+        choice (``train.keep=best``); then DQN and A2C with the same changes. For each: Sharpe on
+        train / validation / test beside the reference policy ("hold the sign of the last
+        return", the best causal use of the planted edge), the train - validation gap, and how
+        often the agent's test position agrees with the reference's. Also a market with hourly-size
+        returns (``data.vol=0.001``, where 5 bps costs eat the edge and flat is best): trades and
+        Sharpe against reward scaling and the entropy bonus.
+table   the default agent and the agent tuned by ``hpo=standard`` (its best trial by validation),
+        PPO, DQN and A2C, against the reference policy on validation and test, over data seeds;
+        and on real daily prices (GOOG 2004-2008, matplotlib's sample data) against buy-and-hold.
+
+Writes each part's tables to ``docs/benchmarks.md`` between its markers
+(``<!-- bench:agents-why:start -->`` ... ``end``; ``agents-table``), whatever they show.
+
+    python bench/bench_agents.py --only why          # about 25 minutes here (2 runs at a time)
+    python bench/bench_agents.py --only table        # 10 sweeps of 40 trials: about 2 hours
+    python bench/bench_agents.py --out DIR --reuse   # read the runs an interrupted call finished
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import bench.bench_trust as trust  # noqa: E402
+from bench.docs_section import write_section  # noqa: E402
+
+PARTS = ("why", "table")
+MODELS = ("ppo", "dqn", "a2c")
+
+# One factor at a time from the default agent (name, overrides). The default's values: gamma 0.99,
+# window 30, all 10 features, 2 x 64 units, 30k steps, 256-bar episodes, no regularization, last policy.
+FACTORS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("default", ()),
+    ("gamma 0.9", ("model.gamma=0.9",)),
+    ("gamma 0.5", ("model.gamma=0.5",)),
+    ("window 1", ("env.window=1",)),
+    ("features returns", ("env.features=returns",)),
+    ("window 1, returns", ("env.window=1", "env.features=returns")),
+    ("net 1 x 16", ("model.net_width=16", "model.net_depth=1")),
+    ("10k steps", ("train.total_timesteps=10000", "train.eval_every=2000")),
+    ("100k steps", ("train.total_timesteps=100000", "train.eval_every=10000")),
+    ("whole-segment episodes", ("env.episode_length=null",)),
+    ("weight decay 1e-3", ("model.weight_decay=0.001",)),
+    ("obs noise 0.5", ("env.obs_noise=0.5",)),
+    ("keep best", ("train.keep=best",)),
+)
+OTHER_MODELS_FACTORS = ("default", "gamma 0.5", "window 1, returns")
+HOURLY: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("default", ()),
+    ("reward x100", ("env.reward_scale=100",)),
+    ("ent_coef 0", ("model.ent_coef=0",)),
+    ("reward x100, gamma 0.5", ("env.reward_scale=100", "model.gamma=0.5")),
+)
+
+
+def run(args: list[str], out: Path) -> Path:
+    """One run of the app (bench_trust's runner: ``--reuse`` reads a finished one)."""
+    return trust.sweep([*args, "train.save_model=false"], out, out.with_suffix(".log"))
+
+
+def agreement(job: Path, data_seed: int, extra: dict[str, float]) -> float:
+    """Share of the test decisions where the agent's position equals the reference policy's."""
+    from hpo_app.data import load_market_data
+
+    market = load_market_data("edge", n_bars=3000, seed=data_seed, **extra)
+    close = market.prices["close"]
+    sign = np.sign(np.log(close).diff())
+    sign.index = sign.index.astype(str)
+    eq = pd.read_csv(job / "equity.csv")
+    test = eq[(eq["segment"] == "test") & eq["position"].notna()]
+    return float(np.mean(test["position"].to_numpy() == sign.loc[test["timestamp"]].to_numpy()))
+
+
+def row(job: Path, data_seed: int, extra: dict[str, float]) -> dict[str, float]:
+    from hpo_app import record
+
+    r = record.read(job)
+    ref = r.baselines["reference"]
+    out = {f"{s}": r.metrics[f"{s}/sharpe"] for s in ("train", "val", "test")}
+    out.update({f"ref_{s}": ref[f"{s}/sharpe"] for s in ("train", "val", "test")})
+    out["trades_train"] = r.metrics["train/n_trades"]
+    out["agree"] = agreement(job, data_seed, extra)
+    return out
+
+
+def grid(cases: list[tuple[str, str, tuple[str, ...]]], seeds: int, out: Path, base: tuple[str, ...] = (),
+         extra: dict[str, float] | None = None) -> dict[tuple[str, str], list[dict[str, float]]]:
+    """Run every (model, factor) case over data seeds, two runs at a time; rows by case."""
+    jobs = [(model, name, overrides, seed) for model, name, overrides in cases for seed in range(seeds)]
+
+    def one(job: tuple[str, str, tuple[str, ...], int]) -> tuple[str, str, dict[str, float]]:
+        model, name, overrides, seed = job
+        tag = f"{model}_{name.replace(' ', '_').replace(',', '')}_seed{seed}"
+        path = run([f"model={model}", "data=edge", f"data.seed={seed}", f"seed={seed}", *base, *overrides], out / tag)
+        result = row(path, seed, extra or {})
+        print(f"  {model} {name} seed {seed}: train {result['train']:.2f} val {result['val']:.2f} "
+              f"test {result['test']:.2f} agree {result['agree']:.2f}", flush=True)
+        return model, name, result
+
+    rows: dict[tuple[str, str], list[dict[str, float]]] = {}
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for model, name, result in pool.map(one, jobs):
+            rows.setdefault((model, name), []).append(result)
+    return rows
+
+
+def part_why(seeds: int, out: Path) -> dict[str, Any]:
+    cases = [("ppo", name, o) for name, o in FACTORS]
+    cases += [(m, name, o) for m in ("dqn", "a2c") for name, o in FACTORS if name in OTHER_MODELS_FACTORS]
+    hourly = [("ppo", name, o) for name, o in HOURLY]
+    return {"factors": grid(cases, seeds, out / "factors"),
+            "hourly": grid(hourly, seeds, out / "hourly", base=("data.vol=0.001",), extra={"vol": 0.001})}
+
+
+def part_table(seeds: int, out: Path) -> dict[str, Any]:
+    from hpo_app import record
+
+    rows = []
+    for model in MODELS:
+        for seed in range(seeds):
+            data = [f"model={model}", "data=edge", f"data.seed={seed}", f"seed={seed}"]
+            default = record.read(run(data, out / f"{model}_default_{seed}"))
+            s = trust.summarize(trust.sweep(["-m", "hpo=standard", *data], out / f"{model}_tuned_{seed}",
+                                            out / f"{model}_tuned_{seed}.log"))
+            rows.append({"market": "planted edge", "model": model, "seed": seed,
+                         "default_val": default.metrics["val/sharpe"], "default_test": default.metrics["test/sharpe"],
+                         "tuned_val": float(s.best["val/sharpe"]), "tuned_test": float(s.best["test/sharpe"]),
+                         "ref_val": default.baselines["reference"]["val/sharpe"],
+                         "ref_test": default.baselines["reference"]["test/sharpe"]})
+            print(f"  {model} seed {seed}: default test {rows[-1]['default_test']:.2f}, tuned test "
+                  f"{rows[-1]['tuned_test']:.2f}, reference {rows[-1]['ref_test']:.2f}", flush=True)
+    goog = ["data=csv", f"data.path={trust.goog_csv(out)}"]
+    for model in MODELS:
+        default = record.read(run([f"model={model}", *goog], out / f"{model}_goog_default"))
+        s = trust.summarize(trust.sweep(["-m", "hpo=standard", f"model={model}", *goog], out / f"{model}_goog_tuned",
+                                        out / f"{model}_goog_tuned.log"))
+        rows.append({"market": "GOOG", "model": model, "seed": 0,
+                     "default_val": default.metrics["val/sharpe"], "default_test": default.metrics["test/sharpe"],
+                     "tuned_val": float(s.best["val/sharpe"]), "tuned_test": float(s.best["test/sharpe"]),
+                     "ref_val": default.baselines["buy_and_hold"]["val/sharpe"],
+                     "ref_test": default.baselines["buy_and_hold"]["test/sharpe"]})
+        print(f"  {model} GOOG: default test {rows[-1]['default_test']:.2f}, tuned test {rows[-1]['tuned_test']:.2f}",
+              flush=True)
+    return {"rows": rows}
+
+
+def _mean(rows: list[dict[str, float]], key: str) -> float:
+    return float(np.mean([r[key] for r in rows]))
+
+
+def markdown_why(results: dict[str, Any], seeds: int, minutes: float) -> str:
+    lines = ["## Why the agents miss the edge (issue #14)", "",
+             f"Measured by `bench/bench_agents.py --only why` on {time.strftime('%Y-%m-%d')} in {minutes:.0f} minutes. "
+             f"Planted-edge market (`data=edge`, AR(1) coefficient 0.15, 1 % daily volatility, 5 bps costs), "
+             f"data seeds 0-{seeds - 1} (agent seed = data seed); each row changes one thing from the model's "
+             "default and shows means over the seeds. *Gap*: train - validation Sharpe (the reference policy's "
+             "own gap is the market's). *Agree*: share of test decisions where the agent holds the reference's position "
+             "(0.33 is chance for three positions).", "",
+             "| model | change | train | val | test | gap | reference train / val / test | agree |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for (model, name), rows in results["factors"].items():
+        lines.append(f"| {model} | {name} | {_mean(rows, 'train'):.2f} | {_mean(rows, 'val'):.2f} | "
+                     f"{_mean(rows, 'test'):.2f} | {_mean(rows, 'train') - _mean(rows, 'val'):.2f} | "
+                     f"{_mean(rows, 'ref_train'):.2f} / {_mean(rows, 'ref_val'):.2f} / {_mean(rows, 'ref_test'):.2f} | "
+                     f"{_mean(rows, 'agree'):.2f} |")
+    lines += ["", "### Hourly-size returns (`data.vol=0.001`): costs eat the edge, flat is best", "",
+              "| change | trades on train | train Sharpe | val | test | reference test |",
+              "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    for (_, name), rows in results["hourly"].items():
+        lines.append(f"| {name} | {_mean(rows, 'trades_train'):.0f} | {_mean(rows, 'train'):.2f} | "
+                     f"{_mean(rows, 'val'):.2f} | {_mean(rows, 'test'):.2f} | {_mean(rows, 'ref_test'):.2f} |")
+    lines += ["", "Reproduce: `python bench/bench_agents.py --only why" + (f" --seeds {seeds}`" if seeds != 3 else "`")]
+    return "\n".join(lines)
+
+
+def markdown_table(results: dict[str, Any], seeds: int, minutes: float) -> str:
+    rows = results["rows"]
+    lines = ["## Default and tuned agents against the reference (issue #14)", "",
+             f"Measured by `bench/bench_agents.py --only table` on {time.strftime('%Y-%m-%d')} in {minutes:.0f} minutes. "
+             "Default: one run of `python -m hpo_app model=<m>`; tuned: the best trial by validation of "
+             "`python -m hpo_app -m model=<m> hpo=standard`. Planted edge: `data=edge`, data seeds "
+             f"0-{seeds - 1}; the comparison is the reference policy. GOOG: daily 2004-2008 from matplotlib's sample "
+             "data, compared with buy-and-hold.", "",
+             "| market | model | seed | default val / test | tuned val / test | reference (GOOG: buy & hold) val / test |",
+             "| --- | --- | ---: | ---: | ---: | ---: |"]
+    for r in rows:
+        lines.append(f"| {r['market']} | {r['model']} | {r['seed']} | {r['default_val']:.2f} / {r['default_test']:.2f} | "
+                     f"{r['tuned_val']:.2f} / {r['tuned_test']:.2f} | {r['ref_val']:.2f} / {r['ref_test']:.2f} |")
+    lines += ["", "Means on the planted edge (test Sharpe, and as a share of the reference's; goal: tuned >= 70 %, "
+              "default >= 50 %):", ""]
+    for model in MODELS:
+        mine = [r for r in rows if r["model"] == model and r["market"] == "planted edge"]
+        if mine:
+            ref = _mean(mine, "ref_test")
+            lines.append(f"- {model}: default {_mean(mine, 'default_test'):.2f} ({_mean(mine, 'default_test') / ref:.0%}), "
+                         f"tuned {_mean(mine, 'tuned_test'):.2f} ({_mean(mine, 'tuned_test') / ref:.0%}), reference {ref:.2f}")
+    lines += ["", "Reproduce: `python bench/bench_agents.py --only table`"]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", default=",".join(PARTS))
+    parser.add_argument("--seeds", type=int, default=3, help="data seeds")
+    parser.add_argument("--out", type=Path, default=REPO / "multirun" / "bench_agents" / time.strftime("%Y-%m-%d_%H-%M-%S"))
+    parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--reuse", action="store_true", help="read runs already finished in --out")
+    args = parser.parse_args(argv)
+    trust.REUSE = args.reuse
+    parts = [p for p in args.only.split(",") if p]
+    for part, build, render in (("why", part_why, markdown_why), ("table", part_table, markdown_table)):
+        if part not in parts:
+            continue
+        print(f"[{part}]", flush=True)
+        started = time.time()
+        text = render(build(args.seeds, args.out / part), args.seeds, (time.time() - started) / 60)
+        print(text)
+        if not args.no_write:
+            write_section(REPO / "docs" / "benchmarks.md", f"agents-{part}", text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
