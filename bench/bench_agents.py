@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -44,10 +45,12 @@ from bench.docs_section import write_section  # noqa: E402
 PARTS = ("why", "table")
 MODELS = ("ppo", "dqn", "a2c")
 
-# One factor at a time from the default agent (name, overrides). The default's values: gamma 0.99,
-# window 30, all 10 features, 2 x 64 units, 30k steps, 256-bar episodes, no regularization, last policy.
+# One factor at a time from the agent as it was before issue #14 (name, overrides): gamma 0.99, window
+# 30, all 10 features, 2 x 64 units, 30k steps, 256-bar episodes, no regularization, last policy. Its
+# observation is set explicitly (OLD_OBSERVATION), as the defaults have since become window 1, returns.
+OLD_OBSERVATION = ("env.window=30", "env.features=all")
 FACTORS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("default", ()),
+    ("default", ()),  # before #14
     ("gamma 0.9", ("model.gamma=0.9",)),
     ("gamma 0.5", ("model.gamma=0.5",)),
     ("window 1", ("env.window=1",)),
@@ -60,13 +63,23 @@ FACTORS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("weight decay 1e-3", ("model.weight_decay=0.001",)),
     ("obs noise 0.5", ("env.obs_noise=0.5",)),
     ("keep best", ("train.keep=best",)),
+    # From the smallest observation that learned (window 1, returns) onwards:
+    ("window 5, returns", ("env.window=5", "env.features=returns")),
+    ("window 1, returns_volatility", ("env.window=1", "env.features=returns_volatility")),
+    ("window 1, returns, 100k steps", ("env.window=1", "env.features=returns", "train.total_timesteps=100000",
+                                       "train.eval_every=10000")),
+    ("window 1, returns, gamma 0.5", ("env.window=1", "env.features=returns", "model.gamma=0.5")),
+    ("window 1, returns, keep best", ("env.window=1", "env.features=returns", "train.keep=best")),
 )
-OTHER_MODELS_FACTORS = ("default", "gamma 0.5", "window 1, returns")
+OTHER_MODELS_FACTORS = ("default", "gamma 0.5", "window 1, returns", "window 5, returns", "keep best",
+                        "window 1, returns, keep best")
 HOURLY: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("default", ()),
     ("reward x100", ("env.reward_scale=100",)),
     ("ent_coef 0", ("model.ent_coef=0",)),
     ("reward x100, gamma 0.5", ("env.reward_scale=100", "model.gamma=0.5")),
+    ("window 1, returns", ("env.window=1", "env.features=returns")),
+    ("window 1, returns, reward x100", ("env.window=1", "env.features=returns", "env.reward_scale=100")),
 )
 
 
@@ -108,7 +121,9 @@ def grid(cases: list[tuple[str, str, tuple[str, ...]]], seeds: int, out: Path, b
     def one(job: tuple[str, str, tuple[str, ...], int]) -> tuple[str, str, dict[str, float]]:
         model, name, overrides, seed = job
         tag = f"{model}_{name.replace(' ', '_').replace(',', '')}_seed{seed}"
-        path = run([f"model={model}", "data=edge", f"data.seed={seed}", f"seed={seed}", *base, *overrides], out / tag)
+        merged = dict(o.split("=", 1) for o in (*OLD_OBSERVATION, *base, *overrides))  # a later value wins
+        path = run([f"model={model}", "data=edge", f"data.seed={seed}", f"seed={seed}",
+                    *(f"{k}={v}" for k, v in merged.items())], out / tag)
         result = row(path, seed, extra or {})
         print(f"  {model} {name} seed {seed}: train {result['train']:.2f} val {result['val']:.2f} "
               f"test {result['test']:.2f} agree {result['agree']:.2f}", flush=True)
@@ -129,12 +144,13 @@ def part_why(seeds: int, out: Path) -> dict[str, Any]:
             "hourly": grid(hourly, seeds, out / "hourly", base=("data.vol=0.001",), extra={"vol": 0.001})}
 
 
-def part_table(seeds: int, out: Path) -> dict[str, Any]:
+def part_table(seeds: int, out: Path, progress: Callable[[dict[str, Any]], None] = lambda _: None) -> dict[str, Any]:
+    """Seed by seed (every model), then GOOG; ``progress`` gets the rows so far after each."""
     from hpo_app import record
 
-    rows = []
-    for model in MODELS:
-        for seed in range(seeds):
+    rows: list[dict[str, Any]] = []
+    for seed in range(seeds):
+        for model in MODELS:
             data = [f"model={model}", "data=edge", f"data.seed={seed}", f"seed={seed}"]
             default = record.read(run(data, out / f"{model}_default_{seed}"))
             s = trust.summarize(trust.sweep(["-m", "hpo=standard", *data], out / f"{model}_tuned_{seed}",
@@ -146,6 +162,7 @@ def part_table(seeds: int, out: Path) -> dict[str, Any]:
                          "ref_test": default.baselines["reference"]["test/sharpe"]})
             print(f"  {model} seed {seed}: default test {rows[-1]['default_test']:.2f}, tuned test "
                   f"{rows[-1]['tuned_test']:.2f}, reference {rows[-1]['ref_test']:.2f}", flush=True)
+            progress({"rows": rows})
     goog = ["data=csv", f"data.path={trust.goog_csv(out)}"]
     for model in MODELS:
         default = record.read(run([f"model={model}", *goog], out / f"{model}_goog_default"))
@@ -158,25 +175,33 @@ def part_table(seeds: int, out: Path) -> dict[str, Any]:
                      "ref_test": default.baselines["buy_and_hold"]["test/sharpe"]})
         print(f"  {model} GOOG: default test {rows[-1]['default_test']:.2f}, tuned test {rows[-1]['tuned_test']:.2f}",
               flush=True)
+        progress({"rows": rows})
     return {"rows": rows}
+
+
+def _label(name: str) -> str:
+    return "before #14 (window 30, all features)" if name == "default" else name
 
 
 def _mean(rows: list[dict[str, float]], key: str) -> float:
     return float(np.mean([r[key] for r in rows]))
 
 
-def markdown_why(results: dict[str, Any], seeds: int, minutes: float) -> str:
+def markdown_why(results: dict[str, Any], seeds: int, minutes: float, reused: bool = False) -> str:
+    took = ("from runs that earlier invocations had made (`--reuse`; about 30 minutes of running in all)" if reused
+            else f"in {minutes:.0f} minutes")
     lines = ["## Why the agents miss the edge (issue #14)", "",
-             f"Measured by `bench/bench_agents.py --only why` on {time.strftime('%Y-%m-%d')} in {minutes:.0f} minutes. "
+             f"Measured by `bench/bench_agents.py --only why` on {time.strftime('%Y-%m-%d')} {took}. "
              f"Planted-edge market (`data=edge`, AR(1) coefficient 0.15, 1 % daily volatility, 5 bps costs), "
-             f"data seeds 0-{seeds - 1} (agent seed = data seed); each row changes one thing from the model's "
-             "default and shows means over the seeds. *Gap*: train - validation Sharpe (the reference policy's "
+             f"data seeds 0-{seeds - 1} (agent seed = data seed); each row changes one thing from the agent as it "
+             "was before issue #14 (window 30, all 10 features, otherwise today's model defaults) and shows means "
+             "over the seeds; the defaults now are window 1, returns. *Gap*: train - validation Sharpe (the reference policy's "
              "own gap is the market's). *Agree*: share of test decisions where the agent holds the reference's position "
              "(0.33 is chance for three positions).", "",
              "| model | change | train | val | test | gap | reference train / val / test | agree |",
              "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for (model, name), rows in results["factors"].items():
-        lines.append(f"| {model} | {name} | {_mean(rows, 'train'):.2f} | {_mean(rows, 'val'):.2f} | "
+        lines.append(f"| {model} | {_label(name)} | {_mean(rows, 'train'):.2f} | {_mean(rows, 'val'):.2f} | "
                      f"{_mean(rows, 'test'):.2f} | {_mean(rows, 'train') - _mean(rows, 'val'):.2f} | "
                      f"{_mean(rows, 'ref_train'):.2f} / {_mean(rows, 'ref_val'):.2f} / {_mean(rows, 'ref_test'):.2f} | "
                      f"{_mean(rows, 'agree'):.2f} |")
@@ -184,20 +209,22 @@ def markdown_why(results: dict[str, Any], seeds: int, minutes: float) -> str:
               "| change | trades on train | train Sharpe | val | test | reference test |",
               "| --- | ---: | ---: | ---: | ---: | ---: |"]
     for (_, name), rows in results["hourly"].items():
-        lines.append(f"| {name} | {_mean(rows, 'trades_train'):.0f} | {_mean(rows, 'train'):.2f} | "
+        lines.append(f"| {_label(name)} | {_mean(rows, 'trades_train'):.0f} | {_mean(rows, 'train'):.2f} | "
                      f"{_mean(rows, 'val'):.2f} | {_mean(rows, 'test'):.2f} | {_mean(rows, 'ref_test'):.2f} |")
     lines += ["", "Reproduce: `python bench/bench_agents.py --only why" + (f" --seeds {seeds}`" if seeds != 3 else "`")]
     return "\n".join(lines)
 
 
-def markdown_table(results: dict[str, Any], seeds: int, minutes: float) -> str:
+def markdown_table(results: dict[str, Any], seeds: int, minutes: float, planned: int) -> str:
     rows = results["rows"]
+    partial = (f" **Partial: {len(rows)} of {planned} rows** (the benchmark was stopped; `--reuse` completes it)."
+               if len(rows) < planned else "")
     lines = ["## Default and tuned agents against the reference (issue #14)", "",
              f"Measured by `bench/bench_agents.py --only table` on {time.strftime('%Y-%m-%d')} in {minutes:.0f} minutes. "
              "Default: one run of `python -m hpo_app model=<m>`; tuned: the best trial by validation of "
              "`python -m hpo_app -m model=<m> hpo=standard`. Planted edge: `data=edge`, data seeds "
              f"0-{seeds - 1}; the comparison is the reference policy. GOOG: daily 2004-2008 from matplotlib's sample "
-             "data, compared with buy-and-hold.", "",
+             f"data, compared with buy-and-hold.{partial}", "",
              "| market | model | seed | default val / test | tuned val / test | reference (GOOG: buy & hold) val / test |",
              "| --- | --- | ---: | ---: | ---: | ---: |"]
     for r in rows:
@@ -225,15 +252,25 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     trust.REUSE = args.reuse
     parts = [p for p in args.only.split(",") if p]
-    for part, build, render in (("why", part_why, markdown_why), ("table", part_table, markdown_table)):
-        if part not in parts:
-            continue
-        print(f"[{part}]", flush=True)
+    if "why" in parts:
+        print("[why]", flush=True)
         started = time.time()
-        text = render(build(args.seeds, args.out / part), args.seeds, (time.time() - started) / 60)
+        text = markdown_why(part_why(args.seeds, args.out / "why"), args.seeds, (time.time() - started) / 60, args.reuse)
         print(text)
         if not args.no_write:
-            write_section(REPO / "docs" / "benchmarks.md", f"agents-{part}", text)
+            write_section(REPO / "docs" / "benchmarks.md", "agents-why", text)
+    if "table" in parts:
+        print("[table]", flush=True)
+        started = time.time()
+        planned = len(MODELS) * (args.seeds + 1)
+
+        def progress(results: dict[str, Any]) -> None:  # the table so far, in the docs (a long part)
+            text = markdown_table(results, args.seeds, (time.time() - started) / 60, planned)
+            if not args.no_write:
+                write_section(REPO / "docs" / "benchmarks.md", "agents-table", text)
+
+        results = part_table(args.seeds, args.out / "table", progress)
+        print(markdown_table(results, args.seeds, (time.time() - started) / 60, planned))
     return 0
 
 
