@@ -4,7 +4,10 @@ Every feature at bar t uses close, high, low and volume up to bar t only (pandas
 and backward differences). The first ``warmup_bars()`` rows are NaN for every feature.
 
 Segments: ``(start, end)`` means decisions at bars ``start .. end-1``, each realizing the return
-``close[t+1] / close[t]``; consecutive segments share their boundary bar.
+``close[t+1] / close[t]``; consecutive segments share their boundary bar. They do not depend on the
+observation window (up to ``warmup_bars() + 1`` bars): the first decisions of the training segment
+see the warm-up rows as zeros, the scaled features' mean. So runs with different windows are
+scored on the same bars, which comparing a sweep's trials bar by bar (the report's PBO) needs.
 """
 
 from __future__ import annotations
@@ -155,7 +158,7 @@ def split_segments(
     n_bars: int, *, window: int, train_frac: float, val_frac: float, min_segment_bars: int = 50
 ) -> dict[str, tuple[int, int]]:
     """Chronological (start, end) bar bounds of train, val and test; neighbours share a bar."""
-    first = _WARMUP + window - 1
+    first = max(_WARMUP, window - 1)  # the first bar with features; a longer window needs window - 1 bars before
     usable = max(n_bars - 1 - first, 0)
     n_train = int(round(usable * train_frac))
     n_val = int(round(usable * val_frac))

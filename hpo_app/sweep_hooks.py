@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shlex
 from collections.abc import Sequence
@@ -37,7 +38,14 @@ def check(config: DictConfig, searched: Sequence[str]) -> None:
         return
     data = OmegaConf.to_yaml({k: config.get(k) for k in ("data", "env", "validation")}, resolve=True)
     if data not in _PREPARED:
-        engine.prepare()
+        loader = logging.getLogger("hpo_app.data")
+        level = loader.level
+        if _PREPARED:  # the same file again (another window or feature set): its loading was logged once
+            loader.setLevel(logging.WARNING)
+        try:
+            engine.prepare()
+        finally:
+            loader.setLevel(level)
         _PREPARED.add(data)
 
 

@@ -57,7 +57,11 @@ def test_every_option_composes_and_the_engine_accepts_it(group: str, option: str
         assert engine.data_spec.source == option
     if group == "search_space":
         space = _search_space(cfg)
-        assert all(key.removeprefix("model.") in accepted_keys(engine.model_spec.name) for key in space)
+        for key in space:  # a model's hyperparameter, or a key the config has (env.window, ...)
+            if key.startswith("model."):
+                assert key.removeprefix("model.") in accepted_keys(engine.model_spec.name), key
+            else:
+                assert OmegaConf.select(cfg, key, default="<absent>") != "<absent>", key
     # the pruner and sampler the sweeper builds from this config are real Optuna objects, and
     # they configure the sweeper only: the job's own config has neither
     assert isinstance(build_pruner(cfg.hydra.sweeper.pruner), optuna.pruners.BasePruner)
@@ -170,8 +174,8 @@ def test_search_space_follows_the_model_and_every_key_reaches_it(model: str, tmp
     assert cfg.hydra.runtime.choices["search_space"] == model
     space = _search_space(cfg)
     assert space
-    hyperparams = {key.removeprefix("model."): value for key, value in space.items()}
-    assert all(key.startswith("model.") for key in space)
+    hyperparams = {key.removeprefix("model."): value for key, value in space.items() if key.startswith("model.")}
+    assert {key for key in space if not key.startswith("model.")} == {"env.window", "env.features"}
     assert set(hyperparams) <= accepted_keys(model), set(hyperparams) - accepted_keys(model)
     assert set(hyperparams) <= set(cfg.model), "a searched key the model config does not define"
 
@@ -184,6 +188,9 @@ def test_search_space_follows_the_model_and_every_key_reaches_it(model: str, tmp
         for override in overrides:
             key, _, text = override.partition("=")
             parsed = OverridesParser.create().parse_override(override).value()
+            if key.startswith("env."):
+                assert getattr(engine.env_spec, key.removeprefix("env.")) == parsed, override
+                continue
             assert engine.model_spec.hyperparams[key.removeprefix("model.")] == parsed, override
         sb3 = build_model(model, small_trading_env(), engine.model_spec.hyperparams, seed=0)
         for key in hyperparams:

@@ -25,7 +25,7 @@ from hpo_app import artifacts, record
 from hpo_app.app import engine_from_config, run
 from hpo_app.data import load_market_data
 from hpo_app.engine import Evaluation, TrainingDiverged
-from hpo_app.features import PreparedData, prepare_data
+from hpo_app.features import PreparedData, feature_columns, prepare_data, select_features
 from hpo_app.metrics import METRIC_NAMES, compute_metrics
 from hpo_app.trading_env import TradingEnv, model_policy, run_episode
 from tests.conftest import SMALL_DATA, SPY_SAMPLE, TINY_MODEL, compose_config
@@ -56,9 +56,10 @@ def _prepared(cfg: DictConfig) -> PreparedData:
     """The engine's data, prepared again from the config (the same seeded series)."""
     market = load_market_data(cfg.data.source, path=cfg.data.path, n_bars=cfg.data.n_bars or 3000,
                               seed=cfg.data.seed or 0, use_adjusted=cfg.data.use_adjusted)
-    return prepare_data(market.prices, window=cfg.env.window, train_frac=cfg.data.train_frac,
-                        val_frac=cfg.data.val_frac, periods_per_year=market.periods_per_year,
-                        source=market.source)
+    prepared = prepare_data(market.prices, window=cfg.env.window, train_frac=cfg.data.train_frac,
+                            val_frac=cfg.data.val_frac, periods_per_year=market.periods_per_year,
+                            source=market.source)
+    return select_features(prepared, feature_columns(cfg.env.features))
 
 
 def _hold_return(first: float, second: float, last: float, cost: float) -> float:

@@ -103,7 +103,7 @@ def test_missing_volume_and_constant_prices_give_no_nan_after_warmup() -> None:
 def test_segments_share_boundaries_and_follow_fractions(prices: pd.DataFrame) -> None:
     window, train_frac, val_frac = 30, 0.6, 0.2
     data = _prepare(prices, window=window, train_frac=train_frac, val_frac=val_frac)
-    first = warmup_bars() + window - 1
+    first = warmup_bars()  # whatever the window (see test_segments_do_not_depend_on_the_window)
     usable = N_BARS - 1 - first
     n_train, n_val = round(usable * train_frac), round(usable * val_frac)
     assert data.segments == {
@@ -115,6 +115,15 @@ def test_segments_share_boundaries_and_follow_fractions(prices: pd.DataFrame) ->
     assert sum(sizes) == usable
     assert data.segments["train"][1] == data.segments["val"][0]
     assert data.segments["val"][1] == data.segments["test"][0]
+
+
+@pytest.mark.parametrize("window", [1, 2, 5, 30, warmup_bars() + 1])
+def test_segments_do_not_depend_on_the_window(prices: pd.DataFrame, window: int) -> None:
+    """A sweep that searches the window scores every trial on the same bars; the first training
+    decisions see the warm-up rows as zeros, and a window longer than that moves the start."""
+    assert _prepare(prices, window=window).segments == _prepare(prices, window=1).segments
+    longer = warmup_bars() + 2
+    assert _prepare(prices, window=longer).segments["train"][0] == longer - 1
 
 
 def test_prepared_arrays(prices: pd.DataFrame) -> None:
@@ -133,8 +142,11 @@ def test_too_few_rows_is_one_line_error() -> None:
     with pytest.raises(DataError) as info:
         _prepare(short, window=30, train_frac=0.7, val_frac=0.25)
     # prepare_data names the data source first (here the test's source name, "test").
-    assert str(info.value) == "test: too few rows: 300 bars leave 11 decisions for test (need 50); window=30, warm-up=50"
-    with pytest.raises(DataError, match="^too few rows: 60 bars leave 0 decisions for train"):
+    usable = 300 - 1 - warmup_bars()
+    test_bars = usable - round(usable * 0.7) - round(usable * 0.25)
+    assert str(info.value) == (f"test: too few rows: 300 bars leave {test_bars} decisions for test (need 50); "
+                               "window=30, warm-up=50")
+    with pytest.raises(DataError, match="^too few rows: 60 bars leave 5 decisions for train"):
         split_segments(60, window=30, train_frac=0.6, val_frac=0.2)
 
 

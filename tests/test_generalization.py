@@ -37,7 +37,7 @@ def _agent(overrides: list[str], tmp_path: Path) -> AgentRun:
 def test_the_feature_set_and_window_shape_what_the_agent_sees(features: str, names: tuple[str, ...],
                                                              tmp_path: Path) -> None:
     agent = _agent([f"env.features={features}", "env.window=4"], tmp_path)
-    full = _agent(["env.window=4"], tmp_path)
+    full = _agent(["env.window=4", "env.features=all"], tmp_path)
     assert agent.prepared.feature_names == names
     model = agent.build()
     assert model.observation_space.shape == (4 * len(names) + 1,)
@@ -143,3 +143,16 @@ def test_a_tiny_agent_learns_the_sign_rule_of_a_strong_ar1_market(tmp_path: Path
     model = PPO.load(tmp_path / artifacts.MODEL_FILE, device="cpu")
     env = TradingEnv(prepared.features, prepared.close, start, end, window=1, cost_bps=5.0)
     np.testing.assert_array_equal(run_episode(env, model_policy(model)).positions, positions)
+
+
+def test_runs_with_different_windows_are_scored_on_the_same_bars(tmp_path: Path) -> None:
+    """So a sweep that searches the window can compare its trials bar by bar (the report's PBO)."""
+    records = []
+    for window in (1, 5):
+        overrides = [*SMALL_DATA, *TINY_MODEL["ppo"], f"env.window={window}", "train.total_timesteps=128",
+                     "train.eval_every=64", "train.save_model=false"]
+        run(compose_config(overrides), tmp_path / str(window))
+        records.append(json.loads((tmp_path / str(window) / artifacts.METRICS_FILE).read_text()))
+    assert records[0]["segments"] == records[1]["segments"]
+    assert len(records[0]["val_returns"]) == len(records[1]["val_returns"]) == records[0]["segments"]["val"]["bars"]
+    assert records[0]["baselines"] == records[1]["baselines"]
