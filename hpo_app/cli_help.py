@@ -22,7 +22,7 @@ CONF_PACKAGE = "hpo_app.conf"
 GROUPS = {
     "model": "the agent (stable-baselines3)",
     "data": "the market",
-    "env": "the trading environment (window, costs, position sizes)",
+    "env": "the trading environment (observation, costs, positions, regularization)",
     "validation": "how the validation objective is measured",
     "objective": "the validation metric a run returns and a sweep optimizes",
     "hpo": "a sweep preset (trials, budget, pruning); use with -m",

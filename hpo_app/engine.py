@@ -4,7 +4,8 @@ It is built from typed specs (``hpo_app.specs``); ``hpo_app.app`` maps a Hydra c
 Validation (``hpo_app.validation``) is a holdout split or walk-forward folds, each run with
 ``train.n_seeds`` seeds. Each run trains one agent (``hpo_app.training``); its deterministic
 policy is evaluated on the fold's validation block every ``eval_every`` steps (the evaluation
-curve). The objective is the runs' validation metric, aggregated.
+curve). The objective is the runs' validation metric, aggregated. With ``train.keep=best`` each run's
+agent is the policy of its best evaluation (a copy of its weights, restored when training ends).
 
 What the ``on_evaluation`` hook (the sweeper's pruning) sees: with a single run, each evaluation
 during training (step ``timesteps // eval_every``); with several, one point per finished run
