@@ -191,13 +191,13 @@ def markdown_why(results: dict[str, Any], seeds: int, minutes: float, reused: bo
     took = ("from runs that earlier invocations had made (`--reuse`; about 30 minutes of running in all)" if reused
             else f"in {minutes:.0f} minutes")
     lines = ["## Why the agents miss the edge (issue #14)", "",
-             f"Measured by `bench/bench_agents.py --only why` on {time.strftime('%Y-%m-%d')} {took}. "
+             (f"Measured by `bench/bench_agents.py --only why` on {time.strftime('%Y-%m-%d')} {took}. "
              f"Planted-edge market (`data=edge`, AR(1) coefficient 0.15, 1 % daily volatility, 5 bps costs), "
              f"data seeds 0-{seeds - 1} (agent seed = data seed); each row changes one thing from the agent as it "
              "was before issue #14 (window 30, all 10 features, otherwise today's model defaults) and shows means "
              "over the seeds; the defaults now are window 1, returns. *Gap*: train - validation Sharpe (the reference policy's "
              "own gap is the market's). *Agree*: share of test decisions where the agent holds the reference's position "
-             "(0.33 is chance for three positions).", "",
+             "(0.33 is chance for three positions)."), "",
              "| model | change | train | val | test | gap | reference train / val / test | agree |",
              "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for (model, name), rows in results["factors"].items():
@@ -220,18 +220,18 @@ def markdown_table(results: dict[str, Any], seeds: int, minutes: float, planned:
     partial = (f" **Partial: {len(rows)} of {planned} rows** (the benchmark was stopped; `--reuse` completes it)."
                if len(rows) < planned else "")
     lines = ["## Default and tuned agents against the reference (issue #14)", "",
-             f"Measured by `bench/bench_agents.py --only table` on {time.strftime('%Y-%m-%d')} in {minutes:.0f} minutes. "
+             (f"Measured by `bench/bench_agents.py --only table` on {time.strftime('%Y-%m-%d')} in {minutes:.0f} minutes. "
              "Default: one run of `python -m hpo_app model=<m>`; tuned: the best trial by validation of "
              "`python -m hpo_app -m model=<m> hpo=standard`. Planted edge: `data=edge`, data seeds "
              f"0-{seeds - 1}; the comparison is the reference policy. GOOG: daily 2004-2008 from matplotlib's sample "
-             f"data, compared with buy-and-hold.{partial}", "",
+             f"data, compared with buy-and-hold.{partial}"), "",
              "| market | model | seed | default val / test | tuned val / test | reference (GOOG: buy & hold) val / test |",
              "| --- | --- | ---: | ---: | ---: | ---: |"]
     for r in rows:
         lines.append(f"| {r['market']} | {r['model']} | {r['seed']} | {r['default_val']:.2f} / {r['default_test']:.2f} | "
                      f"{r['tuned_val']:.2f} / {r['tuned_test']:.2f} | {r['ref_val']:.2f} / {r['ref_test']:.2f} |")
-    lines += ["", "Means on the planted edge (test Sharpe, and as a share of the reference's; goal: tuned >= 70 %, "
-              "default >= 50 %):", ""]
+    lines += ["", ("Means on the planted edge (test Sharpe, and as a share of the reference's; goal: tuned >= 70 %, "
+                   "default >= 50 %):"), ""]
     for model in MODELS:
         mine = [r for r in rows if r["model"] == model and r["market"] == "planted edge"]
         if mine:
