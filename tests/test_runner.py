@@ -202,3 +202,26 @@ def test_counting_rules(tmp_path):
     running = study.ask()
     assert [counts(t) for t in study.trials[:4]] == [True, True, False, False]
     assert count_finished(study) == 2 and running.number == 4
+
+
+def test_a_trial_abandoned_before_its_first_heartbeat_is_failed_once_older_than_the_grace_period(tmp_path):
+    """A driver killed between asking for a trial and recording its heartbeat leaves a RUNNING
+    trial without a heartbeat, which Optuna's own stale check never finds; a live driver's fresh
+    trial (asked, no job number yet) is left alone."""
+    import optuna
+
+    quiet_optuna()
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    study, storage = open_study(url=url, study_name="s", sampler=optuna.samplers.RandomSampler(seed=0),
+                                pruner=optuna.pruners.NopPruner(), directions=["minimize"], metrics=["x"], resume=True,
+                                heartbeat_interval=1, grace_period=4, on_stale=lambda s, t: None)
+    abandoned = study.ask()  # no heartbeat, no job number: its driver died right here
+    heartbeats = Heartbeats(study, storage)
+    heartbeats.fail_stale()
+    assert study.trials[abandoned.number].state == TrialState.RUNNING  # younger than the grace period
+    time.sleep(5)
+    fresh = study.ask()  # another driver's trial, just asked
+    heartbeats.fail_stale()
+    states = {t.number: t.state for t in study.trials}
+    assert states == {abandoned.number: TrialState.FAIL, fresh.number: TrialState.RUNNING}
+    assert not counts(study.trials[abandoned.number])  # it does not count toward n_trials

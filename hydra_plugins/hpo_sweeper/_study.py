@@ -17,6 +17,7 @@ Rules that the README documents:
 
 from __future__ import annotations
 
+import datetime
 import logging
 import threading
 import warnings
@@ -254,6 +255,26 @@ class Heartbeats:
 
     def fail_stale(self) -> None:
         optuna.storages.fail_stale_trials(self.study)
+        self._fail_abandoned()
+
+    def _fail_abandoned(self) -> None:
+        """A driver killed between asking for a trial and recording its first heartbeat leaves a
+        RUNNING trial that Optuna never finds stale (it has no heartbeat). A live driver records the
+        heartbeat and the trial's job number within milliseconds of asking, so a RUNNING trial with
+        no job number, started more than ``grace_period`` ago, was abandoned: it is marked FAIL
+        (with no ``error``: it does not count toward ``n_trials``)."""
+        grace = self.storage.grace_period or 2 * self.interval  # type: ignore[attr-defined]
+        cutoff = datetime.datetime.now() - datetime.timedelta(seconds=grace)
+        for trial in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            if ATTR_JOB_NUM not in trial.user_attrs and trial.datetime_start and trial.datetime_start < cutoff:
+                study_id = self.storage.get_study_id_from_name(self.study.study_name)
+                trial_id = self.storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
+                try:
+                    self.storage.set_trial_state_values(trial_id, TrialState.FAIL)
+                except RuntimeError:  # finished meanwhile (UpdateFinishedTrialError): nothing to do
+                    continue
+                log.warning("trial %d: failed, left RUNNING without a heartbeat or a job by a driver that stopped",
+                            trial.number)
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
