@@ -18,6 +18,7 @@ import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
+from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.utils import set_random_seed
 
 from hpo_app.features import PreparedData
@@ -92,6 +93,9 @@ class AgentRun:
         ``eval_every``; a crash caused by NaN weights is raised as TrainingDiverged, and whatever
         ``evaluate`` raises (``optuna.TrialPruned``) passes through."""
         callback = _EvaluationCallback(self.train.eval_every, evaluate)
+        # SB3's default logger (no tensorboard, verbose 0) makes an empty /tmp/SB3-<time> directory
+        # on every learn() and never removes it; a logger with no outputs writes nothing anywhere.
+        model.set_logger(Logger(folder=None, output_formats=[]))
         try:
             model.learn(total_timesteps=self.train.total_timesteps, callback=callback)
         except Exception as exc:  # noqa: BLE001 - classified, then raised again

@@ -319,3 +319,18 @@ def test_poisoned_dqn_weights_are_caught_at_the_next_evaluation(tmp_path: Path) 
     assert seen == [1]
     _assert_failed_run(tmp_path, "TrainingDiverged")
     assert len(pd.read_csv(tmp_path / artifacts.EVAL_CURVE_FILE)) == 1
+
+
+@pytest.mark.parametrize("model", ["ppo", "dqn", "a2c"])
+def test_a_run_leaves_nothing_in_the_temp_directory(model: str, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """SB3's default logger makes an empty ``SB3-<time>`` directory under the temp dir on every
+    learn() (one per trial, thousands after a few sweeps); the engine gives it a logger without outputs."""
+    import tempfile
+
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(temp))
+    monkeypatch.setattr(tempfile, "tempdir", None)  # re-read TMPDIR
+    _run((*SMALL_DATA, *TINY_MODEL[model], "train.total_timesteps=128", "train.eval_every=64"), tmp_path / "out")
+    assert [p.name for p in temp.iterdir() if p.name.startswith("SB3-")] == []  # (torch keeps one cache dir)
