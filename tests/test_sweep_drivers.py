@@ -122,3 +122,54 @@ def test_ctrl_c_while_the_sweep_is_set_up_ends_it_in_one_line(tmp_path):
     assert driver.returncode == 130, out[-3000:]
     assert "Traceback" not in out, out[-3000:]
     assert "interrupted" in out.strip().splitlines()[-1] or "Sweep interrupted (Ctrl-C)" in out, out[-3000:]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"  # a zombie has ended
+
+
+def test_a_worker_that_stops_responding_is_timed_out_killed_and_the_sweep_goes_on(tmp_path):
+    """SIGSTOP one trial's Ray worker: past hydra.sweeper.trial_timeout its trial is failed with the
+    reason, in the study and its job directory, the worker is killed, and the other trials complete."""
+    sweep, limit, n_trials = tmp_path / "sweep", 30, 4
+    driver = _start([*TINY, "hydra.sweeper.n_jobs=2", f"hydra.sweeper.n_trials={n_trials}",
+                     f"hydra.sweeper.trial_timeout={limit}"], sweep)
+    stopped: dict = {}
+
+    def stop_one() -> bool:
+        for trial in _trials(sweep, TrialState.RUNNING):
+            worker = trial.system_attrs.get("hpo:worker")
+            if worker:
+                os.kill(worker["pid"], signal.SIGSTOP)
+                stopped.update(number=trial.number, pid=worker["pid"])
+                return True
+        return False
+
+    _wait_for(stop_one)
+    out, _ = driver.communicate(timeout=300)
+    assert driver.returncode == 0, out[-3000:]
+    assert not _alive(stopped["pid"])
+    study = load_study(sweep)
+    hung = study.trials[stopped["number"]]
+    assert hung.state == TrialState.FAIL
+    error = hung.user_attrs["error"]
+    assert error.startswith(f"TrialTimeout: timed out after {limit} s (hydra.sweeper.trial_timeout)"), error
+    assert f"its process {stopped['pid']} on " in error and error.endswith("was killed"), error
+    assert (hung.datetime_complete - hung.datetime_start).total_seconds() >= limit
+    record = job_metrics(sweep / str(hung.user_attrs["job_num"]))
+    assert record["state"] == artifacts.STATE_FAILED and f"timed out after {limit} s" in record["error"]
+    others = [t for t in study.trials if t.number != stopped["number"]]
+    assert [t.state for t in others] == [TrialState.COMPLETE] * (n_trials - 1)
+    assert f"trial {stopped['number']} (job {hung.user_attrs['job_num']}) FAIL" in out
+    assert "timed out after" in out
+
+
+def test_a_trial_timeout_that_is_not_a_positive_number_is_refused_in_one_line(tmp_path):
+    proc = run_app([*TINY, "hydra.sweeper.trial_timeout=0"], tmp_path / "sweep")
+    assert proc.returncode == 2, explain(proc)
+    assert proc.stderr.strip().splitlines()[-1] == (
+        "error: hydra.sweeper.trial_timeout=0: must be a number of seconds above 0 (or null: no limit)")

@@ -58,6 +58,7 @@ class Dispatcher:
         self.inline_running = False  # a serial job is running in the driver's thread right now
         self.in_flight: dict[int, Job] = {}  # by job number, in order of submission
         self._done: queue.Queue[Finished] = queue.Queue()
+        self._forgotten: set[int] = set()  # given up on (timed out): what they return is dropped
         self._threads: list[threading.Thread] = []
 
     @property
@@ -92,16 +93,19 @@ class Dispatcher:
             first = self._done.get(timeout=timeout)
         except queue.Empty:
             return []
-        return self._collect([first] + self.finished_now())
+        firsts = [] if first.job.job_num in self._forgotten else [first]
+        return self._collect(firsts + self.finished_now())
 
     def finished_now(self) -> list[Finished]:
         """What has finished, without waiting."""
         out = []
         while True:
             try:
-                out.append(self._done.get_nowait())
+                item = self._done.get_nowait()
             except queue.Empty:
                 return out
+            if item.job.job_num not in self._forgotten:
+                out.append(item)
 
     def collect_now(self) -> list[Finished]:
         return self._collect(self.finished_now())
@@ -118,6 +122,17 @@ class Dispatcher:
         for thread in self._threads:
             thread.join(timeout=max(0.0, deadline - time.monotonic()))
         self._stop_jobs()
+
+    def overdue(self, seconds: float) -> list[Job]:
+        """The jobs that have run longer than ``seconds`` since a slot was free for them."""
+        now = time.perf_counter()
+        return [j for j in self.in_flight.values() if j.started is not None and now - j.started > seconds]
+
+    def forget(self, job: Job) -> None:
+        """Give up on a running job (it timed out and its worker was stopped): its slot is free,
+        and whatever its launch returns later is dropped."""
+        self._forgotten.add(job.job_num)
+        self._collect([Finished(job, TimeoutError(), time.perf_counter())])
 
     def abandon(self) -> list[Job]:
         """Forget the jobs still in flight (the sweep is stopping) and return them."""

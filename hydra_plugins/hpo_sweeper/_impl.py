@@ -9,6 +9,8 @@ What it adds to the released hydra-optuna-sweeper (same keys):
 - resume, heartbeats and stale trials, job numbers that never collide (``_study``);
 - failures: a failing trial is recorded FAIL and the sweep goes on, until more than
   ``max_failure_rate * n_trials`` trials of this run have failed;
+- a time limit per trial (``trial_timeout``): past it the trial fails and its worker is killed
+  (``_timeout``);
 - a progress line per finished trial, and ``optimization_results.yaml`` kept up to date;
 - a seam for the application it sweeps (``hooks``).
 
@@ -97,6 +99,7 @@ class HpoSweeperImpl(Sweeper):
         resume: bool,
         heartbeat_interval: int,
         grace_period: int,
+        trial_timeout: float | None = None,
         params: DictConfig | None,
         custom_search_space: str | None,
         hooks: DictConfig,
@@ -114,6 +117,7 @@ class HpoSweeperImpl(Sweeper):
         self.resume = resume
         self.heartbeat_interval = heartbeat_interval
         self.grace_period = grace_period
+        self.trial_timeout = trial_timeout
         self.params = params
         self.custom_search_space = custom_search_space
         self.hooks = hooks
@@ -199,7 +203,8 @@ class HpoSweeperImpl(Sweeper):
         self.heartbeats = Heartbeats(study, storage)
         self.heartbeats.start()  # fails the stale trials of drivers that died, first
         sweep = Sweep(study, storage, url, space, sweep_dir, int(self.n_trials), float(self.max_failure_rate),
-                      self.config, extender, self.job_failed, save_results, show_value)
+                      self.config, extender, self.job_failed, save_results, show_value,
+                      None if self.trial_timeout is None else float(self.trial_timeout))
         ray = _launchers.is_ray(self.config)
         if ray:
             _launchers.start_ray(self.config)
@@ -254,6 +259,9 @@ class HpoSweeperImpl(Sweeper):
                 "the interval must be at least 1 s and the grace period at least twice the interval plus 2 s "
                 "(heartbeats are stored to the second; a live driver's trials must never look stale)"
             )
+        if self.trial_timeout is not None and not float(self.trial_timeout) > 0:
+            raise SweepError(f"hydra.sweeper.trial_timeout={float(self.trial_timeout):g}: must be a number of seconds above 0 "
+                             "(or null: no limit)")
         subdir = OmegaConf.to_container(self.config.hydra.sweep, resolve=False).get("subdir")  # type: ignore[union-attr]
         if str(subdir) != "${hydra.job.num}":
             raise SweepError(f"hydra.sweep.subdir={subdir}: this sweeper names job directories by job number "

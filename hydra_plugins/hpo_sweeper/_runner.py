@@ -2,7 +2,8 @@
 
 A :class:`Runner` is made by the sweeper once the study is open. It asks a trial, gives it a job
 directory and a heartbeat, launches its job (``_dispatch``), and, as jobs finish, tells Optuna,
-refills the freed slots and prints a line per finished trial. Ctrl-C stops it between two storage
+refills the freed slots and prints a line per finished trial; a job past ``trial_timeout`` is
+failed and its worker stopped (``_timeout``). Ctrl-C stops it between two storage
 operations; it then records what had finished, stops the jobs still running and marks them
 interrupted.
 """
@@ -45,6 +46,7 @@ from hydra_plugins.hpo_sweeper._study import (
     mark_interrupted,
     tell,
 )
+from hydra_plugins.hpo_sweeper._timeout import ATTR_WORKER, TrialTimeout, stop_worker
 from hydra_plugins.hpo_sweeper.hooks import FailedJob, call_job_failed
 from hydra_plugins.hpo_sweeper.trial import environment
 
@@ -70,6 +72,7 @@ class Sweep:
     job_failed: Callable[[FailedJob], None] | None
     write_results: Callable[[], None]
     show_value: Callable[[int, float], str]  # objective i's value as the application shows it
+    trial_timeout: float | None = None  # seconds a job may run (since a slot was free for it)
 
 
 class Runner:
@@ -140,7 +143,7 @@ class Runner:
             self._print_pending()  # once the freed slots are busy again
             if self.stop_requested or not self.dispatcher.in_flight:
                 return
-            self._pending = [self._record(f) for f in self.dispatcher.wait(timeout=1.0)]
+            self._pending = [self._record(f) for f in self.dispatcher.wait(timeout=1.0)] + self._time_out()
             if self._pending and time.monotonic() - last_write > RESULTS_EVERY_S:
                 self.sweep.write_results()
                 last_write = time.monotonic()
@@ -194,6 +197,20 @@ class Runner:
                 "the running trial(s) finish", self.tally.failures, self.sweep.n_trials, self.sweep.max_failure_rate,
             )
         return outcome
+
+    def _time_out(self) -> list[Outcome]:
+        """Fail the trials whose jobs are past ``trial_timeout`` and stop their workers."""
+        if not self.sweep.trial_timeout or self.dispatcher.serial:
+            return []
+        outcomes = []
+        for job in self.dispatcher.overdue(self.sweep.trial_timeout):
+            _, trial_id = job.payload
+            self.dispatcher.forget(job)  # first: its late return must not be recorded again
+            worker = self.sweep.storage.get_trial(trial_id).system_attrs.get(ATTR_WORKER)
+            limit = f"{self.sweep.trial_timeout:g}"
+            error = TrialTimeout(f"timed out after {limit} s (hydra.sweeper.trial_timeout); {stop_worker(worker)}")
+            outcomes.append(self._record(Finished(job, error, time.perf_counter())))
+        return outcomes
 
     def job_failed(self, number: int, job_num: int | None, error: str, details: str, job_dir: str | None = None) -> None:
         if job_dir is None and job_num is None:

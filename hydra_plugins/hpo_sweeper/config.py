@@ -119,6 +119,9 @@ class HpoSweeperConf:
     resume_ignore: List[str] = field(default_factory=list)
     heartbeat_interval: int = 30  # seconds between heartbeats of the driver's running trials
     grace_period: int = 120  # seconds without heartbeat after which a RUNNING trial is stale
+    # Seconds a trial's job may run (from when a slot was free for it); past it the trial is failed
+    # ("timed out after N s") and its worker killed. None: no limit. Not enforced by the basic launcher.
+    trial_timeout: Optional[float] = None
     params: Optional[Dict[str, str]] = None  # the search space, in Hydra's sweep grammar
     custom_search_space: Optional[str] = None  # released sweeper's (config, trial) -> None hook
     hooks: HooksConf = field(default_factory=HooksConf)

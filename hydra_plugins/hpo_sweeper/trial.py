@@ -12,6 +12,8 @@ on a Ray worker as well as one the basic launcher runs in-process). In the job::
             if link.should_prune():
                 raise optuna.TrialPruned(f"pruned at step {step}")
 
+Opening the link also records where the job runs (host, process, Ray node), so that the driver
+can stop a job past ``hydra.sweeper.trial_timeout``.
 The pruner is the one the sweep was configured with (``hydra.sweeper.pruner``, read from the
 job's Hydra config); it decides from the intermediate values of all trials in the study.
 Only public Optuna APIs are used: the storage's ``set_trial_intermediate_value`` and
@@ -84,6 +86,7 @@ def current_trial() -> TrialLink | None:
 
     from hydra_plugins.hpo_sweeper.storage import open_storage
     from hydra_plugins.hpo_sweeper._study import build_pruner
+    from hydra_plugins.hpo_sweeper._timeout import ATTR_WORKER, where_this_runs
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     pruner_cfg = HydraConfig.get().sweeper.get("pruner") if HydraConfig.initialized() else None
@@ -93,5 +96,7 @@ def current_trial() -> TrialLink | None:
         storage=storage,
         sampler=optuna.samplers.RandomSampler(),  # never samples here; avoids building TPE
     )
+    # Where this job runs, so that the driver can stop it past hydra.sweeper.trial_timeout.
+    storage.set_trial_system_attr(int(trial_id), ATTR_WORKER, where_this_runs())
     return TrialLink(storage=storage, study=study, trial_id=int(trial_id), number=int(os.environ[ENV_TRIAL_NUMBER]),
                      pruner=build_pruner(pruner_cfg))
