@@ -92,3 +92,14 @@ def real_day(tmp_path_factory: pytest.TempPathFactory) -> Path:
         proc = run_app([*base, *args], root / time_)
         assert proc.returncode == 0, explain(proc)
     return root
+
+
+@pytest.fixture
+def postgres() -> Iterator[str]:
+    """A PostgreSQL server of its own on 127.0.0.1 (tests/servers.py); its URL."""
+    from tests.servers import PG_BIN, postgres_server
+
+    if not PG_BIN:
+        pytest.skip("PostgreSQL is not installed (/usr/lib/postgresql/*/bin)")
+    with postgres_server() as url:
+        yield url

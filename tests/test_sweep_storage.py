@@ -5,8 +5,6 @@ database's reason); a real PostgreSQL server holds a real sweep's study, which t
 from __future__ import annotations
 
 import os
-import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -17,6 +15,7 @@ import pytest
 
 from hpo_app import record
 from tests.conftest import REPO_ROOT
+from tests.servers import free_port
 from tests.sweep_helpers import TINY, explain, run_app
 
 QUICK = [*TINY, "hydra/launcher=basic", "hydra.sweeper.n_trials=2"]
@@ -62,51 +61,15 @@ def test_a_read_only_file_system_is_refused_with_the_reason(tiny_fs: Path) -> No
     assert line == f"error: sweep directory {tiny_fs / 'sweep'}: cannot write there (Read-only file system)"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_an_unreachable_database_is_refused_without_its_password(tmp_path: Path) -> None:
-    url = f"postgresql://hpo:s3cret@127.0.0.1:{_free_port()}/hpo"
+    url = f"postgresql://hpo:s3cret@127.0.0.1:{free_port()}/hpo"
     proc = run_app([*QUICK, f"hydra.sweeper.storage={url}"], tmp_path / "sweep", timeout=120)
     line = _refused(proc)
     assert line.startswith("error: storage postgresql+psycopg://hpo:***@127.0.0.1:") and "Connection refused" in line
     assert "s3cret" not in proc.stdout + proc.stderr
 
 
-# -- a real PostgreSQL server --------------------------------------------------------------------
-
-PG_BIN = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
-
-
-@pytest.fixture
-def postgres() -> Iterator[str]:
-    """A PostgreSQL server of its own, on 127.0.0.1, in a temporary directory; its URL."""
-    if not PG_BIN:
-        pytest.skip("PostgreSQL is not installed (/usr/lib/postgresql/*/bin)")
-    bin_dir = PG_BIN[-1].parent
-    as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []  # initdb refuses root
-    home = Path(tempfile.mkdtemp(prefix="hpo-pg-"))
-    if as_postgres:
-        shutil.chown(home, "postgres")
-    data, port = home / "data", _free_port()
-
-    def pg(*args: str) -> None:
-        proc = subprocess.run([*as_postgres, *args], capture_output=True, text=True, timeout=120, check=False)
-        assert proc.returncode == 0, f"{' '.join(args)}\n{proc.stdout}\n{proc.stderr}"
-
-    pg(str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "hpo", "--no-sync")
-    pg(str(bin_dir / "pg_ctl"), "-D", str(data), "-w", "-l", str(home / "log"),
-       "-o", f"-c listen_addresses=127.0.0.1 -p {port} -k {home} -c fsync=off", "start")
-    try:
-        pg(str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "hpo", "hpo")
-        yield f"postgresql://hpo:s3cret@127.0.0.1:{port}/hpo"  # trust: the password is not checked
-    finally:
-        subprocess.run([*as_postgres, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
-                       capture_output=True, check=False)
-        shutil.rmtree(home, ignore_errors=True)
+# -- a real PostgreSQL server (the `postgres` fixture: tests/conftest.py) --------------------------
 
 
 @pytest.mark.slow
