@@ -11,6 +11,10 @@ why     one factor at a time from the default PPO agent, on the planted-edge mar
         often the agent's test position agrees with the reference's. Also a market with hourly-size
         returns (``data.vol=0.001``, where 5 bps costs eat the edge and flat is best): trades and
         Sharpe against reward scaling and the entropy bonus.
+defaults  model-specific defaults for DQN and A2C (whose defaults missed the goal after "why"): one
+        change at a time from today's defaults on data seeds 0-2, then the two and three best changes
+        together; the choice is the highest mean *validation* Sharpe (never test), and the chosen
+        agent is then checked against today's default on data seeds 3-5, which took no part in it.
 table   the default agent and the agent tuned by ``hpo=standard`` (its best trial by validation),
         PPO, DQN and A2C, against the reference policy on validation and test, over data seeds;
         and on real daily prices (GOOG 2004-2008, matplotlib's sample data) against buy-and-hold.
@@ -19,6 +23,7 @@ Writes each part's tables to ``docs/benchmarks.md`` between its markers
 (``<!-- bench:agents-why:start -->`` ... ``end``; ``agents-table``), whatever they show.
 
     python bench/bench_agents.py --only why          # about 25 minutes here (2 runs at a time)
+    python bench/bench_agents.py --only defaults     # about 30 minutes here
     python bench/bench_agents.py --only table        # 10 sweeps of 40 trials: about 2 hours
     python bench/bench_agents.py --out DIR --reuse   # read the runs an interrupted call finished
 """
@@ -42,7 +47,7 @@ sys.path.insert(0, str(REPO))
 import bench.bench_trust as trust  # noqa: E402
 from bench.docs_section import write_section  # noqa: E402
 
-PARTS = ("why", "table")
+PARTS = ("why", "defaults", "table")
 MODELS = ("ppo", "dqn", "a2c")
 
 # One factor at a time from the agent as it was before issue #14 (name, overrides): gamma 0.99, window
@@ -73,6 +78,38 @@ FACTORS: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 OTHER_MODELS_FACTORS = ("default", "gamma 0.5", "window 1, returns", "window 5, returns", "keep best",
                         "window 1, returns, keep best")
+# From today's defaults (window 1, returns), per model: what the why-part and the models' own mechanics
+# point at. DQN: the one-bar edge is small beside the noise of a 100-bar discounted return (gamma), the
+# update speed (learning rate, target network, train_freq), exploration, batch size, training length.
+# A2C: its advantages are not normalized (SB3's default), so per-bar rewards of about 0.01 meet an
+# entropy bonus of the same size (ent_coef 0.01): normalizing, dropping the bonus or scaling the reward.
+MODEL_FACTORS: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
+    "dqn": (
+        ("default", ()),
+        ("gamma 0.9", ("model.gamma=0.9",)),
+        ("gamma 0.5", ("model.gamma=0.5",)),
+        ("reward x100", ("env.reward_scale=100",)),
+        ("learning rate 1e-3", ("model.learning_rate=0.001",)),
+        ("target update 250", ("model.target_update_interval=250",)),
+        ("train_freq 1", ("model.train_freq=1",)),
+        ("exploration 0.5", ("model.exploration_fraction=0.5",)),
+        ("batch 256", ("model.batch_size=256",)),
+        ("100k steps", ("train.total_timesteps=100000", "train.eval_every=10000")),
+    ),
+    "a2c": (
+        ("default", ()),
+        ("normalize advantage", ("model.normalize_advantage=true",)),
+        ("ent_coef 0", ("model.ent_coef=0",)),
+        ("reward x100", ("env.reward_scale=100",)),
+        ("n_steps 5", ("model.n_steps=5",)),
+        ("n_steps 64", ("model.n_steps=64",)),
+        ("gamma 0.9", ("model.gamma=0.9",)),
+        ("learning rate 2e-4", ("model.learning_rate=0.0002",)),
+        ("100k steps", ("train.total_timesteps=100000", "train.eval_every=10000")),
+    ),
+}
+HELD_OUT_SEEDS = (3, 4, 5)
+
 HOURLY: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("default", ()),
     ("reward x100", ("env.reward_scale=100",)),
@@ -113,15 +150,18 @@ def row(job: Path, data_seed: int, extra: dict[str, float]) -> dict[str, float]:
     return out
 
 
-def grid(cases: list[tuple[str, str, tuple[str, ...]]], seeds: int, out: Path, base: tuple[str, ...] = (),
+def grid(cases: list[tuple[str, str, tuple[str, ...]]], seeds: int | tuple[int, ...], out: Path,
+         base: tuple[str, ...] = OLD_OBSERVATION,
          extra: dict[str, float] | None = None) -> dict[tuple[str, str], list[dict[str, float]]]:
-    """Run every (model, factor) case over data seeds, two runs at a time; rows by case."""
-    jobs = [(model, name, overrides, seed) for model, name, overrides in cases for seed in range(seeds)]
+    """Run every (model, factor) case over data seeds (a count from 0, or the seeds), two runs at a
+    time, each from ``base`` (the old observation unless given); rows by case."""
+    seed_list = tuple(range(seeds)) if isinstance(seeds, int) else seeds
+    jobs = [(model, name, overrides, seed) for model, name, overrides in cases for seed in seed_list]
 
     def one(job: tuple[str, str, tuple[str, ...], int]) -> tuple[str, str, dict[str, float]]:
         model, name, overrides, seed = job
         tag = f"{model}_{name.replace(' ', '_').replace(',', '')}_seed{seed}"
-        merged = dict(o.split("=", 1) for o in (*OLD_OBSERVATION, *base, *overrides))  # a later value wins
+        merged = dict(o.split("=", 1) for o in (*base, *overrides))  # a later value wins
         path = run([f"model={model}", "data=edge", f"data.seed={seed}", f"seed={seed}",
                     *(f"{k}={v}" for k, v in merged.items())], out / tag)
         result = row(path, seed, extra or {})
@@ -141,7 +181,37 @@ def part_why(seeds: int, out: Path) -> dict[str, Any]:
     cases += [(m, name, o) for m in ("dqn", "a2c") for name, o in FACTORS if name in OTHER_MODELS_FACTORS]
     hourly = [("ppo", name, o) for name, o in HOURLY]
     return {"factors": grid(cases, seeds, out / "factors"),
-            "hourly": grid(hourly, seeds, out / "hourly", base=("data.vol=0.001",), extra={"vol": 0.001})}
+            "hourly": grid(hourly, seeds, out / "hourly", base=(*OLD_OBSERVATION, "data.vol=0.001"),
+                           extra={"vol": 0.001})}
+
+
+def _by_val(rows: dict[tuple[str, str], list[dict[str, float]]], model: str) -> list[str]:
+    """The model's cases, best mean validation Sharpe first."""
+    return sorted((name for m, name in rows if m == model), key=lambda n: -_mean(rows[(model, n)], "val"))
+
+
+def part_defaults(seeds: int, out: Path) -> dict[str, Any]:
+    """Round 1: one change at a time; round 2: the best two and three changes (by validation)
+    together; the pick: the best case by validation; then the pick and today's default on held-out seeds."""
+    singles = [(m, name, o) for m, factors in MODEL_FACTORS.items() for name, o in factors]
+    rows = grid(singles, seeds, out / "single", base=())
+    combos = []
+    for model, factors in MODEL_FACTORS.items():
+        ranked = [n for n in _by_val(rows, model) if n != "default"]
+        overrides = dict(factors)
+        for k in (2, 3):
+            names = ranked[:k]
+            combos.append((model, " + ".join(names), tuple(o for n in names for o in overrides[n])))
+    rows.update(grid(combos, seeds, out / "combined", base=()))
+    picks = {}
+    for model in MODEL_FACTORS:
+        best = _by_val(rows, model)[0]
+        every = dict(MODEL_FACTORS[model]) | {name: o for m, name, o in combos if m == model}
+        picks[model] = (best, every[best])
+    checks = [(m, "default", ()) for m in MODEL_FACTORS] + [(m, name, o) for m, (name, o) in picks.items()
+                                                           if name != "default"]
+    held_out = grid(checks, HELD_OUT_SEEDS, out / "held_out", base=())
+    return {"rows": rows, "picks": picks, "held_out": held_out}
 
 
 def part_table(seeds: int, out: Path, progress: Callable[[dict[str, Any]], None] = lambda _: None) -> dict[str, Any]:
@@ -215,7 +285,40 @@ def markdown_why(results: dict[str, Any], seeds: int, minutes: float, reused: bo
     return "\n".join(lines)
 
 
-def markdown_table(results: dict[str, Any], seeds: int, minutes: float, planned: int) -> str:
+def markdown_defaults(results: dict[str, Any], seeds: int, minutes: float) -> str:
+    lines = ["## DQN and A2C defaults (issue #14)", "",
+             (f"Measured by `bench/bench_agents.py --only defaults` on {time.strftime('%Y-%m-%d')} in {minutes:.0f} "
+              "minutes. Planted-edge market, from the defaults of the time (window 1, returns); means over data seeds "
+              f"0-{seeds - 1}. Round 1 changes one thing; round 2 joins the two and three best changes by validation. "
+              "The pick is the case with the best mean validation Sharpe (the test column took no part in it); "
+              "it is then run beside the default on data seeds "
+              f"{HELD_OUT_SEEDS[0]}-{HELD_OUT_SEEDS[-1]}, which took no part either."), "",
+             "| model | change | train | val | test | gap | reference val / test | agree |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    rows = results["rows"]
+    for model in MODEL_FACTORS:
+        for name in _by_val(rows, model):
+            r = rows[(model, name)]
+            mark = " **(pick)**" if name == results["picks"][model][0] else ""
+            lines.append(f"| {model} | {name}{mark} | {_mean(r, 'train'):.2f} | {_mean(r, 'val'):.2f} | "
+                         f"{_mean(r, 'test'):.2f} | {_mean(r, 'train') - _mean(r, 'val'):.2f} | "
+                         f"{_mean(r, 'ref_val'):.2f} / {_mean(r, 'ref_test'):.2f} | {_mean(r, 'agree'):.2f} |")
+    lines += ["", f"Held-out data seeds {HELD_OUT_SEEDS[0]}-{HELD_OUT_SEEDS[-1]} (test Sharpe, share of the reference's):", ""]
+    held = results["held_out"]
+    for model, (pick, overrides) in results["picks"].items():
+        base = held[(model, "default")]
+        ref = _mean(base, "ref_test")
+        text = f"- {model}: default {_mean(base, 'test'):.2f} ({_mean(base, 'test') / ref:.0%})"
+        if pick != "default":
+            mine = held[(model, pick)]
+            text += (f", pick ({pick}: `{' '.join(overrides)}`) {_mean(mine, 'test'):.2f} "
+                     f"({_mean(mine, 'test') / ref:.0%}), val {_mean(base, 'val'):.2f} -> {_mean(mine, 'val'):.2f}")
+        lines.append(text + f"; reference {ref:.2f}")
+    lines += ["", "Reproduce: `python bench/bench_agents.py --only defaults`"]
+    return "\n".join(lines)
+
+
+def markdown_table(results: dict[str, Any], seeds: int, minutes: float, planned: int, reused: bool = False) -> str:
     rows = results["rows"]
     partial = (f" **Partial: {len(rows)} of {planned} rows** (the benchmark was stopped; `--reuse` completes it)."
                if len(rows) < planned else "")
@@ -224,7 +327,9 @@ def markdown_table(results: dict[str, Any], seeds: int, minutes: float, planned:
              "Default: one run of `python -m hpo_app model=<m>`; tuned: the best trial by validation of "
              "`python -m hpo_app -m model=<m> hpo=standard`. Planted edge: `data=edge`, data seeds "
              f"0-{seeds - 1}; the comparison is the reference policy. GOOG: daily 2004-2008 from matplotlib's sample "
-             f"data, compared with buy-and-hold.{partial}"), "",
+             f"data, compared with buy-and-hold.{partial}"
+             + (" Runs and sweeps that an earlier call had finished in the same `--out` (same code and defaults "
+                "for their model) were read, not run again (`--reuse`)." if reused else "")), "",
              "| market | model | seed | default val / test | tuned val / test | reference (GOOG: buy & hold) val / test |",
              "| --- | --- | ---: | ---: | ---: | ---: |"]
     for r in rows:
@@ -259,18 +364,26 @@ def main(argv: list[str] | None = None) -> int:
         print(text)
         if not args.no_write:
             write_section(REPO / "docs" / "benchmarks.md", "agents-why", text)
+    if "defaults" in parts:
+        print("[defaults]", flush=True)
+        started = time.time()
+        text = markdown_defaults(part_defaults(args.seeds, args.out / "defaults"), args.seeds,
+                                 (time.time() - started) / 60)
+        print(text)
+        if not args.no_write:
+            write_section(REPO / "docs" / "benchmarks.md", "agents-defaults", text)
     if "table" in parts:
         print("[table]", flush=True)
         started = time.time()
         planned = len(MODELS) * (args.seeds + 1)
 
         def progress(results: dict[str, Any]) -> None:  # the table so far, in the docs (a long part)
-            text = markdown_table(results, args.seeds, (time.time() - started) / 60, planned)
+            text = markdown_table(results, args.seeds, (time.time() - started) / 60, planned, args.reuse)
             if not args.no_write:
                 write_section(REPO / "docs" / "benchmarks.md", "agents-table", text)
 
         results = part_table(args.seeds, args.out / "table", progress)
-        print(markdown_table(results, args.seeds, (time.time() - started) / 60, planned))
+        print(markdown_table(results, args.seeds, (time.time() - started) / 60, planned, args.reuse))
     return 0
 
 

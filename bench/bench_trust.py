@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -47,11 +48,17 @@ REUSE = False
 
 
 def finished(args: list[str], out: Path, log: Path) -> bool:
-    """Whether ``out`` holds a finished sweep (its log ends on the sweeper's best-trial line) or run."""
+    """Whether ``out`` holds a finished sweep (its results file counts ``n_trials`` finished trials,
+    none running) or run."""
+    if "-m" in args:
+        results = out / "optimization_results.yaml"
+        if not results.is_file():
+            return False
+        data = yaml.safe_load(results.read_text())
+        counts = data.get("counts") or {}
+        return not counts.get("running") and sum(counts.values()) >= int(data.get("n_trials") or 1)
     if not (out.is_dir() and log.is_file()):
         return False
-    if "-m" in args:
-        return "Best trial" in log.read_text()
     from hpo_app import record
 
     try:

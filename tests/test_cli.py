@@ -93,7 +93,7 @@ def _overlays(folder: Path) -> dict[str, Case]:
     extra = folder / "my_conf"
     (extra / "model").mkdir(parents=True)
     text = (REPO_ROOT / "conf" / "model" / "a2c.yaml").read_text()
-    (extra / "model" / "my_a2c.yaml").write_text(text.replace("learning_rate: 7.0e-4", "learning_rate: 0.00123"))
+    (extra / "model" / "my_a2c.yaml").write_text(text.replace("learning_rate: 2.0e-4", "learning_rate: 0.00123"))
     whole = folder / "whole_conf"
     shutil.copytree(REPO_ROOT / "conf", whole)
     (whole / "config.yaml").write_text((whole / "config.yaml").read_text().replace("\nseed: 0 ", "\nseed: 7 "))
