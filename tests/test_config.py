@@ -111,6 +111,20 @@ def test_command_line_override_reaches_the_spec(override: str, where: str, expec
     assert value == expected and type(value) is type(expected)
 
 
+@pytest.mark.parametrize(("overrides", "source"), [
+    (["model=ppo"], "env/default.yaml"),
+    (["model=a2c"], "env/default.yaml"),
+    (["model=dqn"], "env/model/dqn.yaml"),  # over env/default.yaml
+    (["model=dqn", "env.reward_scale=2"], None),  # the command line wins
+])
+def test_a_model_brings_its_own_env_settings_and_the_command_line_wins(overrides: list[str], source: str | None,
+                                                                      tmp_path: Path) -> None:
+    assert (OmegaConf.load(CONF_DIR / "env/default.yaml").reward_scale
+            != OmegaConf.load(CONF_DIR / "env/model/dqn.yaml").reward_scale)  # the file makes a difference
+    expected = 2.0 if source is None else OmegaConf.load(CONF_DIR / source).reward_scale
+    assert _read(engine_from_config(compose_config(overrides), tmp_path), "env_spec.reward_scale") == expected
+
+
 def test_csv_path_is_made_absolute_against_the_working_directory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
