@@ -7,7 +7,6 @@ import json
 import os
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -17,6 +16,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from hydra_plugins.hpo_sweeper._procs import kill, processes, with_descendants
 
 PG_BIN = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
 RAY = Path(sys.executable).with_name("ray")
@@ -57,40 +58,8 @@ def postgres_server() -> Iterator[str]:
 
 # -- a Ray cluster of two nodes -----------------------------------------------------------------
 
-def _processes() -> dict[int, tuple[int, str]]:
-    """Every process: pid -> (parent pid, command line)."""
-    out = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        out[int(entry.name)] = (int(stat.rsplit(")", 1)[1].split()[1]), cmdline)
-    return out
-
-
-def _with_descendants(roots: set[int]) -> set[int]:
-    table, found = _processes(), set(roots)
-    while True:
-        more = {pid for pid, (parent, _) in table.items() if parent in found} - found
-        if not more:
-            return found
-        found |= more
-
-
-def _kill(pids: set[int]) -> None:
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-
-
 def _raylets(temp_dir: Path) -> set[int]:
-    return {pid for pid, (_, cmd) in _processes().items() if "/raylet/raylet " in cmd and str(temp_dir) in cmd}
+    return {pid for pid, (_, cmd) in processes().items() if "/raylet/raylet " in cmd and str(temp_dir) in cmd}
 
 
 @dataclass
@@ -108,12 +77,12 @@ class RayCluster:
         proc = subprocess.run([sys.executable, "-c", code], env=self.env, capture_output=True, text=True,
                               timeout=120, check=True)
         nodes = json.loads(proc.stdout.strip().splitlines()[-1])
-        worker_socket = _processes()[self.worker_raylet][1].split("--raylet_socket_name=")[1].split()[0]
+        worker_socket = processes()[self.worker_raylet][1].split("--raylet_socket_name=")[1].split()[0]
         return {node: "worker" if sock == worker_socket else "head" for node, _, sock in nodes}
 
     def kill_worker_node(self) -> None:
         """The worker node dies at once: its raylet and every process under it (SIGKILL)."""
-        _kill(_with_descendants({self.worker_raylet}))
+        kill(with_descendants({self.worker_raylet}))
 
 
 @contextmanager
@@ -145,9 +114,9 @@ def ray_cluster(cpus_per_node: int = 1) -> Iterator[RayCluster]:
         (worker,) = _raylets(temp_dir) - head
         yield RayCluster(address, env, temp_dir, worker)
     finally:
-        ours = _with_descendants({pid for pid, (_, cmd) in _processes().items() if str(temp_dir) in cmd})
-        _kill(ours)
+        ours = with_descendants({pid for pid, (_, cmd) in processes().items() if str(temp_dir) in cmd})
+        kill(ours)
         deadline = time.monotonic() + 20
-        while ours & set(_processes()) and time.monotonic() < deadline:  # (zombies are reaped by init)
+        while ours & set(processes()) and time.monotonic() < deadline:  # (zombies are reaped by init)
             time.sleep(0.2)
         shutil.rmtree(temp_dir, ignore_errors=True)

@@ -173,3 +173,25 @@ def test_a_trial_timeout_that_is_not_a_positive_number_is_refused_in_one_line(tm
     assert proc.returncode == 2, explain(proc)
     assert proc.stderr.strip().splitlines()[-1] == (
         "error: hydra.sweeper.trial_timeout=0: must be a number of seconds above 0 (or null: no limit)")
+
+
+def test_ray_left_running_by_a_killed_driver_is_stopped_by_the_next_sweep_and_a_sweep_leaves_none(tmp_path):
+    from hydra_plugins.hpo_sweeper._launchers import ray_processes
+
+    def left_by(pid: int) -> set[int]:
+        return set().union(*ray_processes(pid).values())
+
+    first = _start([*TINY, "train.total_timesteps=20000", "train.eval_every=2000", "hydra.sweeper.n_trials=2"],
+                   tmp_path / "first")
+    _wait_for(lambda: _trials(tmp_path / "first", TrialState.RUNNING))
+    os.kill(first.pid, signal.SIGKILL)  # the driver alone: Ray's agents outlive it
+    first.communicate(timeout=60)
+    time.sleep(3)  # what dies with the driver has died
+    assert left_by(first.pid), "nothing of Ray outlived its killed driver: nothing to test"
+
+    second = _start([*TINY, "hydra.sweeper.n_trials=1"], tmp_path / "second")
+    out, _ = second.communicate(timeout=300)
+    assert second.returncode == 0, out[-3000:]
+    assert f"left running by a sweep driver that was killed (pid {first.pid})" in out
+    assert not left_by(first.pid)
+    _wait_for(lambda: not left_by(second.pid), seconds=20)  # a sweep that ends leaves none of its own

@@ -15,7 +15,15 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from hydra_plugins.hpo_sweeper import _procs
 from hydra_plugins.hpo_sweeper._private import BASIC_LAUNCHER
+
+log = logging.getLogger("hydra_plugins.hpo_sweeper")
+
+DRIVER_ENV = "HPO_SWEEPER_RAY_DRIVER"
+"""Set (``<pid>:<start time>``) in the environment of a driver that starts a local Ray: every Ray
+process started from it (GCS, raylet, agents, workers) inherits it, whatever it renames itself."""
+
 
 RAY_LAUNCHERS = ("hydra_plugins.hydra_ray_launcher.ray_launcher.RayLauncher",)
 SERIAL_LAUNCHERS = (BASIC_LAUNCHER,)
@@ -53,7 +61,35 @@ def start_ray(config: DictConfig) -> None:
         options.pop("include_dashboard", None)
     level = options.pop("logging_level", "WARNING")
     options["logging_level"] = level if isinstance(level, int) else getattr(logging, str(level).upper(), logging.WARNING)
+    if not options.get("address"):  # a local Ray, started by this driver
+        reap_left_behind()
+        os.environ[DRIVER_ENV] = f"{os.getpid()}:{_procs.start_time(os.getpid())}"
     ray.init(**options)
+
+
+def ray_processes(driver_pid: int | None = None) -> dict[str, set[int]]:
+    """The processes of local Rays that sweep drivers started, by driver (``<pid>:<start time>``);
+    only those of ``driver_pid`` if given."""
+    out: dict[str, set[int]] = {}
+    for pid in _procs.processes():
+        value = _procs.environment_value(pid, DRIVER_ENV)
+        if value and (driver_pid is None or value.split(":")[0] == str(driver_pid)):
+            out.setdefault(value, set()).add(pid)
+    return out
+
+
+def reap_left_behind() -> None:
+    """Stop the processes of local Rays whose sweep driver has died (``kill -9``: Ray's agents
+    outlive it by a minute or more, listening). A live driver's Ray, and Rays started otherwise
+    (``ray start``, other programs), are not touched."""
+    for driver, pids in ray_processes().items():
+        pid, _, started = driver.partition(":")
+        if str(_procs.start_time(int(pid))) == started:
+            continue  # that driver lives
+        stopped = _procs.kill(pids)
+        if stopped:
+            log.info("Stopped %d Ray process(es) left running by a sweep driver that was killed (pid %s)",
+                     stopped, pid)
 
 
 def ray_slots(config: DictConfig) -> int:
