@@ -120,3 +120,32 @@ def test_two_drivers_started_at_once_on_one_new_sweep_directory_lose_nothing(tmp
     study = optuna.load_study(study_name="a2c", storage=f"sqlite:///{sweep_dir / 'optuna.db'}")
     assert {t.state.name for t in study.trials} == {"COMPLETE"}
     assert len({t.user_attrs["job_num"] for t in study.trials}) == len(study.trials)
+
+
+@pytest.mark.slow
+def test_two_drivers_with_their_own_sweep_directories_share_one_postgresql_study(postgres: str, tmp_path: Path) -> None:
+    """How several machines share a study: drivers started together on one PostgreSQL study (both
+    with resume=true), each with its own sweep directory. Each runs its n_trials; every trial is in
+    the study once, with a job directory of its own (job numbers count per directory) whose record
+    agrees; the reseeded samplers do not draw the same points."""
+    import optuna
+
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    dirs = [tmp_path / "machine_a", tmp_path / "machine_b"]
+    drivers = [subprocess.Popen([sys.executable, "-m", "hpo_app", "-m", f"hydra.sweep.dir={d}", *QUICK,
+                                 f"hydra.sweeper.storage={postgres}", "hydra.sweeper.resume=true"],
+                                cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+               for d in dirs]
+    outputs = [d.communicate(timeout=600)[0] for d in drivers]
+    assert [d.returncode for d in drivers] == [0, 0], outputs
+    study = optuna.load_study(study_name="a2c", storage=postgres.replace("postgresql://", "postgresql+psycopg://"))
+    trials = study.get_trials()
+    assert [t.state.name for t in trials] == ["COMPLETE"] * 4  # 2 per driver (QUICK: n_trials=2)
+    job_dirs = [Path(t.user_attrs["job_dir"]) for t in trials]
+    assert len(set(job_dirs)) == 4 and {d.parent for d in job_dirs} == set(dirs)
+    assert sorted(p for d in dirs for p in d.iterdir() if p.name.isdigit()) == sorted(job_dirs)
+    for trial, job_dir in zip(trials, job_dirs):
+        job = record.read(job_dir)
+        assert job.state == "complete" and job.objective.values[0] == pytest.approx(trial.value)
+        assert job_dir.name == str(trial.user_attrs["job_num"])
+    assert len({tuple(sorted(t.params.items())) for t in trials}) == 4
