@@ -125,11 +125,16 @@ def run(args: list[str], out: Path) -> Path:
     return trust.sweep([*args, "train.save_model=false"], out, out.with_suffix(".log"))
 
 
-def agreement(job: Path, data_seed: int, extra: dict[str, float]) -> float:
-    """Share of the test decisions where the agent's position equals the reference policy's."""
+def agreement(job: Path) -> float:
+    """Share of the test decisions where the agent's position equals the reference policy's, on
+    the market the job ran on (its own ``.hydra/config.yaml``)."""
+    import yaml
+
     from hpo_app.data import load_market_data
 
-    market = load_market_data("edge", n_bars=3000, seed=data_seed, **extra)
+    data = yaml.safe_load((job / ".hydra" / "config.yaml").read_text())["data"]
+    market = load_market_data(data["source"], n_bars=data["n_bars"], seed=data["seed"], edge=data["edge"],
+                              vol=data["vol"])
     close = market.prices["close"]
     sign = np.sign(np.log(close).diff())
     sign.index = sign.index.astype(str)
@@ -138,7 +143,7 @@ def agreement(job: Path, data_seed: int, extra: dict[str, float]) -> float:
     return float(np.mean(test["position"].to_numpy() == sign.loc[test["timestamp"]].to_numpy()))
 
 
-def row(job: Path, data_seed: int, extra: dict[str, float]) -> dict[str, float]:
+def row(job: Path) -> dict[str, float]:
     from hpo_app import record
 
     r = record.read(job)
@@ -146,13 +151,12 @@ def row(job: Path, data_seed: int, extra: dict[str, float]) -> dict[str, float]:
     out = {f"{s}": r.metrics[f"{s}/sharpe"] for s in ("train", "val", "test")}
     out.update({f"ref_{s}": ref[f"{s}/sharpe"] for s in ("train", "val", "test")})
     out["trades_train"] = r.metrics["train/n_trades"]
-    out["agree"] = agreement(job, data_seed, extra)
+    out["agree"] = agreement(job)
     return out
 
 
 def grid(cases: list[tuple[str, str, tuple[str, ...]]], seeds: int | tuple[int, ...], out: Path,
-         base: tuple[str, ...] = OLD_OBSERVATION,
-         extra: dict[str, float] | None = None) -> dict[tuple[str, str], list[dict[str, float]]]:
+         base: tuple[str, ...] = OLD_OBSERVATION) -> dict[tuple[str, str], list[dict[str, float]]]:
     """Run every (model, factor) case over data seeds (a count from 0, or the seeds), two runs at a
     time, each from ``base`` (the old observation unless given); rows by case."""
     seed_list = tuple(range(seeds)) if isinstance(seeds, int) else seeds
@@ -164,7 +168,7 @@ def grid(cases: list[tuple[str, str, tuple[str, ...]]], seeds: int | tuple[int, 
         merged = dict(o.split("=", 1) for o in (*base, *overrides))  # a later value wins
         path = run([f"model={model}", "data=edge", f"data.seed={seed}", f"seed={seed}",
                     *(f"{k}={v}" for k, v in merged.items())], out / tag)
-        result = row(path, seed, extra or {})
+        result = row(path)
         print(f"  {model} {name} seed {seed}: train {result['train']:.2f} val {result['val']:.2f} "
               f"test {result['test']:.2f} agree {result['agree']:.2f}", flush=True)
         return model, name, result
@@ -181,8 +185,7 @@ def part_why(seeds: int, out: Path) -> dict[str, Any]:
     cases += [(m, name, o) for m in ("dqn", "a2c") for name, o in FACTORS if name in OTHER_MODELS_FACTORS]
     hourly = [("ppo", name, o) for name, o in HOURLY]
     return {"factors": grid(cases, seeds, out / "factors"),
-            "hourly": grid(hourly, seeds, out / "hourly", base=(*OLD_OBSERVATION, "data.vol=0.001"),
-                           extra={"vol": 0.001})}
+            "hourly": grid(hourly, seeds, out / "hourly", base=(*OLD_OBSERVATION, "data.vol=0.001"))}
 
 
 def _by_val(rows: dict[tuple[str, str], list[dict[str, float]]], model: str) -> list[str]:
