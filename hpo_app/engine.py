@@ -141,7 +141,6 @@ class TrainingEngine:
         self.single = True  # one run only (holdout, one seed); set when the plan is known
         self.timesteps = 0
         self.reference = data.source == "edge"
-        self._best: _BestPolicy | None = None  # train.keep=best: the current run's best evaluation
 
     @property
     def metric(self) -> str:
@@ -187,10 +186,10 @@ class TrainingEngine:
         ``train.keep=best`` the policy of the best validation evaluation replaces the last one."""
         model = self.current_model = agent.build()
         direction = self.objective_spec.directions[0]
-        self._best = _BestPolicy(direction) if self.train_spec.keep == "best" else None
+        best = _BestPolicy(direction) if self.train_spec.keep == "best" else None  # this run's best evaluation
         pruned: BaseException | None = None
         try:
-            agent.learn(model, lambda steps: self._evaluate_during_training(agent, model, fold, steps))
+            agent.learn(model, lambda steps: self._evaluate_during_training(agent, model, fold, steps, best))
         except Exception as exc:  # noqa: BLE001 - pruning is an exception by Optuna's design
             if type(exc).__name__ != "TrialPruned":
                 self.timesteps += int(model.num_timesteps)
@@ -204,11 +203,11 @@ class TrainingEngine:
             # The fully trained policy closes the curve (the pruner never sees this point).
             self._add_point(timesteps, val, fold, agent.seed)
         kept = None
-        if self._best is not None:
-            self._best.offer(val[self.metric], timesteps, model)
-            kept = self._best.timesteps
+        if best is not None:
+            best.offer(val[self.metric], timesteps, model)
+            kept = best.timesteps
             if kept != timesteps:
-                model.policy.load_state_dict(self._best.state)
+                model.policy.load_state_dict(best.state)
                 val, episode = agent.metrics(model, "val")
             log.info("train.keep=best: kept the policy of step %d (%s = %s)", kept, self.metric,
                      fmt.metric(self.metric, val[self.metric]))
@@ -220,12 +219,13 @@ class TrainingEngine:
             pruned = self._report_run(len(self.runs))
         return pruned
 
-    def _evaluate_during_training(self, agent: AgentRun, model: BaseAlgorithm, fold: Fold, timesteps: int) -> None:
+    def _evaluate_during_training(self, agent: AgentRun, model: BaseAlgorithm, fold: Fold, timesteps: int,
+                                  best: _BestPolicy | None) -> None:
         metrics, _ = agent.metrics(model, "val")
         check_finite(metrics[self.metric], f"validation {self.metric}", timesteps)
         point = self._add_point(timesteps, metrics, fold, agent.seed)
-        if self._best is not None:
-            self._best.offer(metrics[self.metric], timesteps, model)
+        if best is not None:
+            best.offer(metrics[self.metric], timesteps, model)
         if self.single and self.on_evaluation is not None:
             self.on_evaluation(point)
 
