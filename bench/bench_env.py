@@ -26,6 +26,7 @@ import datetime as dt
 import os
 import platform
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,15 +37,17 @@ import numpy as np
 import stable_baselines3
 import torch
 from hydra import compose, initialize_config_dir
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from hpo_app.data import load_market_data  # noqa: E402
-from hpo_app.features import PreparedData, prepare_data  # noqa: E402
+from hpo_app.app import engine_from_config  # noqa: E402
+from hpo_app.engine import TrainingEngine  # noqa: E402
+from hpo_app.features import PreparedData  # noqa: E402
 from hpo_app.models import build_model  # noqa: E402
 from hpo_app.trading_env import TradingEnv  # noqa: E402
+from hpo_app.training import AgentRun  # noqa: E402
 from bench.docs_section import write_section  # noqa: E402
 
 HEADING = "## Environment and SB3 training speed"
@@ -56,20 +59,20 @@ def compose_config(overrides: list[str]) -> DictConfig:
         return compose("config", overrides=overrides)
 
 
-def prepared_data(cfg: DictConfig) -> PreparedData:
-    market = load_market_data(cfg.data.source, path=cfg.data.path, n_bars=cfg.data.n_bars,
-                              seed=cfg.data.seed, use_adjusted=cfg.data.use_adjusted)
-    return prepare_data(market.prices, window=cfg.env.window, train_frac=cfg.data.train_frac,
-                        val_frac=cfg.data.val_frac, periods_per_year=market.periods_per_year,
-                        source=market.source)
+_OUT = tempfile.TemporaryDirectory(prefix="bench-env-")  # where an engine would write (it is not run)
 
 
-def train_env(cfg: DictConfig, prepared: PreparedData, seed: int) -> TradingEnv:
-    """The training environment as the engine builds it (train segment, random episodes)."""
-    start, end = prepared.segments["train"]
-    return TradingEnv(prepared.features, prepared.close, start, end, window=cfg.env.window,
-                      cost_bps=cfg.env.cost_bps, allow_short=cfg.env.allow_short,
-                      episode_length=cfg.env.episode_length, seed=seed)
+def engine(cfg: DictConfig) -> TrainingEngine:
+    """The app's engine for a config (its data, features and env as a run builds them)."""
+    return engine_from_config(cfg, Path(_OUT.name))
+
+
+def train_env(cfg: DictConfig, seed: int) -> tuple[TradingEnv, PreparedData]:
+    """The training environment exactly as a run builds it (train segment, random episodes, the
+    selected features, training-only reward scale and noise), and its data."""
+    e = engine(cfg)
+    prepared = e.prepare()
+    return AgentRun(prepared, e.env_spec, e.model_spec, e.train_spec, seed).segment_env("train", training=True), prepared
 
 
 @dataclass
@@ -147,11 +150,8 @@ def time_raw_env(env: TradingEnv, n_steps: int, seed: int) -> Timing:
 
 def time_training(algorithm: str, n_steps: int, seed: int) -> Timing:
     cfg = compose_config([f"model={algorithm}", f"seed={seed}"])
-    hyperparams = OmegaConf.to_container(cfg.model, resolve=True)
-    assert isinstance(hyperparams, dict)
-    hyperparams.pop("name")
-    env = TimingWrapper(train_env(cfg, prepared_data(cfg), seed))
-    model = build_model(algorithm, env, hyperparams, seed=seed)
+    env = TimingWrapper(train_env(cfg, seed)[0])
+    model = build_model(algorithm, env, dict(engine(cfg).model_spec.hyperparams), seed=seed)
     env.clock = Clock()  # count only what learn() does
     clock = Clock()
     clock.start()
@@ -164,11 +164,9 @@ def warm_up(seed: int) -> None:
     """Pay torch's one-time costs (lazy imports, first backward pass) before anything is timed."""
     for algorithm in ALGORITHMS:
         cfg = compose_config([f"model={algorithm}"])
-        hyperparams = OmegaConf.to_container(cfg.model, resolve=True)
-        assert isinstance(hyperparams, dict)
-        hyperparams.pop("name")
+        hyperparams = dict(engine(cfg).model_spec.hyperparams)
         hyperparams.update({"ppo": {"n_steps": 64}, "a2c": {}, "dqn": {"learning_starts": 32}}[algorithm])
-        model = build_model(algorithm, train_env(cfg, prepared_data(cfg), seed), hyperparams, seed=seed)
+        model = build_model(algorithm, train_env(cfg, seed)[0], hyperparams, seed=seed)
         model.learn(total_timesteps=128)
 
 
@@ -192,14 +190,20 @@ def run(env_steps: int, train_steps: int, repeat: int, seed: int) -> tuple[dict[
     torch.set_num_threads(1)
     facts: dict[str, Any] = machine_facts()
     cfg = compose_config([])
-    prepared = prepared_data(cfg)
-    env = train_env(cfg, prepared, seed)
+    env, prepared = train_env(cfg, seed)
     timings = [min((time_raw_env(env, env_steps, seed) for _ in range(repeat)), key=lambda t: t.total.wall)]
     facts["env_desc"] = (
-        f"synthetic {cfg.data.n_bars} bars, window {cfg.env.window}, {len(prepared.feature_names)} features "
+        f"data={cfg.data.source}, {cfg.data.n_bars} bars, window {cfg.env.window}, features {cfg.env.features} "
+        f"({len(prepared.feature_names)}: {', '.join(prepared.feature_names)}) "
         f"(observation {env.observation_space.shape[0]} floats), episodes of {cfg.env.episode_length} steps "
         f"on the train segment ({prepared.segments['train'][1] - prepared.segments['train'][0]} bars)"
     )
+    models = {m: compose_config([f"model={m}"]) for m in ALGORITHMS}
+    p, d, a = models["ppo"].model, models["dqn"].model, models["a2c"].model
+    facts["model_desc"] = (
+        f"PPO n_steps {p.n_steps} x {p.n_epochs} epochs; DQN learning_starts {d.learning_starts}, train_freq "
+        f"{d.train_freq}, reward x{models['dqn'].env.reward_scale:g}; A2C n_steps {a.n_steps}; "
+        + ", ".join(f"{m.upper()} {c.model.net_width}x{c.model.net_depth}" for m, c in models.items()) + " MLPs")
     warm_up(seed)
     for algorithm in ALGORITHMS:
         runs = [time_training(algorithm, train_steps, seed) for _ in range(repeat)]
@@ -242,9 +246,9 @@ Reproduce from the repository root: `{command}` (best of {facts['repeat']} runs 
 
 {table(timings)}
 
-- Environment: {facts['env_desc']}. Models: `conf/model/<name>.yaml` as shipped (PPO n_steps 512 x
-  10 epochs; DQN learning_starts 1000, train_freq 4; A2C n_steps 16; 64x2 MLPs), CPU, torch on
-  one thread, after a warm-up that pays torch's one-time costs.
+- Environment: {facts['env_desc']}, built as a run builds it. Models: `conf/model/<name>.yaml` as
+  shipped ({facts['model_desc']}), CPU, torch on one thread, after a warm-up that pays torch's
+  one-time costs.
 - "time in env" is the time inside `TradingEnv.step`/`reset` (a timing wrapper under SB3's
   Monitor and DummyVecEnv) over the time of `model.learn`. At most {100 * most_env.env_share:.1f} %
   ({most_env.name}): {verdict}

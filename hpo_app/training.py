@@ -82,7 +82,7 @@ class AgentRun:
 
     def build(self) -> BaseAlgorithm:
         set_random_seed(self.seed)
-        env = self._segment_env("train", training=True)
+        env = self.segment_env("train", training=True)
         env.reset(seed=self.seed)
         env.action_space.seed(self.seed)
         return build_model(self.model_spec.name, env, self.model_spec.hyperparams, seed=self.seed,
@@ -107,11 +107,11 @@ class AgentRun:
         """The deterministic policy's metrics on a segment (``<segment>/<metric>``), and its record."""
         check_finite_weights(model, int(model.num_timesteps))
         if segment not in self._eval_envs:  # built once; run_episode resets to the whole segment
-            self._eval_envs[segment] = self._segment_env(segment, training=False)
+            self._eval_envs[segment] = self.segment_env(segment, training=False)
         episode = run_episode(self._eval_envs[segment], model_policy(model))
         return segment_metrics(episode, segment, self.prepared.periods_per_year), episode
 
-    def _segment_env(self, segment: str, *, training: bool) -> TradingEnv:
+    def segment_env(self, segment: str, *, training: bool) -> TradingEnv:
         start, end = self.prepared.segments[segment]
         episode_length = self.env.episode_length if training else None
         if episode_length is not None and episode_length > end - start:

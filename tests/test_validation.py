@@ -74,7 +74,7 @@ def test_a_fold_scales_its_features_with_its_own_training_bars_only():
         a, b = fold.train
         np.testing.assert_allclose(view.scaler_mean, prepared.raw[a:b].mean(axis=0))
         assert view.segments == {"train": fold.train, "val": fold.val, "test": prepared.segments["test"]}
-        env = AgentRun(view, engine.env_spec, engine.model_spec, engine.train_spec, 0)._segment_env("train", training=True)
+        env = AgentRun(view, engine.env_spec, engine.model_spec, engine.train_spec, 0).segment_env("train", training=True)
         assert (env.start, env.end) == fold.train  # the agent trades the fold's training block only
 
 
