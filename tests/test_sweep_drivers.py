@@ -133,17 +133,20 @@ def _alive(pid: int) -> bool:
 
 
 def test_a_worker_that_stops_responding_is_timed_out_killed_and_the_sweep_goes_on(tmp_path):
-    """SIGSTOP one trial's Ray worker: past hydra.sweeper.trial_timeout its trial is failed with the
-    reason, in the study and its job directory, the worker is killed, and the other trials complete."""
-    sweep, limit, n_trials = tmp_path / "sweep", 30, 4
-    driver = _start([*TINY, "hydra.sweeper.n_jobs=2", f"hydra.sweeper.n_trials={n_trials}",
-                     f"hydra.sweeper.trial_timeout={limit}"], sweep)
+    """SIGSTOP one trial's Ray worker mid-training: past hydra.sweeper.trial_timeout its trial is
+    failed with the reason, in the study and its job directory, the worker is killed, and the other
+    trials complete."""
+    sweep, limit, n_trials = tmp_path / "sweep", 30, 3
+    driver = _start([*TINY, "train.total_timesteps=6000", "train.eval_every=1000", "hydra.sweeper.n_jobs=2",
+                     f"hydra.sweeper.n_trials={n_trials}", f"hydra.sweeper.trial_timeout={limit}",
+                     "hydra.sweeper.max_failure_rate=0.5"], sweep)
     stopped: dict = {}
 
     def stop_one() -> bool:
         for trial in _trials(sweep, TrialState.RUNNING):
             worker = trial.system_attrs.get("hpo:worker")
-            if worker:
+            # Mid-training for sure: it has reported an evaluation, and has five more to go.
+            if worker and trial.intermediate_values:
                 os.kill(worker["pid"], signal.SIGSTOP)
                 stopped.update(number=trial.number, pid=worker["pid"])
                 return True

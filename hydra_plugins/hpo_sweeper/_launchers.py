@@ -61,19 +61,30 @@ def start_ray(config: DictConfig) -> None:
         options.pop("include_dashboard", None)
     level = options.pop("logging_level", "WARNING")
     options["logging_level"] = level if isinstance(level, int) else getattr(logging, str(level).upper(), logging.WARNING)
-    if not options.get("address"):  # a local Ray, started by this driver
-        reap_left_behind()
-        os.environ[DRIVER_ENV] = f"{os.getpid()}:{_procs.start_time(os.getpid())}"
-    ray.init(**options)
+    if options.get("address"):  # a cluster's
+        ray.init(**options)
+        return
+    reap_left_behind()
+    # The mark reaches the processes ray.init starts (GCS, raylet; the raylet's own children inherit
+    # it from the raylet), and no later child of this driver.
+    before = os.environ.get(DRIVER_ENV)
+    os.environ[DRIVER_ENV] = f"{os.getpid()}:{_procs.start_time(os.getpid())}"
+    try:
+        ray.init(**options)
+    finally:
+        if before is None:
+            os.environ.pop(DRIVER_ENV, None)
+        else:
+            os.environ[DRIVER_ENV] = before
 
 
 def ray_processes(driver_pid: int | None = None) -> dict[str, set[int]]:
     """The processes of local Rays that sweep drivers started, by driver (``<pid>:<start time>``);
     only those of ``driver_pid`` if given."""
     out: dict[str, set[int]] = {}
-    for pid in _procs.processes():
+    for pid, (_, cmdline) in _procs.processes().items():
         value = _procs.environment_value(pid, DRIVER_ENV)
-        if value and (driver_pid is None or value.split(":")[0] == str(driver_pid)):
+        if value and "ray" in cmdline and (driver_pid is None or value.split(":")[0] == str(driver_pid)):
             out.setdefault(value, set()).add(pid)
     return out
 
@@ -81,15 +92,20 @@ def ray_processes(driver_pid: int | None = None) -> dict[str, set[int]]:
 def reap_left_behind() -> None:
     """Stop the processes of local Rays whose sweep driver has died (``kill -9``: Ray's agents
     outlive it by a minute or more, listening). A live driver's Ray, and Rays started otherwise
-    (``ray start``, other programs), are not touched."""
-    for driver, pids in ray_processes().items():
-        pid, _, started = driver.partition(":")
-        if str(_procs.start_time(int(pid))) == started:
-            continue  # that driver lives
-        stopped = _procs.kill(pids)
-        if stopped:
-            log.info("Stopped %d Ray process(es) left running by a sweep driver that was killed (pid %s)",
-                     stopped, pid)
+    (``ray start``, other programs), are not touched; nor is this process or any of its ancestors.
+    A courtesy: whatever goes wrong here, the sweep goes on."""
+    try:
+        spared = {os.getpid()} | _procs.ancestors(os.getpid())
+        for driver, pids in ray_processes().items():
+            pid, _, started = driver.partition(":")
+            if _procs.running(int(pid), int(started) if started.isdigit() else None):
+                continue  # that driver lives
+            stopped = _procs.kill(pids - spared)
+            if stopped:
+                log.info("Stopped %d Ray process(es) left running by a sweep driver that was killed (pid %s)",
+                         stopped, pid)
+    except Exception as err:  # noqa: BLE001 - see above
+        log.debug("reaping Ray processes of dead drivers failed: %s", err)
 
 
 def ray_slots(config: DictConfig) -> int:

@@ -36,6 +36,25 @@ def start_time(pid: int) -> int | None:
         return None
 
 
+def running(pid: int, started: int | None) -> bool:
+    """Whether ``pid`` is the process that started at ``started`` and has not ended (a zombie,
+    killed but not yet waited for by its parent, has ended)."""
+    try:
+        fields = (PROC / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return False
+    return fields[0] != "Z" and started is not None and fields[19] == str(started)
+
+
+def ancestors(pid: int) -> set[int]:
+    """``pid``'s parent, its parent's parent, ... up to init."""
+    table, out = processes(), set()
+    while pid in table and pid not in out and pid > 1:
+        pid = table[pid][0]
+        out.add(pid)
+    return out
+
+
 def environment_value(pid: int, name: str) -> str | None:
     """``name`` in the environment ``pid`` started with (None if absent or unreadable)."""
     try:
@@ -65,11 +84,6 @@ def kill(pids: set[int]) -> int:
         try:
             os.kill(pid, signal.SIGKILL)
             killed += 1
-        except ProcessLookupError:
+        except (ProcessLookupError, PermissionError):
             pass
     return killed
-
-
-def mentioning(text: str) -> set[int]:
-    """The processes whose command line contains ``text``, and everything under them."""
-    return with_descendants({pid for pid, (_, cmd) in processes().items() if text in cmd and pid != os.getpid()})

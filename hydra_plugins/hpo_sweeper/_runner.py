@@ -46,7 +46,7 @@ from hydra_plugins.hpo_sweeper._study import (
     mark_interrupted,
     tell,
 )
-from hydra_plugins.hpo_sweeper._timeout import ATTR_WORKER, TrialTimeout, stop_worker
+from hydra_plugins.hpo_sweeper._timeout import ATTR_WORKER, TrialTimeout, stop_workers
 from hydra_plugins.hpo_sweeper.hooks import FailedJob, call_job_failed
 from hydra_plugins.hpo_sweeper.trial import environment
 
@@ -199,16 +199,22 @@ class Runner:
         return outcome
 
     def _time_out(self) -> list[Outcome]:
-        """Fail the trials whose jobs are past ``trial_timeout`` and stop their workers."""
-        if not self.sweep.trial_timeout or self.dispatcher.serial:
+        """Fail the trials whose jobs are past ``trial_timeout`` and stop their workers; the jobs
+        that returned meanwhile are recorded first, as they ended."""
+        limit = self.sweep.trial_timeout
+        if not limit or self.dispatcher.serial or not self.dispatcher.overdue(limit):
             return []
-        outcomes = []
-        for job in self.dispatcher.overdue(self.sweep.trial_timeout):
-            _, trial_id = job.payload
-            self.dispatcher.forget(job)  # first: its late return must not be recorded again
-            worker = self.sweep.storage.get_trial(trial_id).system_attrs.get(ATTR_WORKER)
-            limit = f"{self.sweep.trial_timeout:g}"
-            error = TrialTimeout(f"timed out after {limit} s (hydra.sweeper.trial_timeout); {stop_worker(worker)}")
+        outcomes = [self._record(f) for f in self.dispatcher.collect_now()]
+        late = self.dispatcher.overdue(limit)
+        try:
+            workers = [self.sweep.storage.get_trial(job.payload[1]).system_attrs.get(ATTR_WORKER) for job in late]
+        except Exception as err:  # noqa: BLE001 - the storage did not answer: the next look tries again
+            log.warning("Could not read the timed-out trials' workers (%s); trying again", one_line(err))
+            return outcomes
+        for job in late:
+            self.dispatcher.forget(job)  # before the kill: its late return must not be recorded
+        for job, fate in zip(late, stop_workers(workers)):
+            error = TrialTimeout(f"timed out after {limit:g} s (hydra.sweeper.trial_timeout); {fate}")
             outcomes.append(self._record(Finished(job, error, time.perf_counter())))
         return outcomes
 
