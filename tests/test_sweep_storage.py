@@ -149,3 +149,29 @@ def test_two_drivers_with_their_own_sweep_directories_share_one_postgresql_study
         assert job.state == "complete" and job.objective.values[0] == pytest.approx(trial.value)
         assert job_dir.name == str(trial.user_attrs["job_num"])
     assert len({tuple(sorted(t.params.items())) for t in trials}) == 4
+
+
+_OPEN_AT = """
+import sys, time
+from hydra_plugins.hpo_sweeper.storage import open_storage, storage_url
+start = float(sys.argv[2])
+while time.time() < start:
+    pass
+try:
+    open_storage(storage_url(sys.argv[1], None))
+    print("ok")
+except Exception as err:
+    print(type(err).__name__, str(err).splitlines()[0])
+"""
+
+
+@pytest.mark.slow
+def test_drivers_opening_a_new_postgresql_database_at_the_same_moment_all_get_it(postgres: str) -> None:
+    """Six drivers create Optuna's tables in one new database at once: PostgreSQL refuses all but one
+    CREATE (UniqueViolation on its catalog); the others wait for the tables and use them."""
+    import time
+
+    start = time.time() + 5  # every process imported and waiting when the moment comes
+    procs = [subprocess.Popen([sys.executable, "-c", _OPEN_AT, postgres, str(start)], cwd=REPO_ROOT,
+                              stdout=subprocess.PIPE, text=True) for _ in range(6)]
+    assert [p.communicate(timeout=120)[0].strip() for p in procs] == ["ok"] * 6

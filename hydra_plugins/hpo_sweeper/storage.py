@@ -16,6 +16,8 @@ module of a plugin package at start-up).
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -88,10 +90,25 @@ def open_storage(
             "grace_period": grace_period,
             "heartbeat_stale_trial_callback": on_stale,
         }
-    if url.startswith("sqlite"):
-        engine = {"connect_args": {"timeout": SQLITE_TIMEOUT_S}}
-        return optuna.storages.RDBStorage(url, engine_kwargs=engine, **heartbeat)
-    return optuna.storages.RDBStorage(url, **heartbeat)
+    engine = {"connect_args": {"timeout": SQLITE_TIMEOUT_S}} if url.startswith("sqlite") else None
+    return _created(lambda: optuna.storages.RDBStorage(url, engine_kwargs=engine, **heartbeat))
+
+
+def _created(make: Callable[[], Any], attempts: int = 5) -> Any:
+    """``make()``, again after a short pause when another driver was creating the same tables at
+    that moment: two drivers started together on a new PostgreSQL database both run Optuna's
+    CREATE TABLE, and the second fails on PostgreSQL's catalog (UniqueViolation on pg_type) or
+    finds a table half made. Once the first has finished, the tables exist and are used."""
+    from sqlalchemy.exc import IntegrityError, ProgrammingError
+
+    for attempt in range(attempts):
+        try:
+            return make()
+        except (IntegrityError, ProgrammingError):
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.2 + random.random() * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def use_wal(url: str) -> None:
