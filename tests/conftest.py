@@ -103,3 +103,18 @@ def postgres() -> Iterator[str]:
         pytest.skip("PostgreSQL is not installed (/usr/lib/postgresql/*/bin)")
     with postgres_server() as url:
         yield url
+
+
+@pytest.fixture(scope="session", autouse=True)
+def sb3_log_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Tests that call SB3's learn() directly get its default logger, which makes a directory per
+    call under SB3_LOGDIR (else under /tmp, never removed): keep those in the test's temp dir."""
+    import os
+
+    before = os.environ.get("SB3_LOGDIR")
+    os.environ["SB3_LOGDIR"] = str(tmp_path_factory.mktemp("sb3_logs"))
+    yield
+    if before is None:
+        os.environ.pop("SB3_LOGDIR", None)
+    else:
+        os.environ["SB3_LOGDIR"] = before

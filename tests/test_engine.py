@@ -331,6 +331,7 @@ def test_a_run_leaves_nothing_in_the_temp_directory(model: str, tmp_path: Path,
     temp = tmp_path / "temp"
     temp.mkdir()
     monkeypatch.setenv("TMPDIR", str(temp))
+    monkeypatch.delenv("SB3_LOGDIR", raising=False)  # (conftest sets it for tests that call learn())
     monkeypatch.setattr(tempfile, "tempdir", None)  # re-read TMPDIR
     _run((*SMALL_DATA, *TINY_MODEL[model], "train.total_timesteps=128", "train.eval_every=64"), tmp_path / "out")
     assert [p.name for p in temp.iterdir() if p.name.startswith("SB3-")] == []  # (torch keeps one cache dir)
