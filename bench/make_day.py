@@ -170,9 +170,11 @@ def write_sweep(sweep_dir: Path, spec: SweepSpec) -> Path:
         skills = {"train": 1.5 * skill_val[i], "val": skill_val[i], "test": skill_test[i]}
         skills = {k: v * ramp[stop - 1] for k, v in skills.items()}
         metrics: dict[str, float] = {}
+        nets: dict[str, np.ndarray] = {}
         equity = ["segment,timestamp,position,agent,buy_and_hold,flat"]
         for seg, m in market.items():
             pos, net = _trade(m, skills[seg], noises[seg])
+            nets[seg] = net
             metrics.update({f"{seg}/{k}": v for k, v in compute_metrics(net, pos, 252.0).items()})
             agent = np.concatenate(([1.0], np.cumprod(np.maximum(1.0 + net, 0.0))))
             bh = np.concatenate(([1.0], np.cumprod(1.0 + m["r"])))
@@ -184,7 +186,8 @@ def write_sweep(sweep_dir: Path, spec: SweepSpec) -> Path:
         record.write(job, record.JobRecord(
             state=state, model=spec.model, objective=record.Objective(("val/sharpe",), ("maximize",), (value,)),
             metrics=metrics, baselines=baselines, timesteps=stop * spec.eval_every, seconds=stop * 3.3, seed=i,
-            periods_per_year=252.0, data_source="synthetic", trial=trial_info))
+            periods_per_year=252.0, data_source="synthetic", trial=trial_info,
+            val_returns=[float(x) for x in nets["val"]]))  # as the engine records them (schema 2)
         trials.append(optuna.trial.create_trial(
             params=p, distributions=space.distributions, user_attrs=attrs,
             state=TrialState.PRUNED if i in pruned else TrialState.COMPLETE,
