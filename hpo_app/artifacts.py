@@ -11,7 +11,8 @@ Job directory (``multirun/<date>/<time>/<job_num>/`` or ``outputs/<date>/<time>/
     metrics.json      METRICS_FILE      the job record: state, objective, metrics, baselines (hpo_app.record)
     eval_curve.csv    EVAL_CURVE_FILE   one row per validation evaluation during training
     equity.csv        EQUITY_FILE       per-bar equity of agent and baselines, per segment (and fold)
-    model.zip         MODEL_FILE        the trained stable-baselines3 model
+    model.zip         MODEL_FILE        the trained stable-baselines3 model (weights, optimizer, timestep counter)
+    replay_buffer.pkl REPLAY_BUFFER_FILE DQN's replay buffer (only with train.save_replay_buffer)
     error.txt         ERROR_FILE        traceback of a failed trial (only when it failed)
 
 ``metrics.json`` is the job record: its schema is in :mod:`hpo_app.record`, which alone writes
@@ -47,6 +48,7 @@ METRICS_FILE = "metrics.json"
 EVAL_CURVE_FILE = "eval_curve.csv"
 EQUITY_FILE = "equity.csv"
 MODEL_FILE = "model.zip"
+REPLAY_BUFFER_FILE = "replay_buffer.pkl"
 ERROR_FILE = "error.txt"
 
 MULTIRUN_FILE = "multirun.yaml"

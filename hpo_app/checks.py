@@ -125,6 +125,8 @@ SETTINGS: dict[str, Rule] = {
     "train.save_model": Rule("whether model.zip is written", kind="bool"),
     "train.keep": Rule("the policy scored at the end: the last one, or the best validation evaluation's",
                        kind="choice", options=("last", "best")),
+    "train.save_replay_buffer": Rule("whether an off-policy model's replay buffer is saved beside model.zip",
+                                     kind="bool"),
     "resources.cpus_per_trial": Rule("CPUs (torch threads) per run", low=1),
     "env.window": Rule("bars in an observation", kind="integer", low=1),
     "env.cost_bps": Rule("the transaction cost in basis points", low=0),

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 
 from hpo_app import artifacts, fmt, record
 from hpo_app.data import load_market_data
@@ -139,7 +140,8 @@ class TrainingEngine:
         self.runs: list[_Run] = []
         self.current_model: BaseAlgorithm | None = None  # the agent being trained
         self.single = True  # one run only (holdout, one seed); set when the plan is known
-        self.timesteps = 0
+        self.timesteps = 0  # trained by this job (a continued model's earlier steps not counted)
+        self.start_timesteps = 0  # the continued model's steps (train.init_from)
         self.reference = data.source == "edge"
 
     @property
@@ -161,6 +163,11 @@ class TrainingEngine:
             raise
         plan = [(fold, self.train_spec.seed + j) for fold in folds for j in range(self.train_spec.n_seeds)]
         self.single = len(plan) == 1
+        if self.train_spec.init_from and not self.single:
+            exc = ConfigError(f"train.init_from={self.train_spec.init_from}: continues one agent, so it needs "
+                              f"validation=holdout and train.n_seeds=1 (this config trains {len(plan)})")
+            self._write_failure(exc, prepared)
+            raise exc
         if self.train_spec.total_timesteps < 2 * self.train_spec.eval_every:
             log.warning("train.total_timesteps=%d < 2 x train.eval_every=%d: no evaluation during training, "
                         "so nothing for a pruner to act on (only the final one)",
@@ -184,19 +191,23 @@ class TrainingEngine:
     def _one_run(self, agent: AgentRun, fold: Fold) -> BaseException | None:
         """Train and score one agent; returns the pruner's exception when it said stop. With
         ``train.keep=best`` the policy of the best validation evaluation replaces the last one."""
-        model = self.current_model = agent.build()
+        init_from = self.train_spec.init_from
+        model = self.current_model = agent.resume(init_from) if init_from else agent.build()
         direction = self.objective_spec.directions[0]
         best = _BestPolicy(direction) if self.train_spec.keep == "best" else None  # this run's best evaluation
         pruned: BaseException | None = None
+        start = self.start_timesteps = int(model.num_timesteps)
         try:
+            if start:  # a continued model is first evaluated as it was saved
+                self._evaluate_during_training(agent, model, fold, start, best)
             agent.learn(model, lambda steps: self._evaluate_during_training(agent, model, fold, steps, best))
         except Exception as exc:  # noqa: BLE001 - pruning is an exception by Optuna's design
             if type(exc).__name__ != "TrialPruned":
-                self.timesteps += int(model.num_timesteps)
+                self.timesteps += int(model.num_timesteps) - start
                 raise
             pruned = exc
         timesteps = int(model.num_timesteps)
-        self.timesteps += timesteps
+        self.timesteps += timesteps - start
         val, episode = agent.metrics(model, "val")
         check_finite(val[self.metric], f"validation {self.metric}", timesteps)
         if self.single and (not self.curve or self.curve[-1].timesteps < timesteps):
@@ -272,6 +283,8 @@ class TrainingEngine:
         self._write_equity(final[0])
         if self.train_spec.save_model:
             final[0].model.save(self.output_dir / artifacts.MODEL_FILE)
+            if self.train_spec.save_replay_buffer and isinstance(final[0].model, OffPolicyAlgorithm):
+                final[0].model.save_replay_buffer(self.output_dir / artifacts.REPLAY_BUFFER_FILE)
         result = RunResult(state, values, metrics, baselines, self.timesteps, time.perf_counter() - started,
                            self.output_dir)
         self._write_record(result, final[0].prepared, error=None)
@@ -353,6 +366,8 @@ class TrainingEngine:
             trial=self.trial_info,
             folds=folds,
             val_returns=val_returns,
+            lineage={"init_from": self.train_spec.init_from, "from_timesteps": self.start_timesteps}
+            if self.train_spec.init_from else None,
             kept={"rule": "best", "timesteps": [r.kept_timesteps for r in self.runs]}
             if self.train_spec.keep == "best" and self.runs else None,
         ))

@@ -31,6 +31,9 @@ NETWORK_KEYS = ("net_width", "net_depth", "activation", "weight_decay")
 ENGINE_ARGUMENTS = frozenset(
     {"env", "seed", "device", "verbose", "tensorboard_log", "_init_setup_model", "policy_kwargs"}
 )
+# What a saved model keeps when it is continued (``train.init_from``): the network (policy_kwargs,
+# checked), the replay buffer's size, and A2C's optimizer (its RMSprop was built from these).
+STRUCTURAL = ("buffer_size", "use_rms_prop", "rms_prop_eps", "optimize_memory_usage")
 # Arguments that take objects rather than values from a YAML file.
 OBJECT_ARGUMENTS = frozenset(
     {"rollout_buffer_class", "rollout_buffer_kwargs", "replay_buffer_class", "replay_buffer_kwargs"}

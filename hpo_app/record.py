@@ -21,7 +21,9 @@ whose records still load::
       "val_returns": [0.001, -0.002, ...],     # the agent's net return per validation bar (first seed;
                                                # walk-forward: the folds' blocks in order): for the report's
                                                # deflated Sharpe ratio and probability of overfitting
-      "lineage": null,                         # parent, interval, schedule (population-based training)
+      "lineage": null,                         # train.init_from: {"init_from": <job dir>, "from_timesteps": N}
+                                               # (the sweeper's population-based training keeps member,
+                                               # parent and schedule in the study)
       "kept": {"rule": "best", "timesteps": [9000]}  # train.keep=best: the step of each run's kept policy
     }
 

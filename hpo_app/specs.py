@@ -62,6 +62,10 @@ class TrainSpec:
     save_model: bool = True
     device: str = "cpu"
     keep: str = "last"  # the policy scored at the end: the last, or the best validation evaluation's
+    # A job directory whose model.zip (and replay_buffer.pkl, off-policy) this run continues from:
+    # weights, optimizer state and timestep counter (population-based training's intervals).
+    init_from: str | None = None
+    save_replay_buffer: bool = False  # off-policy models: also save the replay buffer (for init_from)
 
 
 @dataclass(frozen=True)

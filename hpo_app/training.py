@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -23,7 +25,8 @@ from stable_baselines3.common.utils import set_random_seed
 
 from hpo_app.features import PreparedData
 from hpo_app.metrics import compute_metrics, equity_curve
-from hpo_app.models import build_model
+from hpo_app.artifacts import MODEL_FILE, REPLAY_BUFFER_FILE
+from hpo_app.models import STRUCTURAL, ModelConfigError, algorithm_class, build_model, model_kwargs
 from hpo_app.specs import EnvSpec, ModelSpec, TrainSpec
 from hpo_app.trading_env import (
     EpisodeRecord,
@@ -88,16 +91,53 @@ class AgentRun:
         return build_model(self.model_spec.name, env, self.model_spec.hyperparams, seed=self.seed,
                            device=self.train.device)
 
+    def resume(self, job_dir: str | Path) -> BaseAlgorithm:
+        """The model a job saved in ``job_dir`` (its weights, optimizer state and timestep counter;
+        for an off-policy model its replay buffer, when saved), on this run's training env, with this
+        run's hyperparameters in force from now on. The network and the observation must be the
+        saved model's (a ModelConfigError names what differs)."""
+        path = Path(job_dir) / MODEL_FILE
+        if not path.is_file():
+            raise ModelConfigError(f"train.init_from={job_dir}: no {MODEL_FILE} there to continue from")
+        set_random_seed(self.seed)
+        env = self.segment_env("train", training=True)
+        env.reset(seed=self.seed)
+        env.action_space.seed(self.seed)
+        kwargs = model_kwargs(self.model_spec.name, self.model_spec.hyperparams)
+        wanted = kwargs.pop("policy_kwargs")
+        for key in ("policy", *STRUCTURAL):
+            kwargs.pop(key, None)
+        try:
+            model = algorithm_class(self.model_spec.name).load(path, env=env, device=self.train.device, **kwargs)
+        except (ValueError, KeyError) as err:  # SB3: observation or action space differs
+            raise ModelConfigError(f"train.init_from={job_dir}: cannot continue its model here: "
+                                   f"{str(err).splitlines()[0]}") from err
+        saved = {k: model.policy_kwargs.get(k) for k in ("net_arch", "activation_fn")}
+        if saved != {k: wanted.get(k) for k in saved}:
+            raise ModelConfigError(f"train.init_from={job_dir}: its network ({_network(saved)}) is not this "
+                                   f"config's ({_network(wanted)}); net_width, net_depth and activation must match")
+        buffer = Path(job_dir) / REPLAY_BUFFER_FILE
+        if isinstance(model, OffPolicyAlgorithm) and buffer.is_file():
+            model.load_replay_buffer(buffer)
+        model.set_random_seed(self.seed)
+        return model
+
     def learn(self, model: BaseAlgorithm, evaluate: Callable[[int], None]) -> None:
-        """Train ``train.total_timesteps`` steps, calling ``evaluate(timesteps)`` every
-        ``eval_every``; a crash caused by NaN weights is raised as TrainingDiverged, and whatever
-        ``evaluate`` raises (``optuna.TrialPruned``) passes through."""
+        """Train until the model has ``train.total_timesteps`` steps (a resumed model continues its
+        count), calling ``evaluate(timesteps)`` every ``eval_every``; a crash caused by NaN weights is
+        raised as TrainingDiverged, and whatever ``evaluate`` raises (``optuna.TrialPruned``) passes through."""
+        start = int(model.num_timesteps)
+        if start >= self.train.total_timesteps:
+            raise ModelConfigError(f"train.total_timesteps={self.train.total_timesteps}: the model of "
+                                   f"train.init_from has {start} steps already; nothing left to train")
         callback = _EvaluationCallback(self.train.eval_every, evaluate)
+        callback.next_eval = (start // self.train.eval_every + 1) * self.train.eval_every
         # SB3's default logger (no tensorboard, verbose 0) makes an empty /tmp/SB3-<time> directory
         # on every learn() and never removes it; a logger with no outputs writes nothing anywhere.
         model.set_logger(Logger(folder=None, output_formats=[]))
         try:
-            model.learn(total_timesteps=self.train.total_timesteps, callback=callback)
+            model.learn(total_timesteps=self.train.total_timesteps - start, callback=callback,
+                        reset_num_timesteps=start == 0)
         except Exception as exc:  # noqa: BLE001 - classified, then raised again
             if type(exc).__name__ == "TrialPruned" or isinstance(exc, TrainingDiverged) or finite_weights(model):
                 raise
@@ -151,6 +191,11 @@ def equity_frame(segment: str, prepared: PreparedData, bounds: tuple[int, int], 
         "agent": equity_curve(agent.net_returns),
         **{name: equity_curve(rec.net_returns) for name, rec in baselines.items()},
     })
+
+
+def _network(policy_kwargs: dict[str, Any]) -> str:
+    activation = policy_kwargs.get("activation_fn")
+    return f"{policy_kwargs.get('net_arch')}, {getattr(activation, '__name__', activation)}"
 
 
 def diverged_from(exc: BaseException, timesteps: int) -> TrainingDiverged:
