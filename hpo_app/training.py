@@ -129,7 +129,8 @@ class AgentRun:
         start = int(model.num_timesteps)
         if start >= self.train.total_timesteps:
             raise ModelConfigError(f"train.total_timesteps={self.train.total_timesteps}: the model of "
-                                   f"train.init_from has {start} steps already; nothing left to train")
+                                   f"train.init_from={self.train.init_from} has {start} steps already; "
+                                   "nothing left to train")
         callback = _EvaluationCallback(self.train.eval_every, evaluate)
         callback.next_eval = (start // self.train.eval_every + 1) * self.train.eval_every
         # SB3's default logger (no tensorboard, verbose 0) makes an empty /tmp/SB3-<time> directory
