@@ -34,7 +34,7 @@ from hydra.types import HydraContext, TaskFunction
 from hydra.utils import get_method
 from omegaconf import DictConfig, OmegaConf
 
-from hydra_plugins.hpo_sweeper import _launchers, _private
+from hydra_plugins.hpo_sweeper import _launchers, _pbt, _private
 from hydra_plugins.hpo_sweeper._dispatch import Dispatcher
 from hydra_plugins.hpo_sweeper._identity import identity
 from hydra_plugins.hpo_sweeper._outcome import one_line
@@ -104,6 +104,7 @@ class HpoSweeperImpl(Sweeper):
         custom_search_space: str | None,
         hooks: DictConfig,
         resume_ignore: Any = (),
+        pbt: DictConfig | None = None,
     ) -> None:
         self.sampler_cfg, self.pruner_cfg = sampler, pruner
         self.directions = _names(direction)
@@ -122,6 +123,7 @@ class HpoSweeperImpl(Sweeper):
         self.custom_search_space = custom_search_space
         self.hooks = hooks
         self.resume_ignore = _names(resume_ignore)
+        self.pbt = pbt
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         self.config = config
@@ -174,6 +176,8 @@ class HpoSweeperImpl(Sweeper):
             format_value = load_hook(self.hooks.get("format_value"), "format_value")
             next_steps = load_hook(self.hooks.get("next_steps"), "next_steps")
             config = self._check_config(space, load_hook(self.hooks.get("check"), "check"))
+            pbt = None if self.pbt is None else _pbt.settings(self.pbt, config, directions=self.directions,
+                                                               pruner=self.pruner)
             self._stop_if_interrupted()
             _writable(sweep_dir)
             sweep_identity = identity(config, space, self.directions, self.metrics, self.resume_ignore)
@@ -193,7 +197,9 @@ class HpoSweeperImpl(Sweeper):
             OmegaConf.save(self.config, sweep_dir / MULTIRUN_FILE)
 
         def save_results() -> None:
-            write_results(sweep_dir, results(study, url=url, space=space, n_trials=self.n_trials, metrics=self.metrics))
+            pbt_settings = sweep.population.settings if sweep.population is not None else None
+            write_results(sweep_dir, results(study, url=url, space=space, n_trials=self.n_trials, metrics=self.metrics,
+                                             pbt=pbt_settings))
 
         names = self.metrics or ["value"] * len(self.directions)
 
@@ -209,6 +215,9 @@ class HpoSweeperImpl(Sweeper):
         if ray:
             _launchers.start_ray(self.config)
         slots, queue = self._slots()
+        if pbt is not None:
+            sweep.population = population = _pbt.population(pbt, slots, space, self.directions[0], study)
+            sweep.n_trials = self.n_trials = population.settings.population_size * population.settings.n_intervals
         dispatcher = Dispatcher(self.launcher, slots=slots, queue_depth=queue,
                                 serial=_launchers.is_serial(self.config),
                                 stop_jobs=_launchers.stop_ray if ray else None)
@@ -231,12 +240,14 @@ class HpoSweeperImpl(Sweeper):
                    f"max_failure_rate={self.max_failure_rate}; each error is in its job directory")
         else:
             how = "finished"
-        early = count_finished(study) < int(self.n_trials)
+        early = (not sweep.population.finished if sweep.population is not None
+                 else count_finished(study) < int(self.n_trials))
         steps = _next_steps(next_steps, sweep_dir)
         resume = resume_command(self.config, sweep_dir) if early else None
         for line in end_lines(study, sweep_dir=sweep_dir, n_trials=int(self.n_trials), how=how,
                               format_value=lambda m, v: _formatted(format_value, m, v), metrics=self.metrics,
-                              next_steps=steps, resume_command=resume):
+                              next_steps=steps, resume_command=resume,
+                              pbt=sweep.population.settings if sweep.population is not None else None):
             (log.warning if early else log.info)(line)
         if runner.stop_requested:
             sys.exit(130)

@@ -97,6 +97,8 @@ def progress_line(outcome: Outcome, tally: Tally, n_trials: int, running: int) -
     """``[3/8] trial 2 (job 2) COMPLETE in 14s: value 0.3120 | best 0.4402 (trial 0) | 2 running``"""
     if outcome.state == TrialState.COMPLETE:
         text = "value " + ", ".join(tally.show(i, v) for i, v in enumerate(outcome.values or []))
+        if outcome.detail:  # population-based training: what the member does next
+            text += f"; {outcome.detail}"
     elif outcome.state == TrialState.PRUNED:
         text = outcome.detail
     else:

@@ -41,11 +41,22 @@ RESULTS_FILE = "optimization_results.yaml"
 
 
 def results(study: optuna.study.Study, *, url: str, space: SearchSpace, n_trials: int,
-            metrics: list[str]) -> dict[str, Any]:
+            metrics: list[str], pbt: Any = None) -> dict[str, Any]:
+    """``pbt``: the sweep's PBT settings (``_pbt.PbtSettings``); the best is then the best member
+    at the end of its budget, and a ``pbt`` node holds its schedule and every interval."""
     trials = study.get_trials(deepcopy=False)
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     out: dict[str, Any] = {"name": "optuna"}
-    if len(study.directions) == 1:
+    population = None
+    if pbt is not None:
+        from hydra_plugins.hpo_sweeper._pbt import summary
+
+        population = summary(trials, pbt, study.directions[0].name.lower(), pbt.mutable)
+        if "best" in population:
+            best = population["best"]
+            out.update(best_params=dict(best["params"]), best_value=best["value"],
+                       best_trial={"number": best["trial"], "job_num": best["job_num"], "values": [best["value"]]})
+    elif len(study.directions) == 1:
         if complete:
             best = study.best_trial
             out["best_params"] = dict(best.params)
@@ -73,6 +84,8 @@ def results(study: optuna.study.Study, *, url: str, space: SearchSpace, n_trials
             "running": sum(t.state == TrialState.RUNNING for t in trials),
         },
     )
+    if population is not None:
+        out["pbt"] = population
     return out
 
 
@@ -103,9 +116,11 @@ def end_lines(
     metrics: list[str],
     next_steps: list[str],
     resume_command: str | None,
+    pbt: Any = None,
 ) -> list[str]:
     """The sweep's last lines: how it ended and counts by state, the best trial (or Pareto front)
-    with its directory, what to run next, and how to resume it if it stopped early."""
+    with its directory, what to run next, and how to resume it if it stopped early. With ``pbt``
+    (the PBT settings), the best is the best member at the end of its budget, with its schedule."""
     trials = study.get_trials(deepcopy=False)
     by_state = {
         "complete": sum(t.state == TrialState.COMPLETE for t in trials),
@@ -117,6 +132,11 @@ def end_lines(
     names = metrics or [f"value {i}" if len(study.directions) > 1 else "value" for i in range(len(study.directions))]
     if not by_state["complete"]:
         lines.append("No trial completed")
+    elif pbt is not None:
+        from hydra_plugins.hpo_sweeper._pbt import summary
+
+        lines += _pbt_lines(summary(trials, pbt, study.directions[0].name.lower(), pbt.mutable), trials, sweep_dir,
+                            lambda v: format_value(names[0], v), names[0])
     elif len(study.directions) == 1:
         best = study.best_trial
         lines.append(f"Best: trial {best.number}, {names[0]} {format_value(names[0], float(best.value))}")
@@ -133,6 +153,22 @@ def end_lines(
     lines += [f"  {line}" for line in next_steps]
     if resume_command:
         lines.append(f"  resume:  {resume_command}")
+    return lines
+
+
+def _pbt_lines(population: dict[str, Any], trials: list[Any], sweep_dir: Path, show: Callable[[float], str],
+               name: str) -> list[str]:
+    if "best" not in population:
+        return [f"No member reached the end of its budget ({population['total_timesteps']} steps)"]
+    best = population["best"]
+    job = next((t.user_attrs.get(ATTR_JOB_DIR) for t in trials if t.number == best["trial"]), None)
+    lines = [f"Best: member {best['member']} at the end of its budget ({population['total_timesteps']} steps, "
+             f"{population['finished_members']} member(s) finished): trial {best['trial']}, {name} {show(best['value'])}",
+             f"  job:     {shown_path(job or sweep_dir)}"]
+    for step in population["best_schedule"]:
+        params = " ".join(f"{k}={_short(v)}" for k, v in step["params"].items())
+        lines.append(f"  steps {step['steps'][0]}-{step['steps'][1]} (trial {step['trial']}, member {step['member']}): "
+                     f"{params or '-'} -> {show(step['value'])}")
     return lines
 
 

@@ -34,6 +34,7 @@ from hydra_plugins.hpo_sweeper._outcome import (
     one_line,
     progress_line,
 )
+from hydra_plugins.hpo_sweeper._pbt import Population, job_overrides
 from hydra_plugins.hpo_sweeper._space import SearchSpace
 from hydra_plugins.hpo_sweeper._study import (
     ATTR_ERROR,
@@ -73,6 +74,7 @@ class Sweep:
     write_results: Callable[[], None]
     show_value: Callable[[int, float], str]  # objective i's value as the application shows it
     trial_timeout: float | None = None  # seconds a job may run (since a slot was free for it)
+    population: Population | None = None  # population-based training: trials are its members' intervals
 
 
 class Runner:
@@ -84,7 +86,7 @@ class Runner:
         self.study_id = sweep.storage.get_study_id_from_name(self.study.study_name)
         self.numbers = JobNumbers(sweep.sweep_dir, self.study)
         done = count_finished(self.study)
-        self.to_start = max(0, sweep.n_trials - done)
+        self.to_start = max(0, sweep.n_trials - done) if sweep.population is None else sweep.population.remaining()
         self.tally = Tally(done=done, directions=[d.name.lower() for d in self.study.directions],
                            show=sweep.show_value)
         if len(self.study.directions) == 1:
@@ -120,7 +122,7 @@ class Runner:
 
     def _print_pending(self) -> None:
         for outcome in self._pending:
-            log.info(progress_line(outcome, self.tally, self.sweep.n_trials, self.dispatcher.n_running))
+            log.info(progress_line(outcome, self.tally, self._planned(), self.dispatcher.n_running))
         self._pending = []
 
     def _stop_all(self) -> None:
@@ -138,7 +140,7 @@ class Runner:
     def _loop(self) -> None:
         last_write = time.monotonic()
         while True:
-            while not (self.stopping or self.stop_requested) and self.to_start > 0 and self.dispatcher.has_room:
+            while not (self.stopping or self.stop_requested) and self._more() and self.dispatcher.has_room:
                 self._start_one()
             self._print_pending()  # once the freed slots are busy again
             if self.stop_requested or not self.dispatcher.in_flight:
@@ -148,7 +150,21 @@ class Runner:
                 self.sweep.write_results()
                 last_write = time.monotonic()
 
+    def _planned(self) -> int:
+        """Trials in all, as things stand (PBT: a failed member's interval runs again)."""
+        population = self.sweep.population
+        return self.sweep.n_trials if population is None else self.tally.done + population.remaining()
+
+    def _more(self) -> bool:
+        """Whether a trial is to start now."""
+        population = self.sweep.population
+        return population.ready() if population is not None else self.to_start > 0
+
     def _start_one(self) -> None:
+        population = self.sweep.population
+        interval = population.next_interval() if population is not None else None
+        if interval is not None and interval.params is not None:
+            self.study.enqueue_trial(interval.params, skip_if_exists=False)  # the member's, not the sampler's
         trial = self._asked = self.study.ask(fixed_distributions=self.sweep.space.distributions)
         # The heartbeat first: a trial without one is never found stale if this driver dies.
         trial_id = self.sweep.storage.get_trial_id_from_study_id_trial_number(self.study_id, trial.number)
@@ -160,15 +176,24 @@ class Runner:
             self.sweep.custom_search_space(self.sweep.config, trial)
         env = environment(self.sweep.url, self.study.study_name, trial_id, trial.number)
         overrides = self.sweep.space.overrides(trial.params) + [f"++hydra.job.env_set.{k}={quoted(v)}" for k, v in env.items()]
+        if interval is not None:
+            assert population is not None
+            for key, value in interval.attrs().items():
+                trial.set_user_attr(key, value)
+            population.started(interval, trial.params)
+            if interval.decided:
+                log.info("PBT: %s; trial %d (job %d) trains it from %d to %d steps", interval.decided, trial.number,
+                         job_num, interval.start, interval.end)
+            overrides += job_overrides(population.settings, interval, quoted)
         if self.stop_requested:  # Ctrl-C while this trial was being set up: it is cut, not run
             return
         self.to_start -= 1
-        self.dispatcher.submit(Job(job_num, overrides, payload=(trial, trial_id)))
+        self.dispatcher.submit(Job(job_num, overrides, payload=(trial, trial_id, interval)))
         self._asked = None
 
     def _record(self, finished: Finished) -> Outcome:
         """Tell Optuna how a job ended and keep the tally."""
-        trial, trial_id = finished.job.payload
+        trial, trial_id, interval = finished.job.payload
         state, values, error = decode(finished.ret, len(self.study.directions))
         detail = ""
         if state == TrialState.COMPLETE:
@@ -188,6 +213,11 @@ class Runner:
                 self.job_failed(trial.number, finished.job.job_num, detail,
                                 "".join(traceback.format_exception(finished.ret)))
         self.heartbeats.discard(trial_id)
+        if interval is not None and self.sweep.population is not None:
+            score = values[0] if state == TrialState.COMPLETE and values else None
+            job_dir = str(self.sweep.sweep_dir / str(finished.job.job_num))
+            decided = self.sweep.population.finished_interval(interval, trial.number, job_dir, score)
+            detail = f"{detail}; {decided}" if detail else decided
         outcome = Outcome(trial.number, finished.job.job_num, state, values, detail, finished.seconds, error)
         self.tally.add(outcome)
         if self.too_many_failures and not self.stopping:

@@ -96,6 +96,23 @@ class HooksConf:
 
 
 @dataclass
+class PbtConf:
+    """Population-based training (``_pbt.py``): set ``hydra.sweeper.pbt`` to run the sweep as a
+    population trained in intervals instead of independent trials."""
+
+    population_size: Optional[int] = None  # None: twice the trials in parallel (at least 4)
+    perturbation_interval: int = 10000  # steps per interval: a member is ranked, and may exploit, after each
+    quantile_fraction: float = 0.25  # bottom quantile clones the top quantile
+    resample_probability: float = 0.25  # per mutable hyperparameter, on explore; else perturbed
+    perturbation_factors: List[float] = field(default_factory=lambda: [0.8, 1.2])
+    mutable: List[str] = field(default_factory=list)  # searched keys explored; the others are inherited
+    budget_key: str = "train.total_timesteps"  # the task's key: steps to reach (the config's value: the total)
+    checkpoint_key: str = "train.init_from"  # the task's key: the job directory to continue from
+    seed: Optional[int] = None  # of exploit's and explore's random choices
+    seed_key: Optional[str] = None  # the task's seed key: member i's jobs run with its value + i (null: as is)
+
+
+@dataclass
 class HpoSweeperConf:
     """The released Optuna sweeper's keys, plus pruning, asynchronous dispatch, resume,
     heartbeats and an application seam."""
@@ -125,6 +142,7 @@ class HpoSweeperConf:
     params: Optional[Dict[str, str]] = None  # the search space, in Hydra's sweep grammar
     custom_search_space: Optional[str] = None  # released sweeper's (config, trial) -> None hook
     hooks: HooksConf = field(default_factory=HooksConf)
+    pbt: Optional[PbtConf] = None  # population-based training (scheduler=pbt); None: independent trials
 
 
 @dataclass

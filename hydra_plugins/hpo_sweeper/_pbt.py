@@ -1,0 +1,407 @@
+"""Population-based training (Jaderberg et al. 2017, "Population Based Training of Neural
+Networks"), asynchronous, with Ray Tune's ``PopulationBasedTraining`` defaults as the reference.
+
+A population of ``population_size`` members trains in intervals of ``perturbation_interval``
+steps. Each interval is one job (one Optuna trial, one job directory): it continues the member's
+checkpoint (the job directory of its last interval, passed to the job as ``checkpoint_key``) until
+the member has ``(k + 1) * perturbation_interval`` steps (``budget_key``), and returns the
+member's validation score. The first interval's hyperparameters are the sampler's.
+
+Before a member starts its next interval, it is ranked by its latest score among the latest scores
+of the others that are not done (no generation barrier; with fewer slots than members the others
+have mostly reached its steps by then): in the bottom ``quantile_fraction`` it **exploits** a member
+of the top quantile that is at least as far on (its next interval continues that member's
+checkpoint: weights, optimizer state, timestep counter, with that member's hyperparameters; a
+member never goes back in steps), then **explores**: each mutable
+hyperparameter is resampled from the search space with probability ``resample_probability``,
+else perturbed (x0.8 or x1.2 for numbers, clipped to the range; the neighbouring choice of an
+ordered choice). The others (structural: network shape, rollout length...) are inherited as
+they are. A member whose interval fails is replaced by a clone of a top member in the same way
+(a fresh member when none has a score yet). A member is done when it has the whole budget.
+
+Nothing here touches Optuna's storage or the launcher: :class:`Population` decides, the runner
+asks, launches and tells; each trial records its member, its interval's steps and where it
+started from (``ATTR_*``), so a resumed sweep rebuilds the population from the study.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from hydra_plugins.hpo_sweeper._study import ATTR_JOB_DIR
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
+
+ATTR_MEMBER = "pbt_member"  # the member this interval trained
+ATTR_START = "pbt_start"  # its steps at the start of the interval
+ATTR_END = "pbt_end"  # its steps at the end (what the job was asked to reach)
+ATTR_PARENT = "pbt_parent"  # the trial whose checkpoint it continued (None: trained from scratch)
+ATTR_EXPLOITED = "pbt_exploited"  # the member whose checkpoint it cloned before this interval, if any
+ATTR_REASON = "pbt_reason"  # why it starts where it does: first, continue, exploit, replace, restart
+
+
+class PbtError(ValueError):
+    """PBT settings that cannot work; the message is one line naming the key."""
+
+
+@dataclass(frozen=True)
+class PbtSettings:
+    population_size: int
+    interval: int  # steps per interval (perturbation_interval)
+    total: int  # steps a member trains in all (the budget key's value)
+    quantile_fraction: float = 0.25
+    resample_probability: float = 0.25
+    factors: tuple[float, ...] = (0.8, 1.2)
+    mutable: tuple[str, ...] = ()
+    budget_key: str = "train.total_timesteps"
+    checkpoint_key: str = "train.init_from"
+    seed: int | None = None
+    seed_key: str | None = None  # the task's seed: member i's jobs get the config's value + i
+    base_seed: int = 0
+
+    def __post_init__(self) -> None:
+        key = "hydra.sweeper.pbt."
+        if self.population_size < 2 and self.population_size != 0:  # 0: sized by the runner
+            raise PbtError(f"{key}population_size={self.population_size}: needs at least 2 members")
+        if self.interval < 1:
+            raise PbtError(f"{key}perturbation_interval={self.interval}: must be at least 1 step")
+        if self.total < 1:
+            raise PbtError(f"{self.budget_key}={self.total}: the budget of each member must be at least 1 step")
+        if not 0 < self.quantile_fraction <= 0.5:
+            raise PbtError(f"{key}quantile_fraction={self.quantile_fraction}: must be above 0 and at most 0.5")
+        if not 0 <= self.resample_probability <= 1:
+            raise PbtError(f"{key}resample_probability={self.resample_probability}: must be between 0 and 1")
+        if not self.factors or any(not f > 0 for f in self.factors):
+            raise PbtError(f"{key}perturbation_factors={list(self.factors)}: positive numbers (e.g. [0.8, 1.2])")
+
+    @property
+    def n_intervals(self) -> int:
+        return math.ceil(self.total / self.interval)
+
+
+@dataclass(frozen=True)
+class Interval:
+    """One job to launch: a member's next interval."""
+
+    member: int
+    params: dict[str, Any] | None  # None: the sampler's (a member's first interval)
+    start: int
+    end: int
+    checkpoint: str | None  # the job directory it continues
+    parent: int | None  # that job's trial number
+    exploited: int | None  # the member whose checkpoint was cloned for it
+    reason: str  # first, continue, exploit, replace, restart
+    decided: str = ""  # the exploit or replacement decided for it, in words
+
+    def attrs(self) -> dict[str, Any]:
+        return {ATTR_MEMBER: self.member, ATTR_START: self.start, ATTR_END: self.end, ATTR_PARENT: self.parent,
+                ATTR_EXPLOITED: self.exploited, ATTR_REASON: self.reason}
+
+
+@dataclass
+class Member:
+    index: int
+    params: dict[str, Any] | None = None  # in force for the next interval (None: sample them)
+    timesteps: int = 0  # steps of its checkpoint
+    checkpoint: str | None = None  # job directory of its checkpoint
+    parent: int | None = None  # the trial that wrote the checkpoint
+    score: float | None = None  # its latest validation score
+    exploited: int | None = None  # member cloned for the next interval
+    reason: str = "first"  # of its next interval; "ranked" / "failed": its last one ended, not yet decided
+    running: bool = False
+    history: list[tuple[int, float]] = field(default_factory=list)  # (trial, score) of its intervals
+
+
+class Population:
+    def __init__(self, settings: PbtSettings, distributions: Mapping[str, BaseDistribution], direction: str) -> None:
+        self.settings = settings
+        self.distributions = dict(distributions)
+        self.sign = 1.0 if direction == "maximize" else -1.0
+        self.rng = np.random.default_rng(settings.seed)
+        self.members = [Member(i) for i in range(settings.population_size)]
+
+    # -- scheduling ------------------------------------------------------------------------
+    def done(self, member: Member) -> bool:
+        return member.timesteps >= self.settings.total
+
+    @property
+    def finished(self) -> bool:
+        return all(self.done(m) and not m.running for m in self.members)
+
+    def remaining(self) -> int:
+        """Intervals still to run (the running ones included), as things stand."""
+        return sum(math.ceil((self.settings.total - m.timesteps) / self.settings.interval) for m in self.members)
+
+    def ready(self) -> bool:
+        return any(not m.running and not self.done(m) for m in self.members)
+
+    def next_interval(self) -> Interval | None:
+        """The next interval of the idle member that is furthest behind (None: all busy or done).
+        Its exploit decision is made now, against the others' latest scores: with fewer slots than
+        members, the others have mostly reached its steps by then (no barrier: none is waited for)."""
+        idle = [m for m in self.members if not m.running and not self.done(m)]
+        if not idle:
+            return None
+        m = min(idle, key=lambda x: (x.timesteps, x.index))
+        decided = self._replace(m) if m.reason == "failed" else self._exploit(m) if m.reason == "ranked" else ""
+        m.running = True
+        end = min(self.settings.total, (m.timesteps // self.settings.interval + 1) * self.settings.interval)
+        return Interval(m.index, None if m.params is None else dict(m.params), m.timesteps, end, m.checkpoint,
+                        m.parent, m.exploited, m.reason, decided)
+
+    def started(self, interval: Interval, params: Mapping[str, Any]) -> None:
+        """The interval's trial was asked: these are its hyperparameters (the sampler's, for a first one)."""
+        self.members[interval.member].params = dict(params)
+
+    # -- exploit and explore ---------------------------------------------------------------
+    def finished_interval(self, interval: Interval, trial: int, job_dir: str, score: float | None) -> str:
+        """Take an interval's result (``score`` None: it failed); returns it in words, for the
+        progress line. What the member does next is decided when its next interval starts."""
+        m = self.members[interval.member]
+        m.running = False
+        m.exploited = None
+        if score is None:
+            m.reason = "failed"
+            return f"member {m.index} failed at {interval.start} steps"
+        m.timesteps, m.checkpoint, m.parent, m.score, m.reason = interval.end, job_dir, trial, float(score), "ranked"
+        m.history.append((trial, float(score)))
+        if self.done(m):
+            return f"member {m.index} done ({interval.end} steps)"
+        return f"member {m.index} at {interval.end} steps"
+
+    def _exploit(self, m: Member) -> str:
+        """A member in the bottom quantile clones a top one (at least as far on) and explores."""
+        m.reason = "continue"
+        bottom, top = self._quantiles()
+        if m.index not in {b.index for b in bottom}:
+            return ""
+        # Only a donor at least as far as this member: a member never goes back in steps, so each
+        # runs at most n_intervals intervals (one that cloned a member further on, fewer).
+        donors = [d for d in top if d.index != m.index and d.timesteps >= m.timesteps]
+        if not donors:
+            return f"member {m.index} is in the bottom quantile; no top member as far on to clone: it continues"
+        donor = donors[int(self.rng.integers(len(donors)))]
+        self._clone(m, donor, "exploit")
+        return (f"member {m.index} (score {m.history[-1][1]:.4g}) exploits member {donor.index} (score "
+                f"{donor.score:.4g}, {donor.timesteps} steps) and explores")
+
+    def _replace(self, m: Member) -> str:
+        others = [x for x in self.members if x.index != m.index and x.score is not None and not self.done(x)]
+        if not others:
+            m.params, m.timesteps, m.checkpoint, m.parent, m.score, m.reason = None, 0, None, None, None, "restart"
+            return f"member {m.index} failed; restarts from scratch with new hyperparameters (no member to clone)"
+        _, top = self._quantiles(others)
+        donors = top or [max(others, key=lambda x: self.sign * float(x.score))]
+        donor = donors[int(self.rng.integers(len(donors)))]
+        self._clone(m, donor, "replace")
+        return f"member {m.index} failed; replaced by a clone of member {donor.index} ({donor.timesteps} steps)"
+
+    def _clone(self, m: Member, donor: Member, reason: str) -> None:
+        assert donor.params is not None
+        m.params = self.explore(donor.params)
+        # Its own latest score stays until its next interval reports (as in Ray Tune).
+        m.timesteps, m.checkpoint, m.parent = donor.timesteps, donor.checkpoint, donor.parent
+        m.exploited, m.reason = donor.index, reason
+
+    def _quantiles(self, members: Sequence[Member] | None = None) -> tuple[list[Member], list[Member]]:
+        """(bottom, top) of the members with a score that are not done, by latest score; Ray
+        Tune's sizes: ceil(n * q), at most half."""
+        pool = members if members is not None else self.members
+        scored = sorted((x for x in pool if x.score is not None and not self.done(x)),
+                        key=lambda x: (self.sign * float(x.score), -x.index))
+        k = math.ceil(len(scored) * self.settings.quantile_fraction)
+        k = min(k, len(scored) // 2)
+        if k == 0:
+            return [], []
+        return scored[:k], scored[-k:]
+
+    def explore(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """``params`` with each mutable one resampled (probability ``resample_probability``) or perturbed."""
+        out = dict(params)
+        for name in self.settings.mutable:
+            dist = self.distributions.get(name)
+            if dist is None or name not in out:
+                continue
+            if self.rng.random() < self.settings.resample_probability:
+                out[name] = sample(dist, self.rng)
+            else:
+                out[name] = perturb(dist, out[name], float(self.rng.choice(self.settings.factors)), self.rng)
+        return out
+
+    # -- resume ----------------------------------------------------------------------------
+    def restore(self, trials: Sequence[Any]) -> int:
+        """Rebuild the members from a study's finished intervals (``FrozenTrial`` with the
+        ``ATTR_*`` user attributes); each continues from its latest complete interval (an
+        interval cut by the interruption runs again). Returns the intervals found."""
+        found = 0
+        for t in sorted(trials, key=lambda t: t.number):
+            index = t.user_attrs.get(ATTR_MEMBER)
+            if index is None or not 0 <= int(index) < len(self.members) or t.state.name != "COMPLETE":
+                continue
+            found += 1
+            m = self.members[int(index)]
+            end = int(t.user_attrs[ATTR_END])
+            if end >= m.timesteps:
+                m.params, m.timesteps, m.parent, m.score = dict(t.params), end, t.number, float(t.value)
+                m.checkpoint, m.reason = t.user_attrs.get(ATTR_JOB_DIR), "ranked"
+            m.history.append((t.number, float(t.value)))
+        return found
+
+
+def sample(dist: BaseDistribution, rng: np.random.Generator) -> Any:
+    """A value drawn from the distribution (uniform, or log-uniform on a log scale)."""
+    if isinstance(dist, CategoricalDistribution):
+        return dist.choices[int(rng.integers(len(dist.choices)))]
+    if isinstance(dist, (FloatDistribution, IntDistribution)):
+        low, high = float(dist.low), float(dist.high)
+        x = math.exp(rng.uniform(math.log(low), math.log(high))) if dist.log else rng.uniform(low, high)
+        return _fit(dist, x)
+    raise TypeError(f"unknown distribution {dist!r}")
+
+
+def perturb(dist: BaseDistribution, value: Any, factor: float, rng: np.random.Generator) -> Any:
+    """``value`` times ``factor``, clipped to the range; for a choice of numbers, the next larger
+    (factor above 1) or smaller one; for another choice (names, booleans), a random one."""
+    if isinstance(dist, CategoricalDistribution):
+        choices = list(dist.choices)
+        numeric = all(isinstance(c, (int, float)) and not isinstance(c, bool) for c in choices)
+        if not numeric or value not in choices:
+            return choices[int(rng.integers(len(choices)))]
+        ordered = sorted(choices)
+        i = ordered.index(value) + (1 if factor > 1 else -1 if factor < 1 else 0)
+        return ordered[min(max(i, 0), len(ordered) - 1)]
+    if isinstance(dist, (FloatDistribution, IntDistribution)):
+        return _fit(dist, float(value) * factor)
+    raise TypeError(f"unknown distribution {dist!r}")
+
+
+def _fit(dist: FloatDistribution | IntDistribution, x: float) -> Any:
+    """``x`` clipped to the distribution's range and on its step."""
+    low, high = dist.low, dist.high
+    x = min(max(x, low), high)
+    step = dist.step
+    if step is not None:
+        x = low + round((x - low) / step) * step
+        x = min(max(x, low), high)
+    return int(round(x)) if isinstance(dist, IntDistribution) else float(x)
+
+
+def settings(conf: Mapping[str, Any], config: Any, *, directions: Sequence[str], pruner: Any) -> PbtSettings:
+    """The PBT settings of ``hydra.sweeper.pbt`` for the sweep's (representative) ``config``; the
+    population size is left at 0 when the conf says null (the runner sizes it to its slots)."""
+    from omegaconf import OmegaConf
+    from optuna.pruners import NopPruner
+
+    if len(directions) > 1:
+        raise PbtError(f"hydra.sweeper.pbt with {len(directions)} objectives: population-based training ranks "
+                       "members by one score (use a single objective)")
+    if not isinstance(pruner, NopPruner):
+        raise PbtError(f"hydra.sweeper.pbt with pruner {type(pruner).__name__}: PBT decides itself which members "
+                       "go on (use scheduler=pbt, which sets no pruner)")
+    budget_key, checkpoint_key = str(conf["budget_key"]), str(conf["checkpoint_key"])
+    missing = object()
+    total = OmegaConf.select(config, budget_key, default=missing)
+    if total is missing or isinstance(total, bool) or not isinstance(total, int):
+        raise PbtError(f"hydra.sweeper.pbt.budget_key={budget_key}: the config needs an integer there "
+                       f"(the steps each member trains), found {'nothing' if total is missing else repr(total)}")
+    if OmegaConf.select(config, checkpoint_key, default=missing) is missing:
+        raise PbtError(f"hydra.sweeper.pbt.checkpoint_key={checkpoint_key}: the config has no such key "
+                       "(where a job is told which job directory to continue)")
+    seed_key = conf.get("seed_key")
+    base_seed = OmegaConf.select(config, str(seed_key), default=missing) if seed_key else 0
+    if base_seed is missing or isinstance(base_seed, bool) or not isinstance(base_seed, int):
+        raise PbtError(f"hydra.sweeper.pbt.seed_key={seed_key}: the config needs an integer there (the run's seed; "
+                       f"null: the same seed for every member), found {'nothing' if base_seed is missing else repr(base_seed)}")
+    size = conf.get("population_size")
+    if size is not None and int(size) < 2:
+        raise PbtError(f"hydra.sweeper.pbt.population_size={size}: needs at least 2 members (or null: twice the "
+                       "trials in parallel)")
+    return PbtSettings(
+        population_size=int(size) if size is not None else 0, interval=int(conf["perturbation_interval"]),
+        total=int(total), quantile_fraction=float(conf["quantile_fraction"]),
+        resample_probability=float(conf["resample_probability"]),
+        factors=tuple(float(f) for f in conf["perturbation_factors"]), mutable=tuple(str(k) for k in conf["mutable"]),
+        budget_key=budget_key, checkpoint_key=checkpoint_key,
+        seed=None if conf.get("seed") is None else int(conf["seed"]),
+        seed_key=str(seed_key) if seed_key else None, base_seed=int(base_seed))
+
+
+def job_overrides(settings: PbtSettings, interval: Interval, quote: Any) -> list[str]:
+    """What an interval's job is told beyond its hyperparameters: the steps to reach, the checkpoint."""
+    out = [f"{settings.budget_key}={interval.end}"]
+    if settings.seed_key:  # a member's own seed: a clone does not replay its donor's next interval
+        out.append(f"{settings.seed_key}={settings.base_seed + interval.member}")
+    if interval.checkpoint is not None:
+        out.append(f"{settings.checkpoint_key}={quote(interval.checkpoint)}")
+    return out
+
+
+def population(settings: PbtSettings, slots: int, space: Any, direction: str, study: Any) -> Population:
+    """The sweep's population: ``population_size`` members (null: twice ``slots``, at least 4),
+    rebuilt from the study's finished intervals when it has some (a resumed sweep)."""
+    import dataclasses
+    import logging
+
+    log = logging.getLogger("hydra_plugins.hpo_sweeper")
+    if not settings.population_size:
+        settings = dataclasses.replace(settings, population_size=max(4, 2 * slots))
+    pop = Population(settings, space.distributions, direction)
+    found = pop.restore(study.get_trials(deepcopy=False))
+    explored = [k for k in settings.mutable if k in space.distributions]
+    log.info("Population-based training: %d members x %d interval(s) of %d steps (%d in all); explored: %s; "
+             "inherited: %s%s", settings.population_size, settings.n_intervals, settings.interval, settings.total,
+             ", ".join(explored) or "none", ", ".join(k for k in space.distributions if k not in explored) or "none",
+             f"; resumed from {found} finished interval(s)" if found else "")
+    return pop
+
+
+def lineage(trials: Sequence[Any], number: int) -> list[Any]:
+    """The intervals that led to trial ``number``, first to last (following ``ATTR_PARENT``)."""
+    by_number = {t.number: t for t in trials}
+    chain: list[Any] = []
+    current = by_number.get(number)
+    while current is not None and current not in chain:
+        chain.append(current)
+        parent = current.user_attrs.get(ATTR_PARENT)
+        current = by_number.get(parent) if parent is not None else None
+    return chain[::-1]
+
+
+def summary(trials: Sequence[Any], settings: PbtSettings | None, direction: str, mutable: Sequence[str]) -> dict[str, Any]:
+    """``optimization_results.yaml``'s ``pbt`` node: the best member at the end of its budget, its
+    schedule (the hyperparameters in force over its lineage), and every interval."""
+    from hydra_plugins.hpo_sweeper._study import ATTR_JOB_NUM
+
+    intervals = [t for t in trials if t.user_attrs.get(ATTR_MEMBER) is not None]
+    total = settings.total if settings is not None else max((int(t.user_attrs[ATTR_END]) for t in intervals), default=0)
+    final = [t for t in intervals if t.state.name == "COMPLETE" and int(t.user_attrs[ATTR_END]) >= total]
+    out: dict[str, Any] = {"total_timesteps": total, "finished_members": len(final)}
+    if settings is not None:
+        out.update(population_size=settings.population_size, perturbation_interval=settings.interval,
+                   quantile_fraction=settings.quantile_fraction, resample_probability=settings.resample_probability)
+    if final:
+        sign = 1.0 if direction == "maximize" else -1.0
+        best = max(final, key=lambda t: (sign * float(t.value), -t.number))
+        out["best"] = {"member": best.user_attrs[ATTR_MEMBER], "trial": best.number,
+                       "job_num": best.user_attrs.get(ATTR_JOB_NUM), "value": float(best.value),
+                       "params": dict(best.params)}
+        out["best_schedule"] = [
+            {"trial": t.number, "job_num": t.user_attrs.get(ATTR_JOB_NUM), "member": t.user_attrs[ATTR_MEMBER],
+             "steps": [int(t.user_attrs[ATTR_START]), int(t.user_attrs[ATTR_END])],
+             "params": {k: v for k, v in t.params.items() if k in mutable}, "value": float(t.value)}
+            for t in lineage(trials, best.number)]
+    out["intervals"] = [
+        {"trial": t.number, "job_num": t.user_attrs.get(ATTR_JOB_NUM), "member": t.user_attrs[ATTR_MEMBER],
+         "steps": [int(t.user_attrs[ATTR_START]), int(t.user_attrs[ATTR_END])], "parent": t.user_attrs.get(ATTR_PARENT),
+         "exploited": t.user_attrs.get(ATTR_EXPLOITED), "reason": t.user_attrs.get(ATTR_REASON),
+         "state": t.state.name.lower(), "value": None if t.value is None else float(t.value)}
+        for t in intervals]
+    return out
