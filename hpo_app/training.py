@@ -19,14 +19,20 @@ import pandas as pd
 import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
-from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.logger import Logger
+from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.utils import set_random_seed
 
+from hpo_app.artifacts import MODEL_FILE, REPLAY_BUFFER_FILE
 from hpo_app.features import PreparedData
 from hpo_app.metrics import compute_metrics, equity_curve
-from hpo_app.artifacts import MODEL_FILE, REPLAY_BUFFER_FILE
-from hpo_app.models import STRUCTURAL, ModelConfigError, algorithm_class, build_model, model_kwargs
+from hpo_app.models import (
+    STRUCTURAL,
+    ModelConfigError,
+    algorithm_class,
+    build_model,
+    model_kwargs,
+)
 from hpo_app.specs import EnvSpec, ModelSpec, TrainSpec
 from hpo_app.trading_env import (
     EpisodeRecord,

@@ -12,11 +12,22 @@ import numpy as np
 import optuna
 import pytest
 from omegaconf import OmegaConf
-from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.distributions import (
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
 from optuna.trial import TrialState
 
 from hydra_plugins.hpo_sweeper import _pbt
-from hydra_plugins.hpo_sweeper._pbt import Interval, PbtError, PbtSettings, Population, perturb, sample
+from hydra_plugins.hpo_sweeper._pbt import (
+    Interval,
+    PbtError,
+    PbtSettings,
+    Population,
+    perturb,
+    sample,
+)
 
 SPACE = {
     "model.learning_rate": FloatDistribution(1e-5, 1e-2, log=True),
@@ -32,7 +43,8 @@ START = {"model.learning_rate": 1e-3, "model.ent_coef": 0.05, "model.n_epochs": 
 
 
 def _settings(**kw: object) -> PbtSettings:
-    values = dict(population_size=4, interval=100, total=300, quantile_fraction=0.25, mutable=MUTABLE, seed=0)
+    values = {"population_size": 4, "interval": 100, "total": 300, "quantile_fraction": 0.25, "mutable": MUTABLE,
+              "seed": 0}
     values.update(kw)
     return PbtSettings(**values)  # type: ignore[arg-type]
 

@@ -9,6 +9,7 @@ an interrupted population resumes from its latest checkpoints.
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import subprocess
@@ -125,7 +126,7 @@ def test_the_result_is_the_best_member_at_the_end_with_its_schedule(pbt_sweep) -
     schedule = res["pbt"]["best_schedule"]
     assert [s["steps"] for s in schedule] == [[0, 128], [128, 256], [256, 384]]
     assert schedule[-1]["trial"] == best.number
-    for earlier, later in zip(schedule, schedule[1:]):
+    for earlier, later in itertools.pairwise(schedule):
         assert trials[later["trial"]].user_attrs[_pbt.ATTR_PARENT] == earlier["trial"]
     for step in schedule:
         assert step["params"] == {k: v for k, v in trials[step["trial"]].params.items() if k in MUTABLE}

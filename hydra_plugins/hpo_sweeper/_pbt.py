@@ -32,13 +32,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from hydra_plugins.hpo_sweeper._study import ATTR_JOB_DIR
 from optuna.distributions import (
     BaseDistribution,
     CategoricalDistribution,
     FloatDistribution,
     IntDistribution,
 )
+
+from hydra_plugins.hpo_sweeper._study import ATTR_JOB_DIR
 
 ATTR_MEMBER = "pbt_member"  # the member this interval trained
 ATTR_START = "pbt_start"  # its steps at the start of the interval
@@ -291,7 +292,7 @@ def _fit(dist: FloatDistribution | IntDistribution, x: float) -> Any:
     if step is not None:
         x = low + round((x - low) / step) * step
         x = min(max(x, low), high)
-    return int(round(x)) if isinstance(dist, IntDistribution) else float(x)
+    return round(x) if isinstance(dist, IntDistribution) else float(x)
 
 
 def settings(conf: Mapping[str, Any], config: Any, *, directions: Sequence[str], pruner: Any) -> PbtSettings:

@@ -162,9 +162,9 @@ def _pbt_lines(population: dict[str, Any], trials: list[Any], sweep_dir: Path, s
         return [f"No member reached the end of its budget ({population['total_timesteps']} steps)"]
     best = population["best"]
     job = next((t.user_attrs.get(ATTR_JOB_DIR) for t in trials if t.number == best["trial"]), None)
-    lines = [f"Best: member {best['member']} at the end of its budget ({population['total_timesteps']} steps, "
-             f"{population['finished_members']} member(s) finished): trial {best['trial']}, {name} {show(best['value'])}",
-             f"  job:     {shown_path(job or sweep_dir)}"]
+    head = (f"Best: member {best['member']} at the end of its budget ({population['total_timesteps']} steps, "
+            f"{population['finished_members']} member(s) finished): trial {best['trial']}, {name} {show(best['value'])}")
+    lines = [head, f"  job:     {shown_path(job or sweep_dir)}"]
     for step in population["best_schedule"]:
         params = " ".join(f"{k}={_short(v)}" for k, v in step["params"].items())
         lines.append(f"  steps {step['steps'][0]}-{step['steps'][1]} (trial {step['trial']}, member {step['member']}): "
