@@ -8,6 +8,7 @@ training bars (``features.fold_view``).
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -43,6 +44,9 @@ from hpo_app.trading_env import (
     reference_positions,
     run_episode,
 )
+
+
+log = logging.getLogger(__name__)
 
 
 class TrainingDiverged(RuntimeError):
@@ -133,10 +137,10 @@ class AgentRun:
         count), calling ``evaluate(timesteps)`` every ``eval_every``; a crash caused by NaN weights is
         raised as TrainingDiverged, and whatever ``evaluate`` raises (``optuna.TrialPruned``) passes through."""
         start = int(model.num_timesteps)
-        if start >= self.train.total_timesteps:
-            raise ModelConfigError(f"train.total_timesteps={self.train.total_timesteps}: the model of "
-                                   f"train.init_from={self.train.init_from} has {start} steps already; "
-                                   "nothing left to train")
+        if start >= self.train.total_timesteps:  # SB3 trains whole rollouts: an interval may end past its mark
+            log.warning("train.total_timesteps=%d: the model of train.init_from=%s has %d steps already; "
+                        "nothing left to train", self.train.total_timesteps, self.train.init_from, start)
+            return
         callback = _EvaluationCallback(self.train.eval_every, evaluate)
         callback.next_eval = (start // self.train.eval_every + 1) * self.train.eval_every
         # SB3's default logger (no tensorboard, verbose 0) makes an empty /tmp/SB3-<time> directory

@@ -122,7 +122,6 @@ def test_a_normal_run_saves_no_replay_buffer(tmp_path: Path) -> None:
 @pytest.mark.parametrize("overrides, error, words", [
     (["model.net_width=32"], ModelConfigError, "network"),
     (["env.window=5"], ModelConfigError, "cannot continue"),
-    (["train.total_timesteps=256"], ModelConfigError, "nothing left to train"),
     (["validation=walkforward"], ConfigError, "validation=holdout"),
 ])
 def test_a_config_that_cannot_continue_the_model_is_one_line(parent: Path, tmp_path: Path, overrides: list[str],
@@ -135,6 +134,17 @@ def test_a_config_that_cannot_continue_the_model_is_one_line(parent: Path, tmp_p
     assert f"train.init_from={parent}" in message
     assert words in message
     assert json.loads((tmp_path / artifacts.METRICS_FILE).read_text())["state"] == "failed"
+
+
+def test_a_model_that_already_has_its_steps_is_evaluated_as_it_is(parent: Path, tmp_path: Path,
+                                                                   caplog: pytest.LogCaptureFixture) -> None:
+    # PPO trains whole rollouts, so an interval may end past its mark; the next one may have nothing to do.
+    run(compose_config([*PPO_BASE, "train.total_timesteps=200", f"train.init_from={parent}"]), tmp_path)
+    assert "nothing left to train" in caplog.text
+    curve, before = _curve(tmp_path), _curve(parent)
+    assert list(curve["timesteps"]) == [256] and curve["objective"].iloc[0] == before["objective"].iloc[-1]
+    assert record.read(tmp_path).timesteps == 0
+    assert PPO.load(tmp_path / artifacts.MODEL_FILE).num_timesteps == 256
 
 
 def test_a_missing_checkpoint_is_one_line(tmp_path: Path) -> None:
