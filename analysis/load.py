@@ -25,6 +25,8 @@ from hpo_app import record
 from hpo_app.record import one_line
 from hpo_app.artifacts import BASELINES, EQUITY_FILE, EVAL_CURVE_FILE, MULTIRUN_FILE, STUDY_DB_FILE
 
+from . import pbt
+
 JOURNAL_FILE = "optuna.journal"
 PARAM_PREFIX = "params_"
 """Prefix of parameter columns (Optuna's ``trials_dataframe`` naming)."""
@@ -239,6 +241,7 @@ def trial_rows(sweep: Sweep) -> list[dict[str, Any]]:
             row["objective" if i == 0 else f"objective_{i}"] = float(v)
         for name, value in t.params.items():
             row[param_column(name)] = value
+        row.update(pbt.row_values(attrs))
         if row["job_dir"]:
             known_jobs.add(str(Path(row["job_dir"]).name))
             rec = _add_record(row, Path(row["job_dir"]), finished=t.state.is_finished())
@@ -369,7 +372,8 @@ def tidy(rows: list[dict[str, Any]], sweeps: Sequence[Sweep]) -> pd.DataFrame:
     params = list(dict.fromkeys(param_column(p) for s in sweeps for p in s.params if param_column(p) in df.columns))
     segments = [c for seg in ("val", "test", "train") for c in sorted(df.columns) if c.startswith(seg + "/")]
     baselines = [c for b in BASELINES for c in sorted(df.columns) if c.startswith(b + "/")]
-    df = df[list(FIRST) + objectives + params + segments + baselines + list(LAST)]
+    population = [c for c in pbt.COLUMNS if c in df.columns]  # population-based training's intervals
+    df = df[list(FIRST) + objectives + params + segments + baselines + list(LAST) + population]
     df["state"] = pd.Categorical(df["state"], categories=list(STATES))
     df["n_evals"] = df["n_evals"].fillna(0).astype("int64")
     df["job_num"] = df["job_num"].astype("Int64")

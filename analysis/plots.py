@@ -5,7 +5,8 @@ report's additions (buy-and-hold, pruned and failed trials on the history): opti
 history, parameter importance, parallel coordinates, slices, Pareto front. Four are the project's,
 for what Optuna lacks: learning curves with pruned trials marked (from each job's
 ``eval_curve.csv``), validation against test, the best trial's equity against buy-and-hold, and the
-comparison of the day's sweeps. Plots are drawn in forked worker processes when there are CPUs.
+comparison of the day's sweeps; and, for a population-based training sweep, its members' scores
+with their clones and the explored hyperparameters' schedules (``analysis.pbt``). Plots are drawn in forked worker processes when there are CPUs.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from matplotlib.collections import LineCollection  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import NullLocator  # noqa: E402
 
+from . import pbt  # noqa: E402
 from .tables import (  # noqa: E402
     FEW_RANK_TRIALS,
     MIN_RANK_TRIALS,
@@ -72,6 +74,15 @@ CAPTIONS: dict[str, str] = {
     "(chosen on it) and on the unseen test segment.",
     "pareto": "Optuna's Pareto front of a multi-objective sweep: every complete trial on the two objectives; the front "
     "(no other trial is better on both) is highlighted. Pick along it by the trade-off you want.",
+    "pbt_scores": "Population-based training: each member's validation score at the end of each of its intervals "
+    "(colour: member), over training steps. A dashed line joins the checkpoint an interval continued (its parent's "
+    "score) to the interval's score; a diamond marks where a member cloned another (exploit, or the replacement of a "
+    "failed member). The black line is the best member's lineage. Scores that fall after a clone show explore's "
+    "changes or luck of the validation segment.",
+    "pbt_schedules": "Population-based training: the hyperparameters PBT explored, in force over training steps, for "
+    "every member (thin, colour: member) and along the best member's lineage (black: the schedule its result was "
+    "trained with). A schedule that settles shows a value the population agreed on; one that wanders, a parameter "
+    "that matters little here.",
     "comparison": "Distribution of the objective of the complete trials of each sweep (box: quartiles, whiskers: 1.5 "
     "IQR, dots: trials, red star: the best trial by validation), on validation and on test. Green dashes mark "
     "buy-and-hold on each sweep's data. Compare models by the whole distribution, not only the best trial, which is "
@@ -81,8 +92,10 @@ TITLES: dict[str, str] = {
     "history": "Optimization history", "importance": "Parameter importance", "parallel": "Parallel coordinates",
     "slices": "Objective against each parameter", "curves": "Learning curves", "val_test": "Validation against test",
     "equity": "Equity of the best trial", "pareto": "Pareto front", "comparison": "Comparison of sweeps",
+    "pbt_scores": "Population: scores and clones", "pbt_schedules": "Population: hyperparameter schedules",
 }
-SWEEP_KINDS = ("history", "importance", "parallel", "slices", "curves", "val_test", "equity", "pareto")
+SWEEP_KINDS = ("history", "importance", "parallel", "slices", "curves", "val_test", "equity", "pareto",
+               "pbt_scores", "pbt_schedules")
 MAX_PARAMS = 12
 
 
@@ -383,6 +396,8 @@ def sweep_plotters(analysis: Analysis) -> dict[str, Callable[[SweepSummary, Path
         "history": plot_history, "importance": plot_importance, "parallel": plot_parallel, "slices": plot_slices,
         "curves": lambda s, p: plot_curves(s, analysis.curves, p), "val_test": plot_val_test,
         "equity": plot_equity, "pareto": plot_pareto,
+        "pbt_scores": lambda s, p: pbt.plot_scores(s, p, _figure, _save, _title(s, TITLES["pbt_scores"])),
+        "pbt_schedules": lambda s, p: pbt.plot_schedules(s, p, _figure, _save, _title(s, TITLES["pbt_schedules"])),
     }
 
 

@@ -32,6 +32,7 @@ import pandas as pd
 
 from hpo_app import fmt as hfmt
 
+from . import pbt
 from .load import STATES, Multirun, NoSweepError, load_multirun
 from .significance import dsr_verdict, pbo_verdict
 from .tables import (
@@ -179,7 +180,8 @@ def _sweep_blocks(s: SweepSummary, plots: Sequence[Any]) -> list[Block]:
         for line in (_beats_line(s), _gap_line(s), _kept_line(s)):
             if line:
                 blocks.append(Block("p", line))
-        if s.rerun:
+        blocks += _pbt_blocks(s)
+        if s.rerun and s.pbt_schedule is None:
             blocks.append(Block("p", "Re-run this trial (a single run, no sweep):"))
             blocks.append(Block("code", s.rerun))
             if s.rerun_status:
@@ -261,6 +263,26 @@ def _sweep_blocks(s: SweepSummary, plots: Sequence[Any]) -> list[Block]:
     for p in plots:
         if p.sweep == s.name:
             blocks.append(Block("img", p.title, image=p))
+    return blocks
+
+
+def _pbt_blocks(s: SweepSummary) -> list[Block]:
+    """A population-based training sweep's result: the schedule it was trained with, and its replay."""
+    chain = s.pbt_schedule
+    if chain is None:
+        return []
+    metric = s.sweep.objective_metrics[0]
+    explored = pbt.mutable_params(s.trials, [c for c in s.trials.columns if c.startswith("params_")])
+    table = pbt.schedule_table(chain, explored, metric)
+    table[metric] = [hfmt.metric(metric, _float(v)) for v in table[metric]]
+    blocks = [Block("p", f"Population-based training: the best member at the end of its budget, trained in "
+                         f"{len(chain)} interval(s); the explored hyperparameters in force in each (start: how the "
+                         "interval began: first, continue its own model, exploit or replace: a clone of another "
+                         "member's model):"), _table(table)]
+    if s.pbt_replay:
+        blocks.append(Block("p", "Train it again, interval by interval (single runs, each continuing the previous "
+                                 "one's saved model with that interval's hyperparameters and seed):"))
+        blocks.append(Block("code", "\n".join(s.pbt_replay)))
     return blocks
 
 

@@ -18,6 +18,7 @@ import pandas as pd
 from hpo_app import fmt
 from hpo_app.metrics import METRIC_NAMES
 
+from . import pbt
 from .load import STATES, Multirun, Sweep, param_column, read_equity
 from .rerun import rerun_for_job
 from .significance import (
@@ -163,6 +164,8 @@ class SweepSummary:
     deflated: Deflated | None = None
     overfitting: Overfitting | None = None
     trust_notes: list[str] = field(default_factory=list)  # why a statistic was not computed
+    pbt_schedule: pd.DataFrame | None = None  # population-based training: the best member's lineage
+    pbt_replay: list[str] | None = None  # single runs that train it again, interval by interval
 
     @property
     def name(self) -> str:
@@ -186,6 +189,16 @@ def summarize_sweep(sweep: Sweep, trials: pd.DataFrame, importance: str | None =
         summary.notes.append("no complete trial with an objective value: no best trial")
     else:
         summary.best = summary.top(1).iloc[0]
+        if pbt.is_pbt(trials):  # the best member at the end of its budget, not the best interval
+            final = pbt.final_intervals(trials)
+            if not final.empty:
+                summary.best = final.sort_values("objective", ascending=sweep.direction(0) == "minimize").iloc[0]
+                summary.pbt_schedule = pbt.lineage(trials, int(summary.best["trial"]))
+            summary.notes.append(
+                f"population-based training: {trials['pbt_member'].nunique()} members, {len(final)} at the end of "
+                f"their budget ({int(trials['pbt_end'].max())} steps); each trial is one interval of a member, and the "
+                "best trial is the best member at the end (not the best interval on the way). The deflated Sharpe "
+                "ratio counts every evaluated interval as a trial tried.")
         job_dir = summary.best["job_dir"]
         if rerun:
             add_rerun(summary)
@@ -246,6 +259,8 @@ def add_rerun(summary: SweepSummary) -> None:
             summary.notes.append("the best trial has no readable .hydra/overrides.yaml: no re-run command")
         return
     summary.rerun, summary.rerun_status = rerun.command, rerun.status
+    if summary.pbt_schedule is not None:
+        summary.pbt_replay = pbt.replay_commands(summary.pbt_schedule)
 
 
 @dataclass(frozen=True)

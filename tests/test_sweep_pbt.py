@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -195,3 +196,29 @@ def test_an_interrupted_population_resumes_from_its_latest_checkpoints(tmp_path:
         if first.user_attrs[_pbt.ATTR_REASON] == "continue":
             assert first.user_attrs[_pbt.ATTR_PARENT] == number
     assert results(sweep)["pbt"]["finished_members"] == MEMBERS
+
+
+def test_the_report_shows_the_population_and_its_replay_trains_the_result_again(pbt_sweep, tmp_path: Path) -> None:
+    from analysis import pbt
+    from analysis.report import build_report
+
+    sweep, _ = pbt_sweep
+    report = build_report([sweep], tmp_path / "report")
+    (summary,) = report.analysis.sweeps
+    res = results(sweep)
+    assert int(summary.best["trial"]) == res["best_trial"]["number"]  # the best member at the end, not an interval
+    kinds = {p.kind for p in report.plots}
+    assert {"pbt_scores", "pbt_schedules"} <= kinds
+    text = (tmp_path / "report" / "summary.md").read_text()
+    assert "Population-based training: the best member at the end of its budget, trained in 3 interval(s)" in text
+    assert summary.pbt_schedule is not None
+    assert list(summary.pbt_schedule["trial"]) == [s["trial"] for s in res["pbt"]["best_schedule"]]
+    assert summary.pbt_replay is not None and len(summary.pbt_replay) == 3
+    for command in summary.pbt_replay:  # as printed, from a fresh directory
+        args = shlex.split(command)
+        assert args[:3] == ["python", "-m", "hpo_app"]
+        proc = subprocess.run([sys.executable, *args[1:]], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+    last = tmp_path / f"replay/trial{res['best_trial']['number']}/steps{TOTAL}"
+    assert record.read(last).objective.values[0] == res["best_value"]  # step for step the same agent
+    assert not pbt.is_pbt(pd.DataFrame({"trial": [0]}))
