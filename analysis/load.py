@@ -22,8 +22,14 @@ import numpy as np
 import pandas as pd
 
 from hpo_app import record
+from hpo_app.artifacts import (
+    BASELINES,
+    EQUITY_FILE,
+    EVAL_CURVE_FILE,
+    MULTIRUN_FILE,
+    STUDY_DB_FILE,
+)
 from hpo_app.record import one_line
-from hpo_app.artifacts import BASELINES, EQUITY_FILE, EVAL_CURVE_FILE, MULTIRUN_FILE, STUDY_DB_FILE
 
 from . import pbt
 
