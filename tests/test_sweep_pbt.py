@@ -223,3 +223,18 @@ def test_the_report_shows_the_population_and_its_replay_trains_the_result_again(
     last = tmp_path / f"replay/trial{res['best_trial']['number']}/steps{TOTAL}"
     assert record.read(last).objective.values[0] == res["best_value"]  # step for step the same agent
     assert not pbt.is_pbt(pd.DataFrame({"trial": [0]}))
+
+
+@pytest.mark.parametrize("extra, words", [
+    (["objective=sharpe_drawdown"], "hydra.sweeper.pbt with 2 objectives"),
+    (["validation=walkforward"], "scheduler=pbt with validation=walkforward"),
+    (["train.n_seeds=2"], "train.n_seeds=2"),
+    (["hydra.sweeper.pbt.population_size=1"], "hydra.sweeper.pbt.population_size=1"),
+    (["hydra/sweeper/pruner=median"], "pruner MedianPruner"),
+])
+def test_a_population_that_cannot_work_is_refused_in_one_line(tmp_path: Path, extra: list[str], words: str) -> None:
+    proc = run_app([*PBT, *extra], tmp_path / "sweep", timeout=120)
+    assert proc.returncode == 2, explain(proc)
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and words in errors[0], explain(proc)
+    assert not any(p.name.isdigit() for p in (tmp_path / "sweep").glob("*"))  # no trial ran
