@@ -208,3 +208,26 @@ def test_settings_are_checked_in_one_line() -> None:
             _pbt.settings(c, config, directions=directions, pruner=pruner)
         assert words in str(info.value) and "\n" not in str(info.value)
     assert math.ceil(250 / 100) == _settings(total=250).n_intervals
+
+
+def test_a_failed_member_with_no_one_to_clone_retries_its_own_model_explored() -> None:
+    pop = Population(_settings(population_size=2, total=200), SPACE, "maximize")
+    a, b = pop.next_interval(), pop.next_interval()
+    assert a is not None and b is not None
+    pop.started(a, START)
+    pop.started(b, START)
+    pop.finished_interval(a, 0, "/sweep/0", 1.0)
+    pop.finished_interval(b, 1, "/sweep/1", 0.5)
+    a2, b2 = pop.next_interval(), pop.next_interval()
+    assert a2 is not None and b2 is not None
+    pop.started(a2, a2.params or START)
+    pop.started(b2, b2.params or START)
+    pop.finished_interval(a2, 2, "/sweep/2", 2.0)  # member 0 is done
+    pop.finished_interval(b2, 3, "/sweep/3", None)  # member 1 fails its last interval
+    retry = pop.next_interval()
+    assert retry is not None and retry.member == 1 and retry.reason == "retry"
+    # It continues the model its failed interval started from (member 1 had cloned member 0's).
+    assert (retry.checkpoint, retry.start, retry.end) == (b2.checkpoint, 100, 200)
+    assert retry.params is not None and b2.params is not None
+    assert any(retry.params[k] != b2.params[k] for k in MUTABLE if k != "model.activation")
+    assert "retries from its own last model" in retry.decided

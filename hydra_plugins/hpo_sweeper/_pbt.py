@@ -17,7 +17,8 @@ hyperparameter is resampled from the search space with probability ``resample_pr
 else perturbed (x0.8 or x1.2 for numbers, clipped to the range; the neighbouring choice of an
 ordered choice). The others (structural: network shape, rollout length...) are inherited as
 they are. A member whose interval fails is replaced by a clone of a top member in the same way
-(a fresh member when none has a score yet). A member is done when it has the whole budget.
+(when no other member can be cloned: its own last model with explored hyperparameters, or a
+fresh member when it has none). A member is done when it has the whole budget.
 
 Nothing here touches Optuna's storage or the launcher: :class:`Population` decides, the runner
 asks, launches and tells; each trial records its member, its interval's steps and where it
@@ -46,7 +47,7 @@ ATTR_START = "pbt_start"  # its steps at the start of the interval
 ATTR_END = "pbt_end"  # its steps at the end (what the job was asked to reach)
 ATTR_PARENT = "pbt_parent"  # the trial whose checkpoint it continued (None: trained from scratch)
 ATTR_EXPLOITED = "pbt_exploited"  # the member whose checkpoint it cloned before this interval, if any
-ATTR_REASON = "pbt_reason"  # why it starts where it does: first, continue, exploit, replace, restart
+ATTR_REASON = "pbt_reason"  # why it starts where it does: first, continue, exploit, replace, retry, restart
 
 
 class PbtError(ValueError):
@@ -99,7 +100,7 @@ class Interval:
     checkpoint: str | None  # the job directory it continues
     parent: int | None  # that job's trial number
     exploited: int | None  # the member whose checkpoint was cloned for it
-    reason: str  # first, continue, exploit, replace, restart
+    reason: str  # first, continue, exploit, replace, retry, restart
     decided: str = ""  # the exploit or replacement decided for it, in words
 
     def attrs(self) -> dict[str, Any]:
@@ -196,6 +197,9 @@ class Population:
 
     def _replace(self, m: Member) -> str:
         others = [x for x in self.members if x.index != m.index and x.score is not None and not self.done(x)]
+        if not others and m.checkpoint is not None and m.params is not None:
+            m.params, m.reason = self.explore(m.params), "retry"
+            return f"member {m.index} failed; retries from its own last model with explored hyperparameters (no member to clone)"
         if not others:
             m.params, m.timesteps, m.checkpoint, m.parent, m.score, m.reason = None, 0, None, None, None, "restart"
             return f"member {m.index} failed; restarts from scratch with new hyperparameters (no member to clone)"
