@@ -41,6 +41,18 @@ def load_study(sweep_dir: Path, name: str = "a2c") -> optuna.study.Study:
     return optuna.load_study(study_name=name, storage=f"sqlite:///{sweep_dir / artifacts.STUDY_DB_FILE}")
 
 
+def n_complete(sweep_dir: Path, name: str = "a2c") -> int:
+    """Complete trials of a running sweep so far (0 before its study exists)."""
+    # multirun.yaml is written once the driver has created the study: opening the database
+    # before that would race the schema set-up of two processes.
+    if not (sweep_dir / artifacts.MULTIRUN_FILE).exists():
+        return 0
+    try:
+        return len(load_study(sweep_dir, name).get_trials(states=(optuna.trial.TrialState.COMPLETE,)))
+    except Exception:  # noqa: BLE001 - the study may not be created yet
+        return 0
+
+
 def results(sweep_dir: Path) -> dict[str, Any]:
     return yaml.safe_load((sweep_dir / artifacts.RESULTS_FILE).read_text())
 

@@ -26,7 +26,7 @@ from stable_baselines3 import PPO
 
 from hpo_app import artifacts, record
 from hydra_plugins.hpo_sweeper import _pbt
-from tests.sweep_helpers import REPO, explain, load_study, results, run_app
+from tests.sweep_helpers import REPO, explain, load_study, n_complete, results, run_app
 
 pytestmark = pytest.mark.slow
 
@@ -168,8 +168,7 @@ def test_an_interrupted_population_resumes_from_its_latest_checkpoints(tmp_path:
     proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:  # Ctrl-C once the first intervals of every member are in
-        if (sweep / artifacts.STUDY_DB_FILE).exists() and \
-                sum(t.state == TrialState.COMPLETE for t in _intervals(sweep)) >= MEMBERS + 1:
+        if n_complete(sweep, "ppo") >= MEMBERS + 1:
             break
         time.sleep(0.5)
     proc.send_signal(signal.SIGINT)

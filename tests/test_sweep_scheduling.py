@@ -18,7 +18,17 @@ from optuna.trial import TrialState
 
 from hpo_app import artifacts
 from hydra_plugins.hpo_sweeper._study import INTERRUPTED, counts
-from tests.sweep_helpers import REPO, TINY, explain, job_dirs, job_metrics, load_study, results, run_app
+from tests.sweep_helpers import (
+    REPO,
+    TINY,
+    explain,
+    job_dirs,
+    job_metrics,
+    load_study,
+    n_complete,
+    results,
+    run_app,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -102,17 +112,6 @@ def test_a_long_trial_does_not_hold_back_short_ones(tmp_path):
     assert max(t.datetime_start for t in shorts) < long_trial.datetime_complete
 
 
-def _n_complete(sweep: Path) -> int:
-    # multirun.yaml is written once the driver has created the study: opening the database
-    # before that would race the schema set-up of two processes.
-    if not (sweep / artifacts.MULTIRUN_FILE).exists():
-        return 0
-    try:
-        return len(load_study(sweep).get_trials(states=(TrialState.COMPLETE,)))
-    except Exception:  # noqa: BLE001 - the study may not be created yet
-        return 0
-
-
 def _hash_tree(job: Path) -> dict[str, str]:
     return {
         str(p.relative_to(job)): hashlib.sha256(p.read_bytes()).hexdigest()
@@ -129,7 +128,7 @@ def test_interrupted_sweep_resumes_to_exactly_n_trials_without_overwriting(tmp_p
     proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:  # Ctrl-C once the driver has recorded two trials
-        if _n_complete(sweep) >= 2:
+        if n_complete(sweep) >= 2:
             break
         time.sleep(0.5)
     proc.send_signal(signal.SIGINT)
