@@ -231,3 +231,25 @@ def test_a_failed_member_with_no_one_to_clone_retries_its_own_model_explored() -
     assert retry.params is not None and b2.params is not None
     assert any(retry.params[k] != b2.params[k] for k in MUTABLE if k != "model.activation")
     assert "retries from its own last model" in retry.decided
+
+
+def test_an_interval_left_waiting_by_a_killed_driver_is_failed_before_the_population_resumes() -> None:
+    dists = {"model.learning_rate": SPACE["model.learning_rate"]}
+    study = optuna.create_study(direction="maximize")
+    study.add_trial(optuna.trial.create_trial(
+        params={"model.learning_rate": 1e-3}, distributions=dists, value=1.0,
+        user_attrs={_pbt.ATTR_MEMBER: 0, _pbt.ATTR_START: 0, _pbt.ATTR_END: 100, _pbt.ATTR_PARENT: None,
+                    "job_dir": "/sweep/0"}))
+    study.enqueue_trial({"model.learning_rate": 5e-3})  # the driver died before its ask
+
+    class Space:
+        distributions = dists
+
+    pop = _pbt.population(_settings(population_size=2), 1, Space(), "maximize", study)
+    assert pop.members[0].timesteps == 100
+    assert not study.get_trials(states=(TrialState.WAITING,))
+    (stale,) = study.get_trials(states=(TrialState.FAIL,))
+    assert stale.user_attrs["error"] == _pbt.STALE_WAITING
+    fresh = study.ask(fixed_distributions=dists)  # the next ask is the sampler's, not the stale point
+    assert fresh.number == 2 and "fixed_params" not in study.trials[2].system_attrs
+    assert "fixed_params" in study.trials[1].system_attrs  # (the stale one was the enqueued point)

@@ -360,12 +360,34 @@ def population(settings: PbtSettings, slots: int, space: Any, direction: str, st
         settings = dataclasses.replace(settings, population_size=max(4, 2 * slots))
     pop = Population(settings, space.distributions, direction)
     found = pop.restore(study.get_trials(deepcopy=False))
+    stale = discard_waiting(study)
+    if stale:
+        log.warning("%d interval(s) enqueued by a driver that stopped before starting them: marked FAIL", stale)
     explored = [k for k in settings.mutable if k in space.distributions]
     log.info("Population-based training: %d members x %d interval(s) of %d steps (%d in all); explored: %s; "
              "inherited: %s%s", settings.population_size, settings.n_intervals, settings.interval, settings.total,
              ", ".join(explored) or "none", ", ".join(k for k in space.distributions if k not in explored) or "none",
              f"; resumed from {found} finished interval(s)" if found else "")
     return pop
+
+
+STALE_WAITING = "enqueued by a driver that stopped before starting it (population-based training)"
+
+
+def discard_waiting(study: Any) -> int:
+    """Fail the study's WAITING trials: a PBT driver enqueues an interval's hyperparameters and asks
+    for it at once, so one still waiting was left by a driver killed between the two; the resumed
+    population decides its members' next intervals again, and the next ``ask`` must not take it."""
+    from optuna.trial import TrialState
+
+    from hydra_plugins.hpo_sweeper._study import ATTR_ERROR
+
+    n = len(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
+    for _ in range(n):
+        trial = study.ask()  # takes the oldest waiting one
+        trial.set_user_attr(ATTR_ERROR, STALE_WAITING)
+        study.tell(trial, state=TrialState.FAIL)
+    return n
 
 
 def lineage(trials: Sequence[Any], number: int) -> list[Any]:
