@@ -230,6 +230,7 @@ def test_the_report_shows_the_population_and_its_replay_trains_the_result_again(
     (["train.n_seeds=2"], "train.n_seeds=2"),
     (["hydra.sweeper.pbt.population_size=1"], "hydra.sweeper.pbt.population_size=1"),
     (["hydra/sweeper/pruner=median"], "pruner MedianPruner"),
+    (["hydra.sweeper.pbt.mutable=[model.lerning_rate]"], "none of them is searched"),  # a typo
 ])
 def test_a_population_that_cannot_work_is_refused_in_one_line(tmp_path: Path, extra: list[str], words: str) -> None:
     proc = run_app([*PBT, *extra], tmp_path / "sweep", timeout=120)

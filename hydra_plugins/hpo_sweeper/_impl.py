@@ -177,7 +177,7 @@ class HpoSweeperImpl(Sweeper):
             next_steps = load_hook(self.hooks.get("next_steps"), "next_steps")
             config = self._check_config(space, load_hook(self.hooks.get("check"), "check"))
             pbt = None if self.pbt is None else _pbt.settings(self.pbt, config, directions=self.directions,
-                                                               pruner=self.pruner)
+                                                               pruner=self.pruner, searched=list(space.distributions))
             self._stop_if_interrupted()
             _writable(sweep_dir)
             sweep_identity = identity(config, space, self.directions, self.metrics, self.resume_ignore)

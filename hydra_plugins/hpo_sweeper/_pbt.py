@@ -299,9 +299,12 @@ def _fit(dist: FloatDistribution | IntDistribution, x: float) -> Any:
     return round(x) if isinstance(dist, IntDistribution) else float(x)
 
 
-def settings(conf: Mapping[str, Any], config: Any, *, directions: Sequence[str], pruner: Any) -> PbtSettings:
+def settings(conf: Mapping[str, Any], config: Any, *, directions: Sequence[str], pruner: Any,
+             searched: Sequence[str] | None = None) -> PbtSettings:
     """The PBT settings of ``hydra.sweeper.pbt`` for the sweep's (representative) ``config``; the
-    population size is left at 0 when the conf says null (the runner sizes it to its slots)."""
+    population size is left at 0 when the conf says null (the runner sizes it to its slots).
+    ``searched``: the search space's keys; none of them mutable is refused (a misspelt ``mutable``
+    would otherwise leave a population that never explores)."""
     from omegaconf import OmegaConf
     from optuna.pruners import NopPruner
 
@@ -325,6 +328,10 @@ def settings(conf: Mapping[str, Any], config: Any, *, directions: Sequence[str],
     if base_seed is missing or isinstance(base_seed, bool) or not isinstance(base_seed, int):
         raise PbtError(f"hydra.sweeper.pbt.seed_key={seed_key}: the config needs an integer there (the run's seed; "
                        f"null: the same seed for every member), found {'nothing' if base_seed is missing else repr(base_seed)}")
+    mutable = [str(k) for k in conf["mutable"]]
+    if searched is not None and not set(mutable) & set(searched):
+        raise PbtError(f"hydra.sweeper.pbt.mutable={mutable}: none of them is searched ({', '.join(searched) or 'nothing is'}), "
+                       "so no member would ever explore")
     size = conf.get("population_size")
     if size is not None and int(size) < 2:
         raise PbtError(f"hydra.sweeper.pbt.population_size={size}: needs at least 2 members (or null: twice the "
@@ -364,9 +371,11 @@ def population(settings: PbtSettings, slots: int, space: Any, direction: str, st
     if stale:
         log.warning("%d interval(s) enqueued by a driver that stopped before starting them: marked FAIL", stale)
     explored = [k for k in settings.mutable if k in space.distributions]
+    ignored = [k for k in settings.mutable if k not in space.distributions]
     log.info("Population-based training: %d members x %d interval(s) of %d steps (%d in all); explored: %s; "
-             "inherited: %s%s", settings.population_size, settings.n_intervals, settings.interval, settings.total,
+             "inherited: %s%s%s", settings.population_size, settings.n_intervals, settings.interval, settings.total,
              ", ".join(explored) or "none", ", ".join(k for k in space.distributions if k not in explored) or "none",
+             f"; mutable but not searched here (ignored): {', '.join(ignored)}" if ignored else "",
              f"; resumed from {found} finished interval(s)" if found else "")
     return pop
 
