@@ -50,15 +50,10 @@ def final_intervals(trials: pd.DataFrame) -> pd.DataFrame:
     return done[done["pbt_end"] == trials["pbt_end"].max()]
 
 
-def lineage(trials: pd.DataFrame, trial: int) -> pd.DataFrame:
-    """The intervals that led to ``trial``, first to last (following each one's parent)."""
-    by_number = trials.set_index("trial", drop=False)
-    chain: list[int] = []
-    current: Any = trial
-    while current is not None and not pd.isna(current) and int(current) in by_number.index and int(current) not in chain:
-        chain.append(int(current))
-        current = by_number.loc[int(current), "pbt_parent"]
-    return by_number.loc[chain[::-1]].reset_index(drop=True)
+def lineage(trials: pd.DataFrame, study: Any, trial: int) -> pd.DataFrame:
+    """The rows of the intervals that led to ``trial``, first to last (the sweeper's lineage in the study)."""
+    numbers = [t.number for t in _pbt.lineage(study.get_trials(deepcopy=False), trial)]
+    return trials.set_index("trial", drop=False).loc[numbers].reset_index(drop=True)
 
 
 def mutable_params(trials: pd.DataFrame, params: Sequence[str]) -> list[str]:
@@ -147,8 +142,8 @@ def plot_scores(summary: Any, path: Path, figure: Any, save: Any, title: str) ->
     if not failed.empty:
         ax.plot(failed["pbt_end"], np.full(len(failed), 0.02), "^", color="#d62728", ls="none",
                 transform=ax.get_xaxis_transform(), label=f"failed ({len(failed)})")
-    if summary.best is not None:
-        chain = lineage(t, int(summary.best["trial"]))
+    chain = summary.pbt_schedule
+    if chain is not None:
         ax.plot(chain["pbt_end"], chain["objective"], color="k", lw=2, zorder=5,
                 label=f"best member's lineage (trial #{int(summary.best['trial'])})")
     ax.autoscale_view()
@@ -163,7 +158,8 @@ def plot_schedules(summary: Any, path: Path, figure: Any, save: Any, title: str)
     """The explored hyperparameters over steps: each member's values in force (thin), the best
     member's schedule along its lineage (black)."""
     t = summary.trials
-    if not is_pbt(t) or summary.best is None:
+    chain = summary.pbt_schedule
+    if not is_pbt(t) or chain is None:
         return None
     params = mutable_params(t, [c for c in t.columns if c.startswith("params_")])
     numeric = [p for p in params if pd.api.types.is_numeric_dtype(t[p])]
@@ -171,7 +167,6 @@ def plot_schedules(summary: Any, path: Path, figure: Any, save: Any, title: str)
         return None
     fig = figure(9, 2.2 * len(numeric) + 0.8, hspace=0.45)
     axes = np.ravel(fig.subplots(len(numeric), 1, squeeze=False, sharex=True))
-    chain = lineage(t, int(summary.best["trial"]))
     colors = matplotlib_colors(int(t["pbt_member"].max()) + 1)
     ran = t[t["pbt_end"].notna() & t["state"].isin(["complete", "failed"])]
     for ax, p in zip(axes, numeric):

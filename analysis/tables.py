@@ -193,7 +193,7 @@ def summarize_sweep(sweep: Sweep, trials: pd.DataFrame, importance: str | None =
             final = pbt.final_intervals(trials)
             if not final.empty:
                 summary.best = final.sort_values("objective", ascending=sweep.direction(0) == "minimize").iloc[0]
-                summary.pbt_schedule = pbt.lineage(trials, int(summary.best["trial"]))
+                summary.pbt_schedule = pbt.lineage(trials, sweep.study, int(summary.best["trial"]))
             summary.notes.append(
                 f"population-based training: {trials['pbt_member'].nunique()} members, {len(final)} at the end of "
                 f"their budget ({int(trials['pbt_end'].max())} steps); each trial is one interval of a member, and the "

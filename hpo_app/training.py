@@ -45,7 +45,6 @@ from hpo_app.trading_env import (
     run_episode,
 )
 
-
 log = logging.getLogger(__name__)
 
 
@@ -93,11 +92,15 @@ class AgentRun:
     def __post_init__(self) -> None:
         self._eval_envs: dict[str, TradingEnv] = {}
 
-    def build(self) -> BaseAlgorithm:
+    def _seeded_train_env(self) -> TradingEnv:
         set_random_seed(self.seed)
         env = self.segment_env("train", training=True)
         env.reset(seed=self.seed)
         env.action_space.seed(self.seed)
+        return env
+
+    def build(self) -> BaseAlgorithm:
+        env = self._seeded_train_env()
         return build_model(self.model_spec.name, env, self.model_spec.hyperparams, seed=self.seed,
                            device=self.train.device)
 
@@ -109,10 +112,7 @@ class AgentRun:
         path = Path(job_dir) / MODEL_FILE
         if not path.is_file():
             raise ModelConfigError(f"train.init_from={job_dir}: no {MODEL_FILE} there to continue from")
-        set_random_seed(self.seed)
-        env = self.segment_env("train", training=True)
-        env.reset(seed=self.seed)
-        env.action_space.seed(self.seed)
+        env = self._seeded_train_env()
         kwargs = model_kwargs(self.model_spec.name, self.model_spec.hyperparams)
         wanted = kwargs.pop("policy_kwargs")
         for key in ("policy", *STRUCTURAL):

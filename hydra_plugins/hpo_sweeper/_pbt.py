@@ -27,9 +27,10 @@ started from (``ATTR_*``), so a resumed sweep rebuilds the population from the s
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -41,6 +42,8 @@ from optuna.distributions import (
 )
 
 from hydra_plugins.hpo_sweeper._study import ATTR_JOB_DIR
+
+log = logging.getLogger("hydra_plugins.hpo_sweeper")
 
 ATTR_MEMBER = "pbt_member"  # the member this interval trained
 ATTR_START = "pbt_start"  # its steps at the start of the interval
@@ -119,7 +122,6 @@ class Member:
     exploited: int | None = None  # member cloned for the next interval
     reason: str = "first"  # of its next interval; "ranked" / "failed": its last one ended, not yet decided
     running: bool = False
-    history: list[tuple[int, float]] = field(default_factory=list)  # (trial, score) of its intervals
 
 
 class Population:
@@ -174,7 +176,6 @@ class Population:
             m.reason = "failed"
             return f"member {m.index} failed at {interval.start} steps"
         m.timesteps, m.checkpoint, m.parent, m.score, m.reason = interval.end, job_dir, trial, float(score), "ranked"
-        m.history.append((trial, float(score)))
         if self.done(m):
             return f"member {m.index} done ({interval.end} steps)"
         return f"member {m.index} at {interval.end} steps"
@@ -192,7 +193,7 @@ class Population:
             return f"member {m.index} is in the bottom quantile; no top member as far on to clone: it continues"
         donor = donors[int(self.rng.integers(len(donors)))]
         self._clone(m, donor, "exploit")
-        return (f"member {m.index} (score {m.history[-1][1]:.4g}) exploits member {donor.index} (score "
+        return (f"member {m.index} (score {m.score:.4g}) exploits member {donor.index} (score "
                 f"{donor.score:.4g}, {donor.timesteps} steps) and explores")
 
     def _replace(self, m: Member) -> str:
@@ -257,7 +258,6 @@ class Population:
             if end >= m.timesteps:
                 m.params, m.timesteps, m.parent, m.score = dict(t.params), end, t.number, float(t.value)
                 m.checkpoint, m.reason = t.user_attrs.get(ATTR_JOB_DIR), "ranked"
-            m.history.append((t.number, float(t.value)))
         return found
 
 
@@ -359,12 +359,8 @@ def job_overrides(settings: PbtSettings, interval: Interval, quote: Any) -> list
 def population(settings: PbtSettings, slots: int, space: Any, direction: str, study: Any) -> Population:
     """The sweep's population: ``population_size`` members (null: twice ``slots``, at least 4),
     rebuilt from the study's finished intervals when it has some (a resumed sweep)."""
-    import dataclasses
-    import logging
-
-    log = logging.getLogger("hydra_plugins.hpo_sweeper")
     if not settings.population_size:
-        settings = dataclasses.replace(settings, population_size=max(4, 2 * slots))
+        settings = replace(settings, population_size=max(4, 2 * slots))
     pop = Population(settings, space.distributions, direction)
     found = pop.restore(study.get_trials(deepcopy=False))
     stale = discard_waiting(study)
