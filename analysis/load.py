@@ -3,8 +3,7 @@ parameters with their distributions, values, user attributes. Job directories ad
 alone hold: each job's record (metrics per segment beside the baselines, timesteps, seed), its
 learning curve, its equity curve.
 
-A *sweep directory* holds the study (``optuna.db`` or ``optuna.journal``), or a ``multirun.yaml``
-whose ``hydra.sweeper.storage`` names it. One row of the table is one trial.
+Sweep directories are found by :mod:`analysis.find`. One row of the table is one trial.
 """
 
 from __future__ import annotations
@@ -27,25 +26,17 @@ from hpo_app.artifacts import (
     EQUITY_FILE,
     EVAL_CURVE_FILE,
     MULTIRUN_FILE,
-    STUDY_DB_FILE,
 )
 from hpo_app.record import one_line
 
 from . import pbt
+from .find import NoSweepError, find_sweep_dirs, storage_of, sweep_labels
 
-JOURNAL_FILE = "optuna.journal"
 PARAM_PREFIX = "params_"
 """Prefix of parameter columns (Optuna's ``trials_dataframe`` naming)."""
 
 STATES: tuple[str, ...] = ("complete", "pruned", "failed", "running", "waiting")
 """Every state a trial can have (Optuna's, in words), in display order."""
-
-_SQLITE_HEADER = b"SQLite format 3\x00"
-
-
-class NoSweepError(ValueError):
-    """A path given to the report holds no sweep; the message is one line."""
-
 
 @dataclass
 class Sweep:
@@ -101,61 +92,6 @@ def param_column(name: str) -> str:
     return PARAM_PREFIX + name.lstrip("+")
 
 
-# --------------------------------------------------------------------------- finding sweeps
-
-
-def _storage_of(path: Path) -> str | None:
-    """The study's storage URL for a sweep directory, or None when it has none."""
-    db = path / STUDY_DB_FILE
-    if db.is_file():
-        with open(db, "rb") as f:  # never let Optuna create a database out of another file
-            if f.read(16) != _SQLITE_HEADER:
-                raise ValueError(f"{db}: not an SQLite database")
-        return f"sqlite:///{db}"
-    if (path / JOURNAL_FILE).is_file():
-        return f"journal:{path / JOURNAL_FILE}"
-    if (path / MULTIRUN_FILE).is_file():
-        import yaml
-
-        config = yaml.safe_load((path / MULTIRUN_FILE).read_text()) or {}
-        storage = (((config.get("hydra") or {}).get("sweeper") or {}).get("storage"))
-        if not storage or "${" in str(storage):
-            return None
-        from hydra_plugins.hpo_sweeper.storage import storage_url
-
-        return storage_url(str(storage), path)  # as the sweeper opened it (the driver of a bare postgresql://)
-    return None
-
-
-def is_sweep_dir(path: Path) -> bool:
-    return any((path / f).is_file() for f in (STUDY_DB_FILE, JOURNAL_FILE, MULTIRUN_FILE))
-
-
-def find_sweep_dirs(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
-    """Sweep directories in the given paths (each a sweep, a date directory or a multirun root;
-    two levels are searched). Raises NoSweepError naming the first path without one."""
-    found: list[Path] = []
-    for raw in paths:
-        path = Path(raw).expanduser()
-        if not path.is_dir():
-            raise NoSweepError(f"{raw}: {'not a directory' if path.exists() else 'no such directory'}")
-        sweeps = _sweeps_below(path.resolve(), depth=2)
-        if not sweeps:
-            raise NoSweepError(f"{raw}: no sweep found ({STUDY_DB_FILE}, {JOURNAL_FILE} or {MULTIRUN_FILE}, "
-                               "here or in its subdirectories)")
-        found.extend(s for s in sweeps if s not in found)
-    return found
-
-
-def _sweeps_below(path: Path, depth: int) -> list[Path]:
-    if is_sweep_dir(path):
-        return [path]
-    if depth == 0:
-        return []
-    children = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
-    return [s for child in children for s in _sweeps_below(child, depth - 1)]
-
-
 def open_studies(path: Path, label: str) -> tuple[list[Sweep], list[str]]:
     """The studies of a sweep directory (and what made one unreadable)."""
     import optuna
@@ -163,7 +99,7 @@ def open_studies(path: Path, label: str) -> tuple[list[Sweep], list[str]]:
     from hydra_plugins.hpo_sweeper.storage import open_storage
 
     try:
-        url = _storage_of(path)
+        url = storage_of(path)
         if url is None:
             return [], [f"{label}: no study (the sweep stopped before creating it, or its storage is not named)"]
         with warnings.catch_warnings():
@@ -217,16 +153,6 @@ def _facts_of(path: Path) -> dict[str, Any]:
     if isinstance(n_trials, int):
         facts["n_trials"] = n_trials
     return facts
-
-
-def sweep_labels(sweep_dirs: Sequence[Path]) -> list[str]:
-    """Short unique labels: ``<date>/<time>`` (the last two path parts), longer if needed."""
-    n = 2
-    while True:
-        labels = ["/".join(p.parts[-n:]) for p in sweep_dirs]
-        if len(set(labels)) == len(labels) or n >= max(len(p.parts) for p in sweep_dirs):
-            return labels
-        n += 1
 
 
 # --------------------------------------------------------------------------- the table

@@ -44,15 +44,13 @@ from .tables import (
     SweepSummary,
     add_rerun,
     analyse,
-    best_sweep,
     metrics_beside_baselines,
-    next_steps,
     objective_columns,
     objective_label,
     param_values,
     test_metric,
-    verdict,
 )
+from .verdict import best_sweep, next_steps, verdict
 
 TRIALS_CSV = "trials.csv"
 SUMMARY_MD = "summary.md"

@@ -22,7 +22,8 @@ import pytest
 import yaml
 
 from analysis.report import REPORT_HTML, SUMMARY_MD, TRIALS_CSV, main
-from analysis.tables import MIN_PBO_TRIALS, next_steps, verdict
+from analysis.tables import MIN_PBO_TRIALS
+from analysis.verdict import next_steps, verdict
 from hpo_app import artifacts, record
 from hpo_app import fmt as hfmt
 from tests.browser_helpers import chromium, layout, screenshot
@@ -247,7 +248,12 @@ def test_one_sweep_gets_no_comparison_plot(real_day: Path, tmp_path: Path) -> No
 
 @pytest.mark.slow
 def test_the_verdict_at_the_top_comes_from_the_trials_validation_returns(report: Report, real_day: Path) -> None:
-    from analysis.significance import backtest_overfitting, deflated_sharpe, per_bar_sharpe, splits_for
+    from analysis.significance import (
+        backtest_overfitting,
+        deflated_sharpe,
+        per_bar_sharpe,
+        splits_for,
+    )
 
     text, page = report.summary, (report.out / REPORT_HTML).read_text()
     for doc in (text, page):  # at the top of both
