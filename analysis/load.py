@@ -30,6 +30,7 @@ from hpo_app.artifacts import (
 from hpo_app.record import one_line
 
 from . import pbt
+from .cache import Memo, Unsettled, tree_stats
 from .find import NoSweepError, find_sweep_dirs, storage_of, sweep_labels
 
 PARAM_PREFIX = "params_"
@@ -312,19 +313,53 @@ def tidy(rows: list[dict[str, Any]], sweeps: Sequence[Sweep]) -> pd.DataFrame:
     return df.sort_values(["sweep", "trial"], kind="stable").reset_index(drop=True)
 
 
-def load_multirun(paths: Iterable[str | os.PathLike[str]]) -> Multirun:
-    """Find the sweeps in ``paths`` and read them (raises NoSweepError)."""
+def load_sweep_dir(path: Path, label: str) -> tuple[list[Sweep], list[str], list[dict[str, Any]], pd.DataFrame]:
+    """One sweep directory: its studies, what made one unreadable, the trial rows, the curves."""
+    found, problems = open_studies(path, label)
+    rows = [row for s in found for row in trial_rows(s)]
+    return found, problems, rows, _curves(rows)
+
+
+def _load_key(memo: Memo, path: Path, label: str, skip: Path | None) -> str | None:
+    """The cache key of a sweep directory's load: every file under it, when its study is one of them."""
+    try:
+        url = storage_of(path)
+        if url is None or not url.startswith(("sqlite:///", "journal:")):
+            return None
+        return memo.key("load", str(path.resolve()), label, tree_stats(path, skip))
+    except (OSError, ValueError, Unsettled):  # a running sweep's files change: read it every time
+        return None
+
+
+def load_multirun(paths: Iterable[str | os.PathLike[str]], memo: Memo | None = None,
+                  skip: Path | None = None) -> Multirun:
+    """Find the sweeps in ``paths`` and read them (raises NoSweepError). With ``memo``, a sweep
+    directory whose files are unchanged since the last report is taken from the cache (``skip``:
+    a directory under a sweep that is not part of it, the report's own output)."""
+    memo = memo or Memo(None)
     dirs = find_sweep_dirs(paths)
     sweeps: list[Sweep] = []
     unreadable: list[str] = []
+    rows: list[dict[str, Any]] = []
+    curves: list[pd.DataFrame] = []
     for path, label in zip(dirs, sweep_labels(dirs)):
-        found, problems = open_studies(path, label)
-        sweeps += found
-        unreadable += problems
+        key = _load_key(memo, path, label, skip) if memo.enabled else None
+        loaded = memo.get(key)
+        if loaded is None:
+            loaded = load_sweep_dir(path, label)
+            if not loaded[1]:  # an unreadable study is tried again next time
+                memo.put(key, loaded)
+        sweeps += loaded[0]
+        unreadable += loaded[1]
+        rows += loaded[2]
+        curves.append(loaded[3])
     if not sweeps:
         raise NoSweepError("; ".join(unreadable) or "no study found")
     if unreadable:
         sweeps[0].problems.extend(unreadable)
-    rows = [row for s in sweeps for row in trial_rows(s)]
-    curves = _curves(rows)
-    return Multirun(sweeps, tidy(rows, sweeps), curves)
+    return Multirun(sweeps, tidy(rows, sweeps), _concat(curves))
+
+
+def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    frames = [f for f in frames if not f.empty] or frames[:1]
+    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0].reset_index(drop=True)

@@ -6,19 +6,14 @@ history, parameter importance, parallel coordinates, slices, Pareto front. Four 
 for what Optuna lacks: learning curves with pruned trials marked (from each job's
 ``eval_curve.csv``), validation against test, the best trial's equity against buy-and-hold, and the
 comparison of the day's sweeps; and, for a population-based training sweep, its members' scores
-with their clones and the explored hyperparameters' schedules (``analysis.pbt``). Plots are drawn in forked worker processes when there are CPUs.
+with their clones and the explored hyperparameters' schedules (``analysis.pbt``). Which plots a
+report has, and the processes that draw them: :mod:`analysis.drawing`.
 """
 
 from __future__ import annotations
 
 import math
-import multiprocessing
-import os
-import re
-import warnings
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +29,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import NullLocator  # noqa: E402
 
 from . import pbt  # noqa: E402
-from .captions import CAPTIONS, TITLES  # noqa: E402
+from .captions import TITLES  # noqa: E402
 from .tables import (  # noqa: E402
     FEW_RANK_TRIALS,
     MIN_RANK_TRIALS,
@@ -50,27 +45,7 @@ STATE_COLORS = {"complete": "#1f77b4", "pruned": "#ff7f0e", "failed": "#d62728",
 BEST_COLOR = "#d62728"
 BH_COLOR = "#2ca02c"
 
-SWEEP_KINDS = ("history", "importance", "parallel", "slices", "curves", "val_test", "equity", "pareto",
-               "pbt_scores", "pbt_schedules")
 MAX_PARAMS = 12
-
-
-@dataclass(frozen=True)
-class PlotFile:
-    """One written PNG: which sweep (None for cross-sweep plots), which kind, where."""
-
-    sweep: str | None
-    kind: str
-    path: Path
-    title: str
-
-    @property
-    def caption(self) -> str:
-        return CAPTIONS[self.kind]
-
-
-def slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "sweep"
 
 
 def _title(summary: SweepSummary, what: str) -> str:
@@ -355,63 +330,3 @@ def sweep_plotters(analysis: Analysis) -> dict[str, Callable[[SweepSummary, Path
         "pbt_scores": lambda s, p: pbt.plot_scores(s, p, _figure, _save, _title(s, TITLES["pbt_scores"])),
         "pbt_schedules": lambda s, p: pbt.plot_schedules(s, p, _figure, _save, _title(s, TITLES["pbt_schedules"])),
     }
-
-
-_TASK_ANALYSIS: Analysis | None = None  # what forked plotting workers draw from (set by make_plots)
-_COST = {"slices": 4, "parallel": 2, "equity": 2, "comparison": 2}  # rough relative drawing cost
-
-
-def _draw(task: tuple[int, str, str]) -> str | None:
-    """Draw one plot of ``_TASK_ANALYSIS`` (sweep index -1: the comparison); runs in a worker."""
-    index, kind, path = task
-    analysis = _TASK_ANALYSIS
-    assert analysis is not None
-    # rc_context: Optuna's plots switch matplotlib to its ggplot style, which must not leak into the next plot.
-    with warnings.catch_warnings(), matplotlib.rc_context():
-        warnings.simplefilter("ignore")  # Optuna's matplotlib plots are "experimental"
-        try:
-            if index < 0:
-                written = plot_comparison(analysis, Path(path))
-            else:
-                written = sweep_plotters(analysis)[kind](analysis.sweeps[index], Path(path))
-        except Exception as err:  # noqa: BLE001 - one plot that cannot be drawn must not stop the report
-            print(f"warning: {Path(path).name} not drawn: {type(err).__name__}: {str(err)[:160]}")
-            return None
-    return None if written is None else str(written)
-
-
-def _jobs(jobs: int | None, n_tasks: int) -> int:
-    if jobs is None:
-        jobs = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, min(jobs, n_tasks))
-
-
-def make_plots(analysis: Analysis, out_dir: Path, jobs: int | None = None,
-               meanwhile: Callable[[], None] = lambda: None) -> list[PlotFile]:
-    """Every plot of every sweep plus the comparison, as PNGs in ``out_dir``. With ``jobs > 1``
-    (default: the CPUs) and fork, drawn in worker processes that inherit ``analysis``, while this
-    process does ``meanwhile`` (which must not change what the plots draw)."""
-    global _TASK_ANALYSIS
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tasks = [(i, kind, str(out_dir / f"{slug(s.name)}_{kind}.png"))
-             for i, s in enumerate(analysis.sweeps) for kind in SWEEP_KINDS]
-    tasks.append((-1, "comparison", str(out_dir / "comparison.png")))
-    jobs = _jobs(jobs, len(tasks))
-    import optuna.visualization.matplotlib  # noqa: F401 - imported once here, not in every worker
-
-    _TASK_ANALYSIS = analysis
-    try:
-        if jobs > 1 and "fork" in multiprocessing.get_all_start_methods():
-            order = sorted(range(len(tasks)), key=lambda k: -_COST.get(tasks[k][1], 1))
-            with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork")) as pool:
-                futures = {k: pool.submit(_draw, tasks[k]) for k in order}
-                meanwhile()
-                written = [futures[k].result() for k in range(len(tasks))]
-        else:
-            written = [_draw(t) for t in tasks]
-            meanwhile()
-    finally:
-        _TASK_ANALYSIS = None
-    return [PlotFile(None if i < 0 else analysis.sweeps[i].name, kind, Path(p), TITLES[kind])
-            for (i, kind, _), p in zip(tasks, written) if p is not None]

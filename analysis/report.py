@@ -4,7 +4,7 @@ Three steps, each a function of the previous one's output (the benchmark times t
 
 1. load   :func:`analysis.load.load_multirun`  files -> one tidy trial table (+ sweep facts, curves)
 2. tidy   :func:`analysis.tables.analyse`      table -> best trial, counts, importance, Pareto front
-3. plot   :func:`analysis.plots.make_plots`    -> PNGs; then :func:`write_outputs` -> trials.csv,
+3. plot   :func:`analysis.drawing.make_plots`  -> PNGs; then :func:`write_outputs` -> trials.csv,
           summary.md, report.html (self-contained: images embedded as base64 data URIs).
 
 The summary and the HTML page are rendered from one list of blocks (:func:`document`), so they
@@ -30,6 +30,7 @@ import pandas as pd
 from hpo_app import fmt as hfmt
 
 from . import pbt
+from .cache import CACHE_DIR, Memo
 from .load import STATES, Multirun, NoSweepError, load_multirun
 from .render import Block, fmt, render_html, render_markdown
 from .significance import dsr_verdict, pbo_verdict
@@ -431,6 +432,8 @@ class ReportResult:
     plots: list[Any]
     files: dict[str, Path]
     seconds: dict[str, float]
+    cache_hits: int = 0  # entries of the report's cache used / computed again
+    cache_misses: int = 0
 
 
 def build_report(
@@ -439,28 +442,33 @@ def build_report(
     command: str | None = None,
     jobs: int | None = None,
     importance: str = "auto",
+    cache: bool = True,
 ) -> ReportResult:
-    """Load, tidy, plot and write; raises :class:`NoSweepError` for a path without a sweep."""
-    from .plots import make_plots
+    """Load, tidy, plot and write; raises :class:`NoSweepError` for a path without a sweep.
+    ``cache``: keep what was computed in ``<out>/.cache/`` and take from it what has not changed
+    since the last report into ``out`` (:mod:`analysis.cache`)."""
+    from .drawing import make_plots
 
     seconds: dict[str, float] = {}
-    t0 = time.perf_counter()
-    multirun: Multirun = load_multirun(paths)
-    t1 = time.perf_counter()
-    analysis = analyse(multirun, importance=importance, rerun=False)
-    t2 = time.perf_counter()
     out_dir = Path(out) if out is not None else default_out(paths)
+    memo = Memo(out_dir / CACHE_DIR if cache else None)
+    t0 = time.perf_counter()
+    multirun: Multirun = load_multirun(paths, memo, skip=out_dir.resolve())
+    t1 = time.perf_counter()
+    analysis = analyse(multirun, importance=importance, rerun=False, memo=memo)
+    t2 = time.perf_counter()
 
     def reruns() -> None:  # composing the re-run commands, while the plots are drawn
         for summary in analysis.sweeps:
-            add_rerun(summary)
+            add_rerun(summary, memo)
 
-    plots = make_plots(analysis, out_dir, jobs=jobs, meanwhile=reruns)
+    plots = make_plots(analysis, out_dir, jobs=jobs, meanwhile=reruns, memo=memo)
     t3 = time.perf_counter()
     files = write_outputs(analysis, plots, out_dir, command)
+    memo.prune()
     t4 = time.perf_counter()
     seconds.update(load=t1 - t0, tidy=t2 - t1, plots=t3 - t2, write=t4 - t3, total=t4 - t0)
-    return ReportResult(out_dir, analysis, plots, files, seconds)
+    return ReportResult(out_dir, analysis, plots, files, seconds, memo.hits, memo.misses)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -480,13 +488,19 @@ def main(argv: list[str] | None = None) -> int:
         "--importance", choices=IMPORTANCE_METHODS, default="auto",
         help="Optuna's importance evaluator (auto: fANOVA up to 200 complete trials, PED-ANOVA beyond)",
     )
+    parser.add_argument(
+        "--no-cache", action="store_true",
+        help=f"compute everything again, and keep nothing in OUT/{CACHE_DIR} (by default, a sweep "
+        "whose files have not changed since the last report into OUT is taken from there)",
+    )
     args = parser.parse_args(argv)
     command = " ".join(
         ["python -m analysis.report", *(shlex.quote(p) for p in args.paths)]
         + (["--out", shlex.quote(args.out)] if args.out else [])
     )
     try:
-        result = build_report(args.paths, args.out, command=command, jobs=args.jobs, importance=args.importance)
+        result = build_report(args.paths, args.out, command=command, jobs=args.jobs, importance=args.importance,
+                              cache=not args.no_cache)
     except NoSweepError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

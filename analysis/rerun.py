@@ -134,6 +134,40 @@ def _config_source(hydra_cfg: Mapping[str, Any]) -> tuple[str, str, str] | None:
     return None
 
 
+def rerun_inputs(job_dir: str | Path) -> list[Any] | None:
+    """What :func:`rerun_for_job` reads (for the report's cache): the job's ``.hydra`` files and
+    the files of the config directory it composes with (None: a config file is being written)."""
+    from .cache import Unsettled, tree_stats
+
+    hydra_dir = Path(job_dir) / HYDRA_DIR
+    inputs: list[Any] = [str(job_dir)]
+    for name in ("overrides.yaml", "config.yaml", "hydra.yaml"):
+        try:
+            inputs.append((hydra_dir / name).read_bytes())
+        except OSError:
+            inputs.append(None)
+    try:
+        source = _config_source(read_yaml(hydra_dir / "hydra.yaml") or {})
+    except Exception:  # noqa: BLE001 - unreadable: rerun_for_job says so
+        source = None
+    inputs.append(source)
+    folder = Path(source[1]) if source is not None and source[0] == "file" else None
+    if source is not None and source[0] == "pkg":
+        import importlib.util
+
+        try:
+            spec = importlib.util.find_spec(source[1].replace("/", "."))
+            folder = Path(next(iter(spec.submodule_search_locations or []))) if spec else None
+        except (ImportError, ValueError, StopIteration):
+            folder = None
+    if folder is not None and folder.is_dir():
+        try:
+            inputs.append(tree_stats(folder))
+        except (OSError, Unsettled):  # a config being edited: not cached
+            return None
+    return inputs
+
+
 def rerun_for_job(job_dir: str | Path, verify: bool = True) -> Rerun | None:
     """The single-run command of a job, with pins and verified by composing when possible; None
     when the job has no readable ``.hydra/overrides.yaml``."""

@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from itertools import combinations
 
 import numpy as np
-from scipy.stats import kurtosis, norm, skew
 
 EULER_GAMMA = 0.5772156649015329
 SIGNIFICANCE = 0.95
@@ -47,6 +46,8 @@ def expected_max_sharpe(n_trials: int, variance: float) -> float:
     """SR0: the expected maximum of ``n_trials`` Sharpe ratios with no skill and this variance."""
     if n_trials < 2 or variance <= 0:
         return 0.0
+    from scipy.stats import norm  # here: scipy.stats takes most of a second to import
+
     z = (1 - EULER_GAMMA) * norm.ppf(1 - 1 / n_trials) + EULER_GAMMA * norm.ppf(1 - 1 / (n_trials * math.e))
     return math.sqrt(variance) * float(z)
 
@@ -57,6 +58,8 @@ def probabilistic_sharpe(sr: float, benchmark: float, n_obs: int, skewness: floa
     denominator = 1 - skewness * sr + (kurt - 1) / 4 * sr * sr
     if n_obs < 2 or denominator <= 0:
         return math.nan
+    from scipy.stats import norm
+
     return float(norm.cdf((sr - benchmark) * math.sqrt(n_obs - 1) / math.sqrt(denominator)))
 
 
@@ -78,6 +81,8 @@ class Deflated:
 
 def deflated_sharpe(best_returns: np.ndarray, trial_sharpes: np.ndarray) -> Deflated:
     """The DSR of the selected trial (its validation returns) among the trials' Sharpe ratios."""
+    from scipy.stats import kurtosis, skew
+
     r = np.asarray(best_returns, dtype=np.float64)
     sharpes = np.asarray(trial_sharpes, dtype=np.float64)
     variance = float(sharpes.var(ddof=1)) if sharpes.size > 1 else 0.0

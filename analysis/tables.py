@@ -19,8 +19,9 @@ from hpo_app import fmt
 from hpo_app.metrics import METRIC_NAMES
 
 from . import pbt
+from .cache import Memo, frame_bytes
 from .load import STATES, Multirun, Sweep, param_column, read_equity
-from .rerun import rerun_for_job
+from .rerun import rerun_for_job, rerun_inputs
 from .significance import (
     Deflated,
     Overfitting,
@@ -166,6 +167,7 @@ class SweepSummary:
     trust_notes: list[str] = field(default_factory=list)  # why a statistic was not computed
     pbt_schedule: pd.DataFrame | None = None  # population-based training: the best member's lineage
     pbt_replay: list[str] | None = None  # single runs that train it again, interval by interval
+    data_key: str | None = None  # a hash of what the summary is computed from (with the report's cache)
 
     @property
     def name(self) -> str:
@@ -181,7 +183,7 @@ class SweepSummary:
 
 
 def summarize_sweep(sweep: Sweep, trials: pd.DataFrame, importance: str | None = "auto",
-                    rerun: bool = True) -> SweepSummary:
+                    rerun: bool = True, memo: Memo | None = None) -> SweepSummary:
     counts = {s: int((trials["state"] == s).sum()) for s in STATES}
     summary = SweepSummary(sweep, trials, counts, broken_jobs(trials))
     done = summary.complete
@@ -201,13 +203,37 @@ def summarize_sweep(sweep: Sweep, trials: pd.DataFrame, importance: str | None =
                 "ratio counts every evaluated interval as a trial tried.")
         job_dir = summary.best["job_dir"]
         if rerun:
-            add_rerun(summary)
+            add_rerun(summary, memo)
         summary.equity = read_equity(job_dir) if isinstance(job_dir, str) else None
         if summary.equity is None:
             summary.notes.append(f"the best trial (#{int(summary.best['trial'])}) has no readable equity.csv")
     if sweep.multi_objective and not done.empty:
         front = {t.number for t in sweep.study.best_trials}
         summary.pareto = done[done["trial"].isin(front)]
+    memo = memo or Memo(None)
+    if memo.enabled:
+        summary.data_key = memo.key("data", sweep.name, sweep.model, sweep.facts, sweep.directions,
+                                    sweep.objective_metrics, sorted(map(repr, sweep.distributions.items())),
+                                    frame_bytes(trials), sorted((n, r.tobytes()) for n, r in sweep.returns.items()))
+    key = memo.key("summary", summary.data_key, importance) if summary.data_key else None
+    costly = memo.get(key)
+    if costly is None:
+        costly = _costly_parts(summary, importance)
+        memo.put(key, costly)
+    summary.importance, summary.deflated, summary.overfitting, summary.trust_notes = costly
+    tcol = test_metric(sweep.objective_metrics[0])
+    if tcol in done.columns and tcol != sweep.objective_metrics[0]:
+        pair = done[["objective", tcol]].dropna()
+        summary.val_test_n = len(pair)
+        if len(pair) >= MIN_RANK_TRIALS:
+            summary.val_test_spearman = float(pair.corr(method="spearman").iloc[0, 1])
+    return summary
+
+
+def _costly_parts(summary: SweepSummary, importance: str | None) -> tuple[Any, Any, Any, list[str]]:
+    """Optuna's importance, the deflated Sharpe ratio, the probability of backtest overfitting and
+    why one was not computed: the parts of a summary worth keeping in the report's cache."""
+    sweep, done = summary.sweep, summary.complete
     if importance:
         needed = importance_minimum(len(sweep.params))
         if len(done) < needed:
@@ -217,13 +243,7 @@ def summarize_sweep(sweep: Sweep, trials: pd.DataFrame, importance: str | None =
         else:
             summary.importance = param_importance(sweep.study, importance)
     add_significance(summary)
-    tcol = test_metric(sweep.objective_metrics[0])
-    if tcol in done.columns and tcol != sweep.objective_metrics[0]:
-        pair = done[["objective", tcol]].dropna()
-        summary.val_test_n = len(pair)
-        if len(pair) >= MIN_RANK_TRIALS:
-            summary.val_test_spearman = float(pair.corr(method="spearman").iloc[0, 1])
-    return summary
+    return summary.importance, summary.deflated, summary.overfitting, summary.trust_notes
 
 
 def add_significance(summary: SweepSummary) -> None:
@@ -250,10 +270,18 @@ def add_significance(summary: SweepSummary) -> None:
         summary.overfitting = backtest_overfitting(matrix, n_splits=splits_for(len(matrix)))
 
 
-def add_rerun(summary: SweepSummary) -> None:
+def add_rerun(summary: SweepSummary, memo: Memo | None = None) -> None:
     """The command that re-runs the best trial, checked by composing it (Hydra's compose API)."""
     job_dir = summary.best["job_dir"] if summary.best is not None else None
-    rerun = rerun_for_job(job_dir) if isinstance(job_dir, str) else None
+    rerun = None
+    if isinstance(job_dir, str):
+        memo = memo or Memo(None)
+        inputs = rerun_inputs(job_dir) if memo.enabled else None
+        key = memo.key("rerun", *inputs) if inputs is not None else None
+        rerun = memo.get(key)
+        if rerun is None:
+            rerun = rerun_for_job(job_dir)
+            memo.put(key, rerun)
     if rerun is None:
         if summary.best is not None:
             summary.notes.append("the best trial has no readable .hydra/overrides.yaml: no re-run command")
@@ -306,13 +334,15 @@ class Analysis:
         return table
 
 
-def analyse(multirun: Multirun, importance: str | None = "auto", rerun: bool = True) -> Analysis:
+def analyse(multirun: Multirun, importance: str | None = "auto", rerun: bool = True,
+            memo: Memo | None = None) -> Analysis:
     """The tidy step: one :class:`SweepSummary` per sweep of the multirun (``rerun=False``: the
-    re-run commands are left to :func:`add_rerun`, e.g. while the plots are drawn)."""
+    re-run commands are left to :func:`add_rerun`, e.g. while the plots are drawn; ``memo``: the
+    report's cache of importances, significance and re-run commands)."""
     trials = multirun.trials
     if "policy" not in trials.columns:
         trials["policy"] = [policy_of(row) for _, row in trials.iterrows()] if len(trials) else pd.Series(dtype=str)
-    return Analysis(multirun, [summarize_sweep(s, trials[trials["sweep"] == s.name], importance, rerun)
+    return Analysis(multirun, [summarize_sweep(s, trials[trials["sweep"] == s.name], importance, rerun, memo)
                                for s in multirun.sweeps])
 
 
