@@ -84,12 +84,18 @@ class Unsettled(Exception):
     """A file under the directory is being written."""
 
 
-def frame_bytes(df: Any) -> bytes:
-    """A DataFrame's content as bytes for a key: columns, dtypes and a hash of every row."""
+def frame_bytes(df: Any, alone: bool = False) -> bytes:
+    """A DataFrame's content as bytes for a key: columns, dtypes and a hash of every row.
+    ``alone``: one sweep's rows of a table of several, as they would be alone: without the columns
+    only other sweeps fill, numbers as floats (another sweep's missing value makes a column float)."""
     import pandas as pd
 
     if df is None:
         return b"none"
+    if alone:
+        df = df.dropna(axis=1, how="all")
+        df = df.astype({c: "float64" for c, t in df.dtypes.items()
+                        if pd.api.types.is_numeric_dtype(t) and not pd.api.types.is_bool_dtype(t)})
     head = repr([(str(c), str(t)) for c, t in df.dtypes.items()]).encode()
     try:
         return head + pd.util.hash_pandas_object(df, index=False).to_numpy().tobytes()

@@ -84,7 +84,8 @@ def plot_key(memo: Memo, analysis: Analysis, index: int, kind: str) -> str | Non
     if s.data_key is None:
         return None
     curves = analysis.curves
-    drawn = {"curves": lambda: frame_bytes(curves[curves["sweep"] == s.name] if "sweep" in curves else curves),
+    own_curves = curves[curves["sweep"] == s.name] if "sweep" in curves else curves
+    drawn = {"curves": lambda: frame_bytes(own_curves, alone=True),
              "equity": lambda: frame_bytes(s.equity)}.get(kind, lambda: b"")
     return memo.key("plot", kind, s.data_key, repr(s.importance), drawn())
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import optuna
 import pandas as pd
 
 from hpo_app import record
@@ -95,8 +96,6 @@ def param_column(name: str) -> str:
 
 def open_studies(path: Path, label: str) -> tuple[list[Sweep], list[str]]:
     """The studies of a sweep directory (and what made one unreadable)."""
-    import optuna
-
     from hydra_plugins.hpo_sweeper.storage import open_storage
 
     try:
@@ -116,12 +115,18 @@ def open_studies(path: Path, label: str) -> tuple[list[Sweep], list[str]]:
                   facts.get("model") or s.study_name, facts=facts) for s in studies], []
 
 
+class ReadOnlyCopy(optuna.storages.InMemoryStorage):
+    """Optuna's in-memory storage whose trials are handed out without copies."""
+
+    def get_all_trials(self, study_id: int, deepcopy: bool = True, states: Any = None) -> list[Any]:
+        return super().get_all_trials(study_id, deepcopy=False, states=states)
+
+
 def _snapshot(study: Any) -> Any:
     """An in-memory copy of a study: read once from its storage, then safe to use in forked plot
-    workers and unchanged by trials that finish while the report is made."""
-    import optuna
-
-    copy = optuna.create_study(study_name=study.study_name, directions=study.directions)
+    workers and unchanged by trials that finish while the report is made. Its trials are read
+    without copies (the report never changes them; Optuna's history plot asks for copies of all)."""
+    copy = optuna.create_study(storage=ReadOnlyCopy(), study_name=study.study_name, directions=study.directions)
     copy.add_trials(study.get_trials(deepcopy=False))
     if study.metric_names:
         copy.set_metric_names(study.metric_names)

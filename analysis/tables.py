@@ -214,7 +214,7 @@ def summarize_sweep(sweep: Sweep, trials: pd.DataFrame, importance: str | None =
     if memo.enabled:
         summary.data_key = memo.key("data", sweep.name, sweep.model, sweep.facts, sweep.directions,
                                     sweep.objective_metrics, sorted(map(repr, sweep.distributions.items())),
-                                    frame_bytes(trials), sorted((n, r.tobytes()) for n, r in sweep.returns.items()))
+                                    frame_bytes(trials, alone=True), sorted((n, r.tobytes()) for n, r in sweep.returns.items()))
     key = memo.key("summary", summary.data_key, importance) if summary.data_key else None
     costly = memo.get(key)
     if costly is None:

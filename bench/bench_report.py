@@ -4,7 +4,9 @@ baseline (another checkout of the report, in its own environment).
 Writes one date directory of three sweeps (PPO 400, DQN 300, A2C 300 trials by default) with
 ``bench/make_day.py``, then runs the report end to end (a fresh interpreter: what a user waits
 for) ``--repeat`` times, this checkout and the baseline taking turns, and this checkout's steps
-(load, tidy, plots, write) in-process. Prints a table and writes it to ``docs/benchmarks.md``
+(load, tidy, plots, write) in-process. Besides the first report into a new directory, it times
+the report without its cache and the report made again into the same directory (``<out>/.cache``),
+with nothing changed and with one sweep changed. Prints a table and writes it to ``docs/benchmarks.md``
 between ``<!-- bench:report:start -->`` and ``<!-- bench:report:end -->``.
 
 The baseline of issue #9 is the report before it (commit a712635) with the stack it ran on::
@@ -17,6 +19,7 @@ The baseline of issue #9 is the report before it (commit a712635) with the stack
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import platform
 import resource
@@ -42,21 +45,39 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def end_to_end(python: str, repo: Path, date_dir: Path, out: Path) -> tuple[float, float]:
+def end_to_end(python: str, repo: Path, date_dir: Path, out: Path, *options: str) -> tuple[float, float]:
     """Wall and CPU seconds of ``python -m analysis.report`` run from ``repo`` (its plot workers included)."""
     env = {**os.environ, "PYTHONPATH": str(repo)}
     t0, c0 = time.perf_counter(), _children_cpu()
-    subprocess.run([python, "-m", "analysis.report", str(date_dir), "--out", str(out)], cwd=repo, env=env,
+    subprocess.run([python, "-m", "analysis.report", str(date_dir), "--out", str(out), *options], cwd=repo, env=env,
                    check=True, capture_output=True)
     return time.perf_counter() - t0, _children_cpu() - c0
 
 
 def steps(date_dir: Path, out: Path) -> dict[str, float]:
-    """This checkout's steps, in-process (after a first run that paid the imports)."""
+    """This checkout's steps, in-process and without the cache (after a first run that paid the imports)."""
     from analysis.report import build_report
 
-    build_report([date_dir], out)
-    return build_report([date_dir], out).seconds
+    build_report([date_dir], out, cache=False)
+    return build_report([date_dir], out, cache=False).seconds
+
+
+def add_failed_trial(sweep_dir: Path) -> None:
+    """One more (failed) trial in a sweep's study: the sweep changed since the last report."""
+    import optuna
+
+    storage = f"sqlite:///{sweep_dir / 'optuna.db'}"
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.load_study(study_name=None, storage=storage)
+    study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL))
+
+
+SETUPS = {
+    "this": "this checkout, first report into a new directory (the default: it fills `<out>/.cache`)",
+    "no_cache": "this checkout, `--no-cache`",
+    "again": "this checkout, again into the same directory, nothing changed",
+    "one_changed": "this checkout, again into the same directory, one sweep changed (a trial added to the last one)",
+}
 
 
 def run(trials: list[int], repeat: int, baseline: Path | None, baseline_python: str) -> dict[str, object]:
@@ -64,11 +85,16 @@ def run(trials: list[int], repeat: int, baseline: Path | None, baseline_python: 
     try:
         date_dir = tmp / "multirun" / "2026-11-28"
         t0 = time.perf_counter()
-        write_day(date_dir, day_of_sweeps(trials))
+        sweep_dirs = write_day(date_dir, day_of_sweeps(trials))
         generated = time.perf_counter() - t0
-        runs: dict[str, list[tuple[float, float]]] = {"this": [], "baseline": []}
+        runs: dict[str, list[tuple[float, float]]] = {name: [] for name in [*SETUPS, "baseline"]}
+        end_to_end(sys.executable, REPO, date_dir, tmp / "again")  # fills the cache the "again" runs use
         for i in range(repeat):
             runs["this"].append(end_to_end(sys.executable, REPO, date_dir, tmp / f"this{i}"))
+            runs["no_cache"].append(end_to_end(sys.executable, REPO, date_dir, tmp / f"nocache{i}", "--no-cache"))
+            runs["again"].append(end_to_end(sys.executable, REPO, date_dir, tmp / "again"))
+            add_failed_trial(sweep_dirs[-1])
+            runs["one_changed"].append(end_to_end(sys.executable, REPO, date_dir, tmp / "again"))
             if baseline is not None:
                 runs["baseline"].append(end_to_end(baseline_python, baseline, date_dir, tmp / f"base{i}"))
         return {
@@ -96,14 +122,14 @@ def markdown(r: dict[str, object], baseline: Path | None, baseline_python: str, 
         f"{len(runs['this'])} end-to-end runs each, taking turns; {os.cpu_count()} CPUs, Python "
         f"{platform.python_version()}, {time.strftime('%Y-%m-%d')}; load average {r['load']:.1f} at the end "
         "(the machine is shared: compare by the ratio).", "",
-        "| report | wall s (median) | CPU s (median, plot workers included) |",
-        "| --- | ---: | ---: |",
-        f"| this checkout | {_median(runs['this'], 0):.2f} | {_median(runs['this'], 1):.2f} |",
+        "| report | wall s (median) | CPU s (median, plot workers included) | wall / baseline |",
+        "| --- | ---: | ---: | ---: |",
     ]
-    if runs["baseline"]:
-        ratio = _median(runs["this"], 0) / _median(runs["baseline"], 0)
-        lines += [f"| baseline: `{baseline}` run by `{baseline_python}` | {_median(runs['baseline'], 0):.2f} | "
-                  f"{_median(runs['baseline'], 1):.2f} |", "", f"This checkout / baseline: wall time × {ratio:.2f}."]
+    base = _median(runs["baseline"], 0) if runs["baseline"] else math.nan
+    for name, label in [*SETUPS.items(), ("baseline", f"baseline: `{baseline}` run by `{baseline_python}`")]:
+        if runs[name]:
+            wall = _median(runs[name], 0)
+            lines.append(f"| {label} | {wall:.2f} | {_median(runs[name], 1):.2f} | {wall / base:.2f} |")
     lines += [
         "", "This checkout's steps in one process (second run; imports paid by the first):", "",
         "| step | wall s |", "| --- | ---: |",

@@ -138,7 +138,7 @@ def test_a_second_report_takes_everything_from_the_cache_and_says_the_same(day: 
 def test_a_sweep_that_changed_is_read_again_and_only_that_one(day: Path, tmp_path: Path) -> None:
     out = tmp_path / "report"
     build_report([day], out)
-    loads = _entries(out, "load")
+    loads, summaries, plots = _entries(out, "load"), _entries(out, "summary"), _entries(out, "plot")
     # 10-00-00: a job's record changed; 11-00-00: a trial added to its study; 12-00-00: untouched
     study10 = optuna.load_study(study_name=None, storage=f"sqlite:///{day / '10-00-00' / artifacts.STUDY_DB_FILE}")
     trial = next(t for t in study10.trials if t.state.name == "COMPLETE")
@@ -157,6 +157,9 @@ def test_a_sweep_that_changed_is_read_again_and_only_that_one(day: Path, tmp_pat
     assert again.cache_hits > 0 and again.cache_misses > 0
     after = _entries(out, "load")
     assert len(after) == 3 and len(after & loads) == 1  # 12-00-00's load was kept, the other two read again
+    assert len(_entries(out, "summary") & summaries) == 1  # and its importance, significance and plots
+    pngs12 = list(out.glob("2026-11-28_12-00-00_*.png"))
+    assert len(pngs12) >= 5 and len(_entries(out, "plot") & plots) >= len(pngs12)
     trials = pd.read_csv(out / TRIALS_CSV)
     row = trials[(trials["sweep"] == "2026-11-28/10-00-00") & (trials["trial"] == trial.number)]
     assert row["test/sharpe"].tolist() == [123.25]
