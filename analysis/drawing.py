@@ -69,10 +69,13 @@ def _draw(task: tuple[int, str, str]) -> tuple[str | None, bool]:
     return (None if written is None else str(written)), False
 
 
+def cpus() -> int:
+    """The CPUs this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def _jobs(jobs: int | None, n_tasks: int) -> int:
-    if jobs is None:
-        jobs = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, min(jobs, n_tasks))
+    return max(1, min(cpus() if jobs is None else jobs, n_tasks))
 
 
 def plot_key(memo: Memo, analysis: Analysis, index: int, kind: str) -> str | None:

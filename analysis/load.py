@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import csv
 import math
+import multiprocessing
 import os
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -337,32 +339,38 @@ def _load_key(memo: Memo, path: Path, label: str, skip: Path | None) -> str | No
 
 
 def load_multirun(paths: Iterable[str | os.PathLike[str]], memo: Memo | None = None,
-                  skip: Path | None = None) -> Multirun:
+                  skip: Path | None = None, jobs: int = 1, meanwhile: Callable[[], None] = lambda: None) -> Multirun:
     """Find the sweeps in ``paths`` and read them (raises NoSweepError). With ``memo``, a sweep
     directory whose files are unchanged since the last report is taken from the cache (``skip``:
-    a directory under a sweep that is not part of it, the report's own output)."""
+    a directory under a sweep that is not part of it, the report's own output). With ``jobs > 1``
+    and fork, the directories to read are read in worker processes while this one does
+    ``meanwhile`` (when there is at least one to read)."""
     memo = memo or Memo(None)
     dirs = find_sweep_dirs(paths)
-    sweeps: list[Sweep] = []
-    unreadable: list[str] = []
-    rows: list[dict[str, Any]] = []
-    curves: list[pd.DataFrame] = []
-    for path, label in zip(dirs, sweep_labels(dirs)):
-        key = _load_key(memo, path, label, skip) if memo.enabled else None
-        loaded = memo.get(key)
-        if loaded is None:
-            loaded = load_sweep_dir(path, label)
-            if not loaded[1]:  # an unreadable study is tried again next time
-                memo.put(key, loaded)
-        sweeps += loaded[0]
-        unreadable += loaded[1]
-        rows += loaded[2]
-        curves.append(loaded[3])
+    labels = sweep_labels(dirs)
+    keys = [_load_key(memo, path, label, skip) if memo.enabled else None for path, label in zip(dirs, labels)]
+    loaded = [memo.get(key) for key in keys]
+    todo = [i for i, found in enumerate(loaded) if found is None]
+    if len(todo) > 1 and jobs > 1 and "fork" in multiprocessing.get_all_start_methods():
+        with ProcessPoolExecutor(min(jobs, len(todo)), mp_context=multiprocessing.get_context("fork")) as pool:
+            futures = {i: pool.submit(load_sweep_dir, dirs[i], labels[i]) for i in todo}
+            meanwhile()
+            loaded = [futures[i].result() if i in futures else found for i, found in enumerate(loaded)]
+    else:
+        if todo:
+            meanwhile()
+        loaded = [load_sweep_dir(dirs[i], labels[i]) if i in todo else found for i, found in enumerate(loaded)]
+    for i in todo:
+        if not loaded[i][1]:  # an unreadable study is tried again next time
+            memo.put(keys[i], loaded[i])
+    sweeps: list[Sweep] = [s for found in loaded for s in found[0]]
+    unreadable: list[str] = [p for found in loaded for p in found[1]]
     if not sweeps:
         raise NoSweepError("; ".join(unreadable) or "no study found")
     if unreadable:
         sweeps[0].problems.extend(unreadable)
-    return Multirun(sweeps, tidy(rows, sweeps), _concat(curves))
+    rows = [row for found in loaded for row in found[2]]
+    return Multirun(sweeps, tidy(rows, sweeps), _concat([found[3] for found in loaded]))
 
 
 def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
