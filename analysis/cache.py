@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
-import shutil
 import sys
 import time
 from functools import lru_cache
@@ -31,7 +30,8 @@ from typing import Any
 
 CACHE_DIR = ".cache"
 _PACKAGES = ("analysis", "hpo_app", "hydra_plugins.hpo_sweeper")
-_LIBRARIES = ("optuna", "matplotlib", "pandas", "numpy", "scipy", "scikit-learn", "hydra-core")
+_LIBRARIES = ("optuna", "matplotlib", "pandas", "numpy", "scipy", "scikit-learn", "hydra-core", "omegaconf",
+              "hydra-optuna-sweeper", "hydra-ray-launcher")  # Hydra's plugins take part in composing a re-run
 
 
 @lru_cache(maxsize=1)
@@ -58,8 +58,10 @@ SETTLED_S = 2.0
 
 
 def tree_stats(root: Path, skip: Path | None = None) -> bytes:
-    """Path, size and modification time of every file under ``root`` (``skip``: a directory left
-    out); raises :class:`Unsettled` when a file was modified less than ``SETTLED_S`` ago."""
+    """Path, size, modification and change times, inode and mode of every file under ``root``
+    (``skip``: a directory left out; a copy that keeps times, a ``chmod``, show in the change time
+    or the inode); raises :class:`Uncacheable` when a file was modified less than ``SETTLED_S`` ago
+    or a link is found."""
     out: list[str] = []
     recent = time.time_ns() - int(SETTLED_S * 1e9)
     stack = [root]
@@ -67,21 +69,24 @@ def tree_stats(root: Path, skip: Path | None = None) -> bytes:
         folder = stack.pop()
         with os.scandir(folder) as entries:
             for e in entries:
-                if e.is_dir(follow_symlinks=False):
+                if e.is_symlink():
+                    raise Uncacheable(f"{e.path}: a link (what it points to could change unseen)")
+                if e.is_dir():
                     if skip is None or Path(e.path) != skip:
                         stack.append(Path(e.path))
-                else:
-                    st = e.stat()
-                    if e.name.endswith("-shm") or (e.name.endswith("-wal") and not st.st_size):
-                        continue  # SQLite's index and empty log, made by any reader of a WAL database
-                    if st.st_mtime_ns > recent:
-                        raise Unsettled(e.path)
-                    out.append(f"{os.path.relpath(e.path, root)}\0{st.st_size}\0{st.st_mtime_ns}")
+                    continue
+                st = e.stat()
+                if e.name.endswith("-shm") or (e.name.endswith("-wal") and not st.st_size):
+                    continue  # SQLite's index and empty log, made by any reader of a WAL database
+                if st.st_mtime_ns > recent:
+                    raise Uncacheable(f"{e.path}: being written")
+                out.append(f"{os.path.relpath(e.path, root)}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ctime_ns}"
+                           f"\0{st.st_ino}\0{st.st_mode}")
     return "\n".join(sorted(out)).encode()
 
 
-class Unsettled(Exception):
-    """A file under the directory is being written."""
+class Uncacheable(Exception):
+    """A directory whose files do not say whether it changed: one is being written, or is a link."""
 
 
 def frame_bytes(df: Any, alone: bool = False) -> bytes:
@@ -119,7 +124,8 @@ class Memo:
     def key(self, kind: str, *parts: Any) -> str:
         h = hashlib.sha256(code_key().encode() + kind.encode())
         for p in parts:
-            h.update(b"\x1f" + (p if isinstance(p, bytes) else repr(p).encode()))
+            data = p if isinstance(p, bytes) else repr(p).encode()
+            h.update(len(data).to_bytes(8, "little") + data)
         return f"{kind}-{h.hexdigest()[:32]}"
 
     def _path(self, key: str, suffix: str) -> Path:
@@ -138,7 +144,7 @@ class Memo:
             self.misses += 1
             return None
         except Exception:  # noqa: BLE001 - a truncated or foreign file is a miss
-            path.unlink(missing_ok=True)
+            _remove(path)
             self.misses += 1
             return None
         self.used.add(path.name)
@@ -154,14 +160,18 @@ class Memo:
             return
         self._write(self._path(key, ".pkl"), data)
 
-    def get_file(self, key: str, dest: Path) -> bool:
-        """Copy the file stored under ``key`` to ``dest``; False when there is none."""
+    def get_file(self, key: str, dest: Path, digest: str) -> bool:
+        """Write the file stored under ``key`` to ``dest`` if its SHA-256 is ``digest``; False
+        when there is none or it is damaged."""
         if self.root is None:
             return False
         path = self._path(key, dest.suffix)
         try:
+            data = path.read_bytes()
+            if hashlib.sha256(data).hexdigest() != digest:
+                raise OSError(f"{path}: damaged")
             dest.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, dest)
+            dest.write_bytes(data)
         except OSError:
             self.misses += 1
             return False
@@ -169,9 +179,13 @@ class Memo:
         self.hits += 1
         return True
 
-    def put_file(self, key: str, src: Path) -> None:
-        if self.root is not None:
-            self._write(self._path(key, src.suffix), src.read_bytes())
+    def put_file(self, key: str, src: Path) -> str | None:
+        """Keep a copy of ``src`` under ``key``; its SHA-256 (None when the cache is off)."""
+        if self.root is None:
+            return None
+        data = src.read_bytes()
+        self._write(self._path(key, src.suffix), data)
+        return hashlib.sha256(data).hexdigest()
 
     def _write(self, path: Path, data: bytes) -> None:
         try:
@@ -187,7 +201,16 @@ class Memo:
         """Remove the entries this report did not use."""
         if self.root is None or not self.root.is_dir():
             return
+        stale = time.time() - 3600
         for path in self.root.iterdir():
-            if path.is_file() and path.name not in self.used and path.name.split("-", 1)[0] in (
-                    "load", "summary", "rerun", "plot"):
-                path.unlink(missing_ok=True)
+            entry = path.name.split("-", 1)[0] in ("load", "summary", "rerun", "plot")
+            left = path.name.startswith(".") and path.name.endswith(".tmp")  # by a report that was killed
+            if path.is_file() and ((entry and path.name not in self.used) or (left and path.stat().st_mtime < stale)):
+                _remove(path)
+
+
+def _remove(path: Path) -> None:
+    try:
+        path.unlink(missing_ok=True)
+    except OSError:  # a cache another user owns: left as it is
+        pass

@@ -110,8 +110,9 @@ def make_plots(analysis: Analysis, out_dir: Path, jobs: int | None = None,
     written: list[str | None] = [None] * len(tasks)
     todo = []
     for k, ((_, _, path), key) in enumerate(zip(tasks, keys)):
-        cached = memo.get(key) if key is not None else None  # [] : the plot has nothing to draw
-        if cached == [] or (cached == [True] and memo.get_file(key, Path(path))):  # type: ignore[arg-type]
+        cached = memo.get(key) if key is not None else None  # [digest] of the PNG, [] : nothing to draw
+        if cached == [] or (isinstance(cached, list) and len(cached) == 1
+                            and memo.get_file(key, Path(path), cached[0])):  # type: ignore[arg-type]
             written[k] = path if cached else None
         else:
             todo.append(k)
@@ -138,9 +139,8 @@ def make_plots(analysis: Analysis, out_dir: Path, jobs: int | None = None,
         for k, (path, failed) in drawn.items():
             written[k] = path
             if keys[k] is not None and not failed:  # a failure is tried again (and said again) next time
-                if path is not None:
-                    memo.put_file(keys[k], Path(path))  # type: ignore[arg-type]
-                memo.put(keys[k], [True] if path is not None else [])
+                digest = memo.put_file(keys[k], Path(path)) if path is not None else None  # type: ignore[arg-type]
+                memo.put(keys[k], [digest] if path is not None else [])
     else:
         meanwhile()
     return [PlotFile(None if i < 0 else analysis.sweeps[i].name, kind, Path(p), TITLES[kind])

@@ -33,7 +33,7 @@ from hpo_app.artifacts import (
 from hpo_app.record import one_line
 
 from . import pbt
-from .cache import Memo, Unsettled, tree_stats
+from .cache import Memo, tree_stats
 from .find import NoSweepError, find_sweep_dirs, storage_of, sweep_labels
 
 PARAM_PREFIX = "params_"
@@ -328,13 +328,16 @@ def load_sweep_dir(path: Path, label: str) -> tuple[list[Sweep], list[str], list
 
 
 def _load_key(memo: Memo, path: Path, label: str, skip: Path | None) -> str | None:
-    """The cache key of a sweep directory's load: every file under it, when its study is one of them."""
+    """The cache key of a sweep directory's load: every file under it, when its study is one of
+    them (None: read it every time)."""
     try:
         url = storage_of(path)
-        if url is None or not url.startswith(("sqlite:///", "journal:")):
-            return None
+        file = url.split(":///", 1)[-1] if url and url.startswith("sqlite:///") else (
+            url.split(":", 1)[1] if url and url.startswith("journal:") else None)
+        if file is None or not Path(file).resolve().is_relative_to(path.resolve()):
+            return None  # a study on a server, or in a file other sweeps share
         return memo.key("load", str(path.resolve()), label, tree_stats(path, skip))
-    except (OSError, ValueError, Unsettled):  # a running sweep's files change: read it every time
+    except Exception:  # noqa: BLE001 - a file being written, a link, an unreadable multirun.yaml: not cached
         return None
 
 

@@ -65,7 +65,8 @@ def mutable_params(trials: pd.DataFrame, params: Sequence[str]) -> list[str]:
             continue
         for _, row in trials[trials["pbt_parent"].notna()].iterrows():
             parent = int(row["pbt_parent"])
-            if parent in by_number.index and by_number.loc[parent, column] != row[column]:
+            before, after = (by_number.loc[parent, column] if parent in by_number.index else None), row[column]
+            if parent in by_number.index and before != after and not (pd.isna(before) and pd.isna(after)):
                 changed.append(column)
                 break
     return changed

@@ -137,7 +137,7 @@ def _config_source(hydra_cfg: Mapping[str, Any]) -> tuple[str, str, str] | None:
 def rerun_inputs(job_dir: str | Path) -> list[Any] | None:
     """What :func:`rerun_for_job` reads (for the report's cache): the job's ``.hydra`` files and
     the files of the config directory it composes with (None: a config file is being written)."""
-    from .cache import Unsettled, tree_stats
+    from .cache import Uncacheable, tree_stats
 
     hydra_dir = Path(job_dir) / HYDRA_DIR
     inputs: list[Any] = [str(job_dir)]
@@ -163,7 +163,7 @@ def rerun_inputs(job_dir: str | Path) -> list[Any] | None:
     if folder is not None and folder.is_dir():
         try:
             inputs.append(tree_stats(folder))
-        except (OSError, Unsettled):  # a config being edited: not cached
+        except (OSError, Uncacheable):  # a config being edited: not cached
             return None
     return inputs
 

@@ -14,7 +14,8 @@ import optuna
 import pandas as pd
 import pytest
 
-from analysis.cache import CACHE_DIR, Memo, Unsettled, frame_bytes, tree_stats
+from analysis.cache import CACHE_DIR, Memo, Uncacheable, frame_bytes, tree_stats
+from analysis.load import NoSweepError, load_multirun
 from analysis.report import REPORT_HTML, SUMMARY_MD, TRIALS_CSV, build_report, main
 from hpo_app import artifacts
 
@@ -78,10 +79,10 @@ def test_tree_stats_sees_size_and_time_skips_the_output_and_refuses_a_file_being
     before = tree_stats(sweep, skip=sweep / "report")
     (sweep / "report" / "summary.md").write_text("the report's own output changes every time")
     assert tree_stats(sweep, skip=sweep / "report") == before
-    with pytest.raises(Unsettled):  # the report's output is not skipped: it was just written
+    with pytest.raises(Uncacheable):  # the report's output is not skipped: it was just written
         tree_stats(sweep)
     (sweep / "0" / "metrics.json").write_text('{"a": 2}')  # same size, new time
-    with pytest.raises(Unsettled):
+    with pytest.raises(Uncacheable):
         tree_stats(sweep, skip=sweep / "report")
     _age(sweep, 30.0)
     changed = tree_stats(sweep, skip=sweep / "report")
@@ -92,6 +93,12 @@ def test_tree_stats_sees_size_and_time_skips_the_output_and_refuses_a_file_being
     (sweep / "optuna.db-wal").write_bytes(b"a trial not yet in the database file")
     _age(sweep, 30.0)
     assert tree_stats(sweep, skip=sweep / "report") != changed
+    settled = tree_stats(sweep, skip=sweep / "report")
+    (sweep / "0" / "metrics.json").chmod(0o600)  # mode and change time: a file made readable again
+    assert tree_stats(sweep, skip=sweep / "report") != settled
+    (sweep / "shared").symlink_to(tmp_path)  # what a link points to can change unseen
+    with pytest.raises(Uncacheable):
+        tree_stats(sweep, skip=sweep / "report")
 
 
 # ---------------------------------------------------------------------------- a real day, twice
@@ -178,5 +185,48 @@ def test_a_damaged_cache_is_computed_again_and_no_cache_writes_none(day: Path, t
     again = build_report([day], out)
     assert again.cache_hits == 0 and (out / SUMMARY_MD).read_text() == summary
     assert build_report([day], out).cache_misses == 0  # and written again
+    pngs = sorted((out / CACHE_DIR).glob("plot-*.png"))
+    for png in pngs:  # a damaged picture is drawn again, not copied
+        png.write_bytes(png.read_bytes()[:100])
+    (out / SUMMARY_MD).unlink()
+    redrawn = build_report([day], out)
+    assert redrawn.cache_misses == len(pngs) and (out / SUMMARY_MD).read_text() == summary
+    assert all(p.stat().st_size > 1000 for p in pngs)
     assert main([str(day), "--out", str(tmp_path / "bare"), "--no-cache"]) == 0
     assert not (tmp_path / "bare" / CACHE_DIR).exists()
+
+
+def _journal_study(path: Path, name: str) -> optuna.study.Study:
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    storage = JournalStorage(JournalFileBackend(str(path)))
+    return optuna.create_study(study_name=name, storage=storage, load_if_exists=True)
+
+
+def test_a_study_outside_the_sweep_directory_is_read_every_time(tmp_path: Path) -> None:
+    """A sweep whose ``multirun.yaml`` names a journal other sweeps share: nothing under its directory
+    changes when that journal does, so its load is never cached."""
+    shared = tmp_path / "shared.journal"
+    study = _journal_study(shared, "ppo")
+    study.add_trial(optuna.trial.create_trial(value=1.0, params={"x": 0.5},
+                                              distributions={"x": optuna.distributions.FloatDistribution(0, 1)}))
+    sweep = tmp_path / "multirun" / "2026-11-28" / "10-00-00"
+    sweep.mkdir(parents=True)
+    (sweep / artifacts.MULTIRUN_FILE).write_text(f"hydra:\n  sweeper:\n    storage: journal:{shared}\n")
+    _age(sweep)
+    memo = Memo(tmp_path / "report" / CACHE_DIR)
+    assert len(load_multirun([sweep], memo).trials) == 1
+    study.add_trial(optuna.trial.create_trial(value=2.0, params={"x": 0.25},
+                                              distributions={"x": optuna.distributions.FloatDistribution(0, 1)}))
+    assert len(load_multirun([sweep], memo).trials) == 2 and memo.hits == 0
+
+
+def test_an_unreadable_multirun_yaml_is_reported_as_without_the_cache(tmp_path: Path) -> None:
+    sweep = tmp_path / "2026-11-28" / "10-00-00"
+    sweep.mkdir(parents=True)
+    (sweep / artifacts.MULTIRUN_FILE).write_text("hydra: [unclosed\n")
+    _age(sweep)
+    for memo in (Memo(None), Memo(tmp_path / CACHE_DIR)):
+        with pytest.raises(NoSweepError, match="10-00-00"):
+            load_multirun([sweep], memo)

@@ -60,3 +60,16 @@ def test_importance_is_shown_only_with_enough_trials_and_finds_the_parameter_tha
     imp = param_importance(study)
     assert imp.ok and imp.method == "fANOVA" and list(imp.importances)[0] == "x"
     assert imp.importances["x"] > 0.8
+
+
+def test_pbt_explored_parameters_leave_out_columns_only_other_sweeps_fill():
+    from analysis.pbt import mutable_params
+
+    # member 0's intervals 0 -> 2 (lr explored), member 1: 1 -> 3 (nothing changed); params_model.n_steps
+    # belongs to another sweep of the day (NaN here, as in the day's combined table)
+    trials = pd.DataFrame({"trial": [0, 1, 2, 3], "pbt_parent": [np.nan, np.nan, 0, 1],
+                           "params_model.learning_rate": [1e-3, 3e-4, 8e-4, 3e-4],
+                           "params_model.gamma": [0.99, 0.95, 0.99, 0.95],
+                           "params_model.n_steps": [np.nan] * 4})
+    assert mutable_params(trials, [c for c in trials.columns if c.startswith("params_")]) == [
+        "params_model.learning_rate"]
