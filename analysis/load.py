@@ -251,7 +251,7 @@ def read_curve(job_dir: Path) -> tuple[list[str], list[list[float]]] | None:
         with open(job_dir / EVAL_CURVE_FILE, newline="", encoding="utf-8") as f:
             reader = csv.reader(f)
             header = next(reader)
-            return header, [[_float(x) for x in r] for r in reader if len(r) == len(header)]
+            return header, [[as_float(x) for x in r] for r in reader if len(r) == len(header)]
     except (OSError, StopIteration, csv.Error, UnicodeDecodeError):
         return None
 
@@ -269,7 +269,8 @@ def read_equity(job_dir: str | os.PathLike[str]) -> pd.DataFrame | None:
     return df
 
 
-def _float(value: Any) -> float:
+def as_float(value: Any) -> float:
+    """A number, or NaN for anything that is not one."""
     try:
         return float(value)
     except (TypeError, ValueError):

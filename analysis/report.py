@@ -27,9 +27,9 @@ from typing import Any
 from hpo_app import fmt as hfmt
 
 from .cache import CACHE_DIR, Memo
-from .load import STATES, Multirun, NoSweepError, load_multirun
+from .load import STATES, Multirun, NoSweepError, as_float, load_multirun
 from .render import Block, render_html, render_markdown
-from .sections import as_float, beats_line, sweep_blocks, table_block
+from .sections import beats_line, sweep_blocks, table_block
 from .significance import dsr_verdict, pbo_verdict
 from .tables import (
     FEW_DSR_TRIALS,

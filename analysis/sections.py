@@ -16,6 +16,7 @@ import pandas as pd
 from hpo_app import fmt as hfmt
 
 from . import pbt
+from .load import as_float
 from .render import Block, fmt
 from .tables import (
     FEW_IMPORTANCE_PER_PARAM,
@@ -223,13 +224,6 @@ def _pbt_blocks(s: SweepSummary) -> list[Block]:
                                  "one's saved model with that interval's hyperparameters and seed):"))
         blocks.append(Block("code", "\n".join(s.pbt_replay)))
     return blocks
-
-
-def as_float(value: Any) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return math.nan
 
 
 def beats_line(s: SweepSummary) -> str:

@@ -20,7 +20,7 @@ from hpo_app.metrics import METRIC_NAMES
 
 from . import pbt
 from .cache import Memo, frame_bytes
-from .load import STATES, Multirun, Sweep, param_column, read_equity
+from .load import STATES, Multirun, Sweep, as_float, param_column, read_equity
 from .rerun import rerun_for_job, rerun_inputs
 from .significance import (
     Deflated,
@@ -55,13 +55,13 @@ def importance_minimum(n_params: int) -> int:
 def policy_of(row: pd.Series) -> str:
     """``flat``, ``buy & hold`` or ``short & hold`` when the trial's validation policy is one of
     these in disguise; empty otherwise (or when the record lacks the metrics)."""
-    exposure, trades = _num(row.get("val/exposure")), _num(row.get("val/n_trades"))
+    exposure, trades = as_float(row.get("val/exposure")), as_float(row.get("val/n_trades"))
     if math.isnan(exposure) or math.isnan(trades):
         return ""
     if exposure <= 0.005:
         return "flat"
     if exposure >= 0.995 and trades <= 2:
-        sharpe, bh = _num(row.get("val/sharpe")), _num(row.get("buy_and_hold/val/sharpe"))
+        sharpe, bh = as_float(row.get("val/sharpe")), as_float(row.get("buy_and_hold/val/sharpe"))
         if abs(sharpe - bh) <= HOLD_TOLERANCE:
             return "buy & hold"
         if abs(sharpe + bh) <= HOLD_TOLERANCE:
@@ -94,15 +94,8 @@ def metrics_beside_baselines(row: pd.Series, segments: tuple[str, ...] = ("val",
     who = [("agent", ""), ("buy & hold", "buy_and_hold/"), ("flat", "flat/")]
     if pd.notna(row.get("reference/val/sharpe")):  # the planted-edge market's reference policy
         who.append(("reference", "reference/"))
-    data = {(seg, name): [_num(row.get(f"{prefix}{seg}/{n}")) for n in names] for seg in segments for name, prefix in who}
+    data = {(seg, name): [as_float(row.get(f"{prefix}{seg}/{n}")) for n in names] for seg in segments for name, prefix in who}
     return pd.DataFrame(data, index=pd.Index(names, name="metric"))
-
-
-def _num(value: Any) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return math.nan
 
 
 @dataclass
@@ -315,7 +308,7 @@ class Analysis:
             b = s.best
 
             def get(column: str, best: pd.Series | None = b) -> float:
-                return _num(best.get(column)) if best is not None else math.nan
+                return as_float(best.get(column)) if best is not None else math.nan
 
             metric = s.sweep.objective_metrics[0]
             rows.append({

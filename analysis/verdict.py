@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 from hpo_app import fmt
 
-from .tables import SweepSummary, _num
+from .load import as_float
+from .tables import SweepSummary
 
 
 @dataclass(frozen=True)
@@ -22,7 +23,7 @@ class Verdict:
 
 
 def _best_value(s: SweepSummary, column: str) -> float:
-    return _num(s.best.get(column)) if s.best is not None else math.nan
+    return as_float(s.best.get(column)) if s.best is not None else math.nan
 
 
 def verdict(s: SweepSummary) -> Verdict:
@@ -75,7 +76,7 @@ def best_sweep(sweeps: list[SweepSummary]) -> tuple[SweepSummary, str] | None:
     key = (done[0].sweep.objective_metrics[0], done[0].sweep.direction(0))
     same = [s for s in done if (s.sweep.objective_metrics[0], s.sweep.direction(0)) == key]
     sign = -1.0 if key[1] == "minimize" else 1.0
-    best = max(same, key=lambda s: sign * _num(s.best.get("objective")))  # type: ignore[union-attr]
+    best = max(same, key=lambda s: sign * as_float(s.best.get("objective")))  # type: ignore[union-attr]
     markets = {s.sweep.facts.get("market") for s in same}
     caveat = "; their markets differ, so compare each with its own buy-and-hold" if len(markets) > 1 else ""
     if len(same) < len(done):
