@@ -6,18 +6,16 @@ has to be drawn: matplotlib is not loaded for a report whose plots all come from
 
 from __future__ import annotations
 
-import multiprocessing
-import os
 import re
 import warnings
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from .cache import Memo, frame_bytes
 from .captions import CAPTIONS, TITLES
 from .tables import Analysis, SweepSummary
+from .workers import cpus, fork_pool
 
 SWEEP_KINDS = ("history", "importance", "parallel", "slices", "curves", "val_test", "equity", "pareto",
                "pbt_scores", "pbt_schedules")
@@ -67,11 +65,6 @@ def _draw(task: tuple[int, str, str]) -> tuple[str | None, bool]:
             print(f"warning: {Path(path).name} not drawn: {type(err).__name__}: {str(err)[:160]}")
             return None, True
     return (None if written is None else str(written)), False
-
-
-def cpus() -> int:
-    """The CPUs this process may use."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def _jobs(jobs: int | None, n_tasks: int) -> int:
@@ -125,9 +118,10 @@ def make_plots(analysis: Analysis, out_dir: Path, jobs: int | None = None,
         _TASK_ANALYSIS = analysis
         drawn: dict[int, tuple[str | None, bool]] = {}
         try:
-            if jobs > 1 and "fork" in multiprocessing.get_all_start_methods():
+            pool = fork_pool(jobs)
+            if pool is not None:
                 order = sorted(todo, key=lambda k: -_COST.get(tasks[k][1], 1))
-                with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork")) as pool:
+                with pool:
                     futures = {k: pool.submit(_draw, tasks[k]) for k in order}
                     meanwhile()
                     drawn = {k: futures[k].result() for k in todo}

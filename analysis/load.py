@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import csv
 import math
-import multiprocessing
 import os
 import warnings
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +33,7 @@ from hpo_app.record import one_line
 from . import pbt
 from .cache import Memo, tree_stats
 from .find import NoSweepError, find_sweep_dirs, storage_of, sweep_labels
+from .workers import fork_pool
 
 PARAM_PREFIX = "params_"
 """Prefix of parameter columns (Optuna's ``trials_dataframe`` naming)."""
@@ -355,8 +354,9 @@ def load_multirun(paths: Iterable[str | os.PathLike[str]], memo: Memo | None = N
     keys = [_load_key(memo, path, label, skip) if memo.enabled else None for path, label in zip(dirs, labels)]
     loaded = [memo.get(key) for key in keys]
     todo = [i for i, found in enumerate(loaded) if found is None]
-    if len(todo) > 1 and jobs > 1 and "fork" in multiprocessing.get_all_start_methods():
-        with ProcessPoolExecutor(min(jobs, len(todo)), mp_context=multiprocessing.get_context("fork")) as pool:
+    pool = fork_pool(min(jobs, len(todo)))
+    if pool is not None:
+        with pool:
             futures = {i: pool.submit(load_sweep_dir, dirs[i], labels[i]) for i in todo}
             meanwhile()
             loaded = [futures[i].result() if i in futures else found for i, found in enumerate(loaded)]

@@ -40,6 +40,7 @@ from .tables import (
     analyse,
 )
 from .verdict import best_sweep, next_steps, verdict
+from .workers import cpus
 
 TRIALS_CSV = "trials.csv"
 SUMMARY_MD = "summary.md"
@@ -191,7 +192,7 @@ def build_report(
     """Load, tidy, plot and write; raises :class:`NoSweepError` for a path without a sweep.
     ``cache``: keep what was computed in ``<out>/.cache/`` and take from it what has not changed
     since the last report into ``out`` (:mod:`analysis.cache`)."""
-    from .drawing import cpus, make_plots
+    from .drawing import make_plots
 
     seconds: dict[str, float] = {}
     out_dir = Path(out) if out is not None else default_out(paths)

@@ -13,6 +13,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from time import monotonic, sleep
 
 import matplotlib.image
 import numpy as np
@@ -315,3 +316,42 @@ def test_the_page_in_a_real_browser_at_desktop_and_phone_width(report: Report, w
     shot = screenshot(page, tmp_path / f"report_{width}.png", width)
     pixels = matplotlib.image.imread(shot)
     assert pixels.shape[1] >= width and float(np.std(pixels[..., :3])) > 0.01  # something was drawn
+
+
+def _children(pid: int) -> list[int]:
+    """Live processes whose parent is ``pid`` (from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if entry.name.isdigit() and int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers die with the report through Linux's prctl")
+def test_a_report_killed_at_once_leaves_no_worker_behind(real_day: Path, tmp_path: Path) -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "analysis.report", str(real_day), "--out", str(tmp_path / "out"),
+                             "--no-cache", "--jobs", "2"], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = monotonic() + 120
+    workers: list[int] = []
+    while not workers and proc.poll() is None and monotonic() < deadline:
+        workers = _children(proc.pid)
+        sleep(0.02)
+    assert workers, "the report never started a worker"
+    proc.kill()
+    proc.wait()
+    deadline = monotonic() + 10
+    while any(_alive(w) for w in workers) and monotonic() < deadline:
+        sleep(0.1)
+    assert not [w for w in workers if _alive(w)]
