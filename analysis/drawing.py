@@ -103,7 +103,7 @@ def make_plots(analysis: Analysis, out_dir: Path, jobs: int | None = None,
     written: list[str | None] = [None] * len(tasks)
     todo = []
     for k, ((_, _, path), key) in enumerate(zip(tasks, keys)):
-        cached = memo.get(key) if key is not None else None  # [digest] of the PNG, [] : nothing to draw
+        cached = memo.get(key)  # [digest] of the PNG, [] : nothing to draw
         if cached == [] or (isinstance(cached, list) and len(cached) == 1
                             and memo.get_file(key, Path(path), cached[0])):  # type: ignore[arg-type]
             written[k] = path if cached else None

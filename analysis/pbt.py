@@ -15,7 +15,7 @@ seed and step count that interval had: what the sweep trained, step for step.
 from __future__ import annotations
 
 import shlex
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -72,15 +72,18 @@ def mutable_params(trials: pd.DataFrame, params: Sequence[str]) -> list[str]:
     return changed
 
 
-def replay_commands(chain: pd.DataFrame, out: str = "replay") -> list[str] | None:
+def replay_commands(chain: pd.DataFrame, rerun_of: Callable[[str], Any] | None = None,
+                    out: str = "replay") -> list[str] | None:
     """Single runs that train the chain's agent again, interval by interval: each the interval's
-    own re-run command, continuing the previous replay's model instead of the sweep's."""
+    own re-run command (``rerun_of``: a job directory's, by default
+    :func:`analysis.rerun.rerun_for_job`), continuing the previous replay's model instead of the sweep's."""
     from analysis.rerun import hydra_value, rerun_for_job
 
+    rerun_of = rerun_of or rerun_for_job
     commands: list[str] = []
     previous: str | None = None
     for _, row in chain.iterrows():
-        rerun = rerun_for_job(row["job_dir"]) if isinstance(row.get("job_dir"), str) else None
+        rerun = rerun_of(row["job_dir"]) if isinstance(row.get("job_dir"), str) else None
         if rerun is None:
             return None
         keep = [o for o in [*rerun.overrides, *rerun.pins] if o.lstrip("+").split("=", 1)[0] != CHECKPOINT_KEY]

@@ -21,7 +21,7 @@ from hpo_app.metrics import METRIC_NAMES
 from . import pbt
 from .cache import Memo, frame_bytes
 from .load import STATES, Multirun, Sweep, as_float, param_column, read_equity
-from .rerun import rerun_for_job, rerun_inputs
+from .rerun import Rerun, rerun_for_job, rerun_inputs
 from .significance import (
     Deflated,
     Overfitting,
@@ -227,16 +227,17 @@ def _costly_parts(summary: SweepSummary, importance: str | None) -> tuple[Any, A
     """Optuna's importance, the deflated Sharpe ratio, the probability of backtest overfitting and
     why one was not computed: the parts of a summary worth keeping in the report's cache."""
     sweep, done = summary.sweep, summary.complete
+    found = None
     if importance:
         needed = importance_minimum(len(sweep.params))
         if len(done) < needed:
-            summary.importance = Importance(None, {}, f"not shown: {len(done)} complete trial(s) for {len(sweep.params)} "
-                                            f"searched parameters; it needs {needed} (2 per parameter, at least "
-                                            f"{MIN_IMPORTANCE_TRIALS}) to mean anything", len(done))
+            found = Importance(None, {}, f"not shown: {len(done)} complete trial(s) for {len(sweep.params)} "
+                               f"searched parameters; it needs {needed} (2 per parameter, at least "
+                               f"{MIN_IMPORTANCE_TRIALS}) to mean anything", len(done))
         else:
-            summary.importance = param_importance(sweep.study, importance)
+            found = param_importance(sweep.study, importance)
     add_significance(summary)
-    return summary.importance, summary.deflated, summary.overfitting, summary.trust_notes
+    return found, summary.deflated, summary.overfitting, summary.trust_notes
 
 
 def add_significance(summary: SweepSummary) -> None:
@@ -263,25 +264,29 @@ def add_significance(summary: SweepSummary) -> None:
         summary.overfitting = backtest_overfitting(matrix, n_splits=splits_for(len(matrix)))
 
 
+def cached_rerun(job_dir: str, memo: Memo | None = None) -> Rerun | None:
+    """:func:`analysis.rerun.rerun_for_job`, kept in the report's cache."""
+    memo = memo or Memo(None)
+    inputs = rerun_inputs(job_dir) if memo.enabled else None
+    key = memo.key("rerun", *inputs) if inputs is not None else None
+    rerun = memo.get(key)
+    if rerun is None:
+        rerun = rerun_for_job(job_dir)
+        memo.put(key, rerun)
+    return rerun
+
+
 def add_rerun(summary: SweepSummary, memo: Memo | None = None) -> None:
     """The command that re-runs the best trial, checked by composing it (Hydra's compose API)."""
     job_dir = summary.best["job_dir"] if summary.best is not None else None
-    rerun = None
-    if isinstance(job_dir, str):
-        memo = memo or Memo(None)
-        inputs = rerun_inputs(job_dir) if memo.enabled else None
-        key = memo.key("rerun", *inputs) if inputs is not None else None
-        rerun = memo.get(key)
-        if rerun is None:
-            rerun = rerun_for_job(job_dir)
-            memo.put(key, rerun)
+    rerun = cached_rerun(job_dir, memo) if isinstance(job_dir, str) else None
     if rerun is None:
         if summary.best is not None:
             summary.notes.append("the best trial has no readable .hydra/overrides.yaml: no re-run command")
         return
     summary.rerun, summary.rerun_status = rerun.command, rerun.status
     if summary.pbt_schedule is not None:
-        summary.pbt_replay = pbt.replay_commands(summary.pbt_schedule)
+        summary.pbt_replay = pbt.replay_commands(summary.pbt_schedule, lambda job: cached_rerun(job, memo))
 
 
 @dataclass

@@ -340,7 +340,7 @@ def settings(conf: Mapping[str, Any], config: Any, *, directions: Sequence[str],
         population_size=int(size) if size is not None else 0, interval=int(conf["perturbation_interval"]),
         total=int(total), quantile_fraction=float(conf["quantile_fraction"]),
         resample_probability=float(conf["resample_probability"]),
-        factors=tuple(float(f) for f in conf["perturbation_factors"]), mutable=tuple(str(k) for k in conf["mutable"]),
+        factors=tuple(float(f) for f in conf["perturbation_factors"]), mutable=tuple(mutable),
         budget_key=budget_key, checkpoint_key=checkpoint_key,
         seed=None if conf.get("seed") is None else int(conf["seed"]),
         seed_key=str(seed_key) if seed_key else None, base_seed=int(base_seed))
