@@ -1,7 +1,7 @@
 """Write ``examples/prices.csv``: the example's price file, in Yahoo Finance's download layout.
 
 It is NOT real market data (this project's machines have no internet): 2,000 business days of the
-planted-edge market (``hpo_app.data.edge_prices``: AR(1) daily log returns, coefficient 0.15, 1 %
+planted-edge market (``hpo_app.synthetic.edge_prices``: AR(1) daily log returns, coefficient 0.15, 1 %
 volatility, seed 11), so that the example has something real to find and a known answer. Replace
 it with your own file; any CSV with a date column and OHLC(V) columns works (README, Market data).
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hpo_app.data import edge_prices
+from hpo_app.synthetic import edge_prices
 
 OUT = Path(__file__).with_name("prices.csv")
 

@@ -1,4 +1,5 @@
-"""Market data: a regime-switching synthetic series and a forgiving OHLCV CSV loader.
+"""Market data: a forgiving OHLCV CSV loader, and the source a run asks for (the synthetic series
+are :mod:`hpo_app.synthetic`).
 
 Every loader returns the same frame: a tz-naive ``DatetimeIndex`` named ``timestamp``
 (nanosecond unit, strictly increasing, unique) and float64 columns
@@ -24,7 +25,6 @@ and whose other cells are numbers is read as timestamp (or date, time), open, hi
 
 from __future__ import annotations
 
-import bisect
 import logging
 import os
 import re
@@ -88,7 +88,7 @@ class MarketData:
     periods_per_year: float
 
 
-def _error(where: str, fault: str) -> DataError:
+def data_error(where: str, fault: str) -> DataError:
     """A DataError whose message is one line: ``<where>: <fault>``."""
     text = " ".join(f"{where}: {fault}".split())
     return DataError("".join(ch if ch.isprintable() else "?" for ch in text))
@@ -100,123 +100,12 @@ def _show(value: object, limit: int = 40) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _finish_frame(index: pd.DatetimeIndex, columns: dict[str, np.ndarray]) -> pd.DataFrame:
+def finish_frame(index: pd.DatetimeIndex, columns: dict[str, np.ndarray]) -> pd.DataFrame:
     """Assemble the standard price frame (ns, tz-naive index named 'timestamp')."""
     index = pd.DatetimeIndex(index).as_unit("ns")
     index.name = INDEX_NAME
     data = {name: np.asarray(columns[name], dtype=np.float64) for name in PRICE_COLUMNS}
     return pd.DataFrame(data, index=index)
-
-
-# ----------------------------------------------------------------------------------------------
-# Synthetic data
-# ----------------------------------------------------------------------------------------------
-
-# Regimes: bull trend, bear trend, choppy (mean-reverting), crisis (high volatility).
-_REGIME_NAMES = ("bull", "bear", "choppy", "crisis")
-_DRIFT = (0.0007, -0.0008, 0.0, -0.0020)        # log return per bar
-_VOL = (0.008, 0.013, 0.007, 0.026)             # long-run volatility per bar
-_REVERSION = (0.0, 0.0, 0.06, 0.0)              # OU pull towards the slow level per bar
-_LEVEL_SPEED = 0.01                             # slow level: EWMA of log price (~100 bars)
-_GARCH_ALPHA, _GARCH_BETA = 0.08, 0.90          # unit-variance GARCH(1,1) multiplier
-_TRANSITIONS = np.array([
-    # to: bull   bear   choppy crisis     expected stay (bars)
-    [0.990, 0.004, 0.004, 0.002],       # bull    ~100
-    [0.007, 0.983, 0.006, 0.004],       # bear    ~60
-    [0.005, 0.003, 0.990, 0.002],       # choppy  ~100
-    [0.012, 0.020, 0.008, 0.960],       # crisis  ~25
-])
-_INITIAL = np.array([0.4, 0.2, 0.3, 0.1])
-_START_PRICE = 100.0
-_BASE_VOLUME = 1.0e6
-
-
-def _sample_regimes(n_bars: int, rng: np.random.Generator) -> np.ndarray:
-    """A path of the hidden Markov chain over regimes."""
-    cumulative = np.cumsum(_TRANSITIONS, axis=1).tolist()
-    last = len(_REGIME_NAMES) - 1
-    state = int(rng.choice(len(_REGIME_NAMES), p=_INITIAL))
-    draws = rng.random(n_bars).tolist()
-    path = [0] * n_bars
-    for t, u in enumerate(draws):
-        path[t] = state
-        state = min(bisect.bisect_right(cumulative[state], u), last)
-    return np.asarray(path, dtype=np.int64)
-
-
-def _simulate_returns(regimes: np.ndarray, shocks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Close-to-close log returns and their conditional volatility (GARCH x regime + OU)."""
-    n_bars = len(regimes)
-    returns, sigmas = [0.0] * n_bars, [0.0] * n_bars
-    omega = 1.0 - _GARCH_ALPHA - _GARCH_BETA
-    h, last_shock2, x, level = 1.0, 1.0, 0.0, 0.0
-    for t, (k, z) in enumerate(zip(regimes.tolist(), shocks.tolist())):
-        h = omega + _GARCH_ALPHA * last_shock2 + _GARCH_BETA * h
-        sigma = _VOL[k] * h ** 0.5
-        r = _DRIFT[k] - _REVERSION[k] * (x - level) + sigma * z
-        x += r
-        level += _LEVEL_SPEED * (x - level)
-        last_shock2 = h * z * z
-        returns[t], sigmas[t] = r, sigma
-    return np.asarray(returns), np.asarray(sigmas)
-
-
-def synthetic_prices(n_bars: int = 3000, seed: int = 0, start: str = "2010-01-04") -> pd.DataFrame:
-    """Seeded regime-switching OHLCV series on business days.
-
-    A hidden Markov chain switches between bull, bear, choppy (Ornstein-Uhlenbeck around a slowly
-    moving level) and crisis regimes; volatility clusters (GARCH(1,1)); volume rises with volatility.
-    """
-    if n_bars < 2:
-        raise _error(SYNTHETIC_WHERE, f"n_bars must be at least 2 (got {n_bars})")
-    rng = np.random.default_rng(seed)
-    regimes = _sample_regimes(n_bars, rng)
-    returns, sigma = _simulate_returns(regimes, rng.standard_normal(n_bars))
-    close = _START_PRICE * np.exp(np.cumsum(returns))
-    prev_close = np.concatenate(([_START_PRICE], close[:-1]))
-    open_ = prev_close * np.exp(0.25 * sigma * rng.standard_normal(n_bars))
-    body_high, body_low = np.maximum(open_, close), np.minimum(open_, close)
-    high = body_high * np.exp(0.6 * sigma * np.abs(rng.standard_normal(n_bars)))
-    low = body_low * np.exp(-0.6 * sigma * np.abs(rng.standard_normal(n_bars)))
-    volume = np.round(_BASE_VOLUME * (sigma / 0.01) ** 1.2 * np.exp(0.3 * rng.standard_normal(n_bars)))
-    try:
-        index = pd.bdate_range(start=start, periods=n_bars)
-    except (ValueError, OverflowError) as exc:
-        raise _error(SYNTHETIC_WHERE, f"cannot build {n_bars} business days from {start!r} ({exc})") from exc
-    columns = {"open": open_, "high": high, "low": low, "close": close, "volume": np.maximum(volume, 1.0)}
-    return _finish_frame(index, columns)
-
-
-def edge_prices(n_bars: int = 3000, seed: int = 0, edge: float = 0.15, vol: float = 0.01,
-                start: str = "2010-01-04") -> pd.DataFrame:
-    """A market with a known, tunable edge: daily log returns follow an AR(1) process
-    ``r[t] = edge * r[t-1] + e[t]``, scaled so their standard deviation is ``vol`` whatever the edge.
-
-    ``edge=0`` is a driftless random walk: nothing to learn. With ``edge > 0`` the sign of the last
-    return predicts the next one; the causal rule "hold the sign of the last bar's return" is the
-    reference policy (``trading_env.reference_positions``), its Sharpe after costs the bar a tuned
-    agent should approach.
-    """
-    if n_bars < 2:
-        raise _error(SYNTHETIC_WHERE, f"n_bars must be at least 2 (got {n_bars})")
-    if not -1.0 < edge < 1.0:
-        raise _error(SYNTHETIC_WHERE, f"edge must be in (-1, 1) (got {edge})")
-    if not vol > 0:
-        raise _error(SYNTHETIC_WHERE, f"vol must be > 0 (got {vol})")
-    rng = np.random.default_rng(seed)
-    shocks = rng.standard_normal(n_bars) * vol * (1.0 - edge * edge) ** 0.5
-    returns = np.empty(n_bars)
-    previous = rng.standard_normal() * vol  # a draw from the stationary distribution
-    for t, e in enumerate(shocks.tolist()):
-        previous = edge * previous + e
-        returns[t] = previous
-    close = _START_PRICE * np.exp(np.cumsum(returns))
-    prev_close = np.concatenate(([_START_PRICE], close[:-1]))
-    wiggle = vol * np.abs(rng.standard_normal((2, n_bars)))
-    columns = {"open": prev_close, "high": np.maximum(prev_close, close) * np.exp(0.5 * wiggle[0]),
-               "low": np.minimum(prev_close, close) * np.exp(-0.5 * wiggle[1]), "close": close,
-               "volume": np.round(_BASE_VOLUME * np.exp(0.3 * rng.standard_normal(n_bars)))}
-    return _finish_frame(pd.bdate_range(start=start, periods=n_bars), columns)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -241,21 +130,21 @@ def _sniff_separator(path: Path) -> str:
 def _read_table(path: Path, where: str) -> tuple[pd.DataFrame, str]:
     """Every cell as a string; the index holds file line numbers (header is line 1)."""
     if not path.exists():
-        raise _error(where, "file not found")
+        raise data_error(where, "file not found")
     if path.is_dir():
-        raise _error(where, "is a directory, not a CSV file")
+        raise data_error(where, "is a directory, not a CSV file")
     try:
         sep = _sniff_separator(path)
         table = pd.read_csv(path, sep=sep, dtype=str, skip_blank_lines=False)
     except UnicodeDecodeError as exc:
-        raise _error(where, "not a UTF-8 text file") from exc
+        raise data_error(where, "not a UTF-8 text file") from exc
     except pd.errors.EmptyDataError as exc:
-        raise _error(where, "empty file") from exc
+        raise data_error(where, "empty file") from exc
     except (pd.errors.ParserError, ValueError) as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise _error(where, f"not parseable as CSV ({first_line})") from exc
+        raise data_error(where, f"not parseable as CSV ({first_line})") from exc
     except OSError as exc:
-        raise _error(where, f"cannot read file ({exc.strerror or exc})") from exc
+        raise data_error(where, f"cannot read file ({exc.strerror or exc})") from exc
     table.index = pd.RangeIndex(2, len(table) + 2)
     names = _headerless_names([str(c) for c in table.columns])
     if names:  # the first line is a bar, not a header
@@ -263,7 +152,7 @@ def _read_table(path: Path, where: str) -> tuple[pd.DataFrame, str]:
         table.index = pd.RangeIndex(1, len(table) + 1)
     table = table.dropna(how="all")
     if table.empty:
-        raise _error(where, "no data rows")
+        raise data_error(where, "no data rows")
     return table, sep
 
 
@@ -320,7 +209,7 @@ def _timestamp_values(table: pd.DataFrame, columns: dict[str, str], where: str) 
             return table[columns[key]].str.strip(), columns[key]
     names = ", ".join(str(c) for c in table.columns)
     expected = "Date, Timestamp, Datetime, Time or an unnamed first column"
-    raise _error(where, f"no date column (expected {expected}; columns: {names})")
+    raise data_error(where, f"no date column (expected {expected}; columns: {names})")
 
 
 def _try_format(values: pd.Series, fmt: str) -> pd.Series:
@@ -376,7 +265,7 @@ def _parse_timestamps(values: pd.Series, label: str, where: str, warn: bool = Tr
     """Robustly parse timestamps; raise naming the first bad value and its line."""
     missing = values.isna() | (values == "")
     if missing.any():
-        raise _error(where, f"missing timestamp in column {label} at line {missing.idxmax()}")
+        raise data_error(where, f"missing timestamp in column {label} at line {missing.idxmax()}")
     original = values
     if values.iloc[:_SAMPLE_ROWS].str.contains(r"\s\s|^\s|\s$").any() or values.str.contains("  ", regex=False).any():
         values = values.str.split().str.join(" ")
@@ -396,7 +285,7 @@ def _parse_timestamps(values: pd.Series, label: str, where: str, warn: bool = Tr
                 return parsed if offsets is None else parsed - offsets
     best = max(formats, key=lambda fmt: int(_try_format(sample, fmt).notna().sum()))
     line = _try_format(values, best).isna().idxmax()
-    raise _error(where, f"unparsable timestamp {_show(original[line])} in column {label} at line {line}")
+    raise data_error(where, f"unparsable timestamp {_show(original[line])} in column {label} at line {line}")
 
 
 def _to_float(series: pd.Series, column: str, sep: str, where: str) -> pd.Series:
@@ -408,7 +297,7 @@ def _to_float(series: pd.Series, column: str, sep: str, where: str) -> pd.Series
     bad = (numbers.isna() & text.notna() & (text != "")) | np.isinf(numbers)
     if bad.any():
         line = bad.idxmax()
-        raise _error(where, f"non-numeric value {_show(series[line])} in column {column} at line {line}")
+        raise data_error(where, f"non-numeric value {_show(series[line])} in column {column} at line {line}")
     return numbers.astype(np.float64)
 
 
@@ -417,7 +306,7 @@ def _check_missing(values: pd.Series, column: str, where: str) -> None:
     missing = values.isna()
     if missing.any():
         count, line = int(missing.sum()), missing.idxmax()
-        raise _error(where, f"{count} rows with missing price in column {column} (first at line {line})")
+        raise data_error(where, f"{count} rows with missing price in column {column} (first at line {line})")
 
 
 def _check_positive(numbers: dict[str, pd.Series], columns: dict[str, str], where: str) -> None:
@@ -432,7 +321,7 @@ def _check_positive(numbers: dict[str, pd.Series], columns: dict[str, str], wher
                 firsts.append((bad.idxmax(), name))
         if firsts:
             line, name = min(firsts)
-            raise _error(where, f"{fault} {numbers[name][line]:g} in column {columns[name]} at line {line}")
+            raise data_error(where, f"{fault} {numbers[name][line]:g} in column {columns[name]} at line {line}")
 
 
 def _show_stamp(stamp: pd.Timestamp) -> str:
@@ -446,7 +335,7 @@ def _check_duplicates(stamps: pd.Series, where: str) -> None:
     if repeated.any():
         second = repeated.idxmax()
         first = (stamps == stamps[second]).idxmax()
-        raise _error(where, f"duplicate timestamp {_show_stamp(stamps[second])} at lines {first} and {second}")
+        raise data_error(where, f"duplicate timestamp {_show_stamp(stamps[second])} at lines {first} and {second}")
 
 
 def _price_columns(
@@ -481,7 +370,7 @@ def load_csv(path: str | os.PathLike, use_adjusted: bool = True) -> pd.DataFrame
     raw_stamps, label = _timestamp_values(table, columns, where)
     if "close" not in columns and not (use_adjusted and "adjclose" in columns):
         names = ", ".join(str(c) for c in table.columns)
-        raise _error(where, f"no close column (columns: {names})")
+        raise data_error(where, f"no close column (columns: {names})")
     if "close" not in columns:
         columns["close"] = columns["adjclose"]
     stamps = _parse_timestamps(raw_stamps, label, where)
@@ -493,8 +382,8 @@ def load_csv(path: str | os.PathLike, use_adjusted: bool = True) -> pd.DataFrame
         _check_missing(numbers["adjclose"], columns["adjclose"], where)
     _check_positive(numbers, columns, where)
     if len(table) < 2:
-        raise _error(where, f"only {len(table)} data row; need at least 2")
-    frame = _finish_frame(pd.DatetimeIndex(stamps), _price_columns(numbers, columns, use_adjusted, where))
+        raise data_error(where, f"only {len(table)} data row; need at least 2")
+    frame = finish_frame(pd.DatetimeIndex(stamps), _price_columns(numbers, columns, use_adjusted, where))
     if not frame.index.is_monotonic_increasing:
         log.warning("%s: rows were not in chronological order; sorted them by timestamp", where)
         frame = frame.sort_index(kind="stable")
@@ -553,6 +442,8 @@ def load_market_data(
     vol: float = 0.01,
 ) -> MarketData:
     """Prices from ``source`` ("edge", "synthetic" or "csv") with their bar frequency."""
+    from hpo_app.synthetic import edge_prices, synthetic_prices
+
     kind = str(source).strip().lower()
     if kind == "synthetic":
         prices = synthetic_prices(n_bars=n_bars, seed=seed)

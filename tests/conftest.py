@@ -73,7 +73,7 @@ def real_day(tmp_path_factory: pytest.TempPathFactory) -> Path:
     budgets (basic launcher): ``<date>/10-00-00`` A2C with median pruning, ``11-00-00`` DQN on a
     grid where half the trials read a missing file (failed), ``12-00-00`` A2C multi-objective keeping
     each agent's best validation checkpoint (``train.keep=best``)."""
-    from hpo_app.data import synthetic_prices
+    from hpo_app.synthetic import synthetic_prices
     from tests.sweep_helpers import TINY, explain, run_app
 
     root = tmp_path_factory.mktemp("multirun") / "2026-11-28"

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from analysis.tables import importance_minimum, param_importance, policy_of
-from hpo_app.data import edge_prices
 from hpo_app.metrics import compute_metrics
+from hpo_app.synthetic import edge_prices
 from hpo_app.trading_env import positions_record, reference_positions
 
 N = 500

@@ -17,8 +17,8 @@ from hpo_app.data import (
     infer_periods_per_year,
     load_csv,
     load_market_data,
-    synthetic_prices,
 )
+from hpo_app.synthetic import synthetic_prices
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

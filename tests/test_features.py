@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hpo_app.data import DataError, synthetic_prices
+from hpo_app.data import DataError
 from hpo_app.features import (
     FEATURE_NAMES,
     PreparedData,
@@ -15,6 +15,7 @@ from hpo_app.features import (
     split_segments,
     warmup_bars,
 )
+from hpo_app.synthetic import synthetic_prices
 
 N_BARS = 600
 

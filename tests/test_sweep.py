@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import pytest
 from optuna.trial import TrialState
 
@@ -71,7 +70,7 @@ def test_failing_trial_is_recorded_and_the_sweep_completes(tmp_path):
     """Basic launcher; the grid makes one trial read a missing file."""
     sweep = tmp_path / "sweep"
     good = tmp_path / "prices.csv"
-    from hpo_app.data import synthetic_prices
+    from hpo_app.synthetic import synthetic_prices
 
     synthetic_prices(800, seed=1).to_csv(good)
     proc = run_app(

@@ -12,8 +12,9 @@ import pytest
 
 from hpo_app import artifacts
 from hpo_app.app import engine_from_config
-from hpo_app.data import DataError, edge_prices
+from hpo_app.data import DataError
 from hpo_app.features import fold_view
+from hpo_app.synthetic import edge_prices
 from hpo_app.training import AgentRun
 from hpo_app.validation import ValidationError, ValidationSpec, aggregate, make_folds
 from tests.conftest import TINY_MODEL, compose_config
