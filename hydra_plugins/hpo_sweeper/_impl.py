@@ -19,9 +19,7 @@ This module sets the sweep up (checks, search space, study) and ends it (exit co
 
 from __future__ import annotations
 
-import errno
 import logging
-import os
 import signal
 import sys
 from pathlib import Path
@@ -38,6 +36,12 @@ from hydra_plugins.hpo_sweeper import _launchers, _pbt, _private
 from hydra_plugins.hpo_sweeper._dispatch import Dispatcher
 from hydra_plugins.hpo_sweeper._identity import identity
 from hydra_plugins.hpo_sweeper._outcome import one_line
+from hydra_plugins.hpo_sweeper._preflight import (
+    SweepError,
+    opened,
+    shown_storage,
+    writable,
+)
 from hydra_plugins.hpo_sweeper._results import (
     end_lines,
     results,
@@ -60,19 +64,12 @@ from hydra_plugins.hpo_sweeper._study import (
 )
 from hydra_plugins.hpo_sweeper.hooks import FailedJob, call_job_failed, load_hook
 from hydra_plugins.hpo_sweeper.storage import (
-    JOURNAL_FILE,
-    SQLITE_FILE,
-    display_url,
     storage_url,
 )
 
 log = logging.getLogger("hydra_plugins.hpo_sweeper")
 
 MULTIRUN_FILE = "multirun.yaml"
-
-
-class SweepError(ValueError):
-    """Invalid sweep input, found before any trial starts; the message is one line."""
 
 
 def _names(value: Any) -> list[str]:
@@ -179,9 +176,9 @@ class HpoSweeperImpl(Sweeper):
             pbt = None if self.pbt is None else _pbt.settings(self.pbt, config, directions=self.directions,
                                                                pruner=self.pruner, searched=list(space.distributions))
             self._stop_if_interrupted()
-            _writable(sweep_dir)
+            writable(sweep_dir)
             sweep_identity = identity(config, space, self.directions, self.metrics, self.resume_ignore)
-            study, storage = _opened(url, lambda: open_study(
+            study, storage = opened(url, lambda: open_study(
                 url=url, study_name=self.study_name, sampler=self.sampler, pruner=self.pruner,
                 directions=self.directions, metrics=self.metrics, resume=self.resume, heartbeat_interval=self.heartbeat_interval,
                 grace_period=self.grace_period, on_stale=self._on_stale,
@@ -225,7 +222,7 @@ class HpoSweeperImpl(Sweeper):
         runner.stop_requested = self.setup_interrupted  # Ctrl-C since the last check: start no trial
         log.info(
             "Study %s in %s: %d trial(s) to run (%d done), %d in parallel, sampler %s, pruner %s",
-            study.study_name, _shown_storage(self.storage, url, sweep_dir), runner.to_start, runner.tally.done, dispatcher.slots,
+            study.study_name, shown_storage(self.storage, url, sweep_dir), runner.to_start, runner.tally.done, dispatcher.slots,
             type(self.sampler).__name__, type(self.pruner).__name__,
         )
         try:
@@ -369,56 +366,3 @@ def _next_steps(hook: Any, sweep_dir: Path) -> list[str]:
     except Exception:
         log.exception("hooks.next_steps raised")
         return []
-
-
-def _shown_storage(storage: str | None, url: str, sweep_dir: Path) -> str:
-    """The study's storage as a user reads it: the sweep's own file as a path, a URL without its password."""
-    if storage is None:
-        return shown_path(sweep_dir / SQLITE_FILE)
-    if storage == "journal":
-        return shown_path(sweep_dir / JOURNAL_FILE)
-    return display_url(url)
-
-
-PROBE_BYTES = 256 * 1024
-"""Written and removed in the sweep directory before any trial: the study's first writes and the
-first job directories need about this much."""
-
-
-def _writable(sweep_dir: Path) -> None:
-    """Refuse, in one line naming the directory and the operating system's reason, a sweep
-    directory that cannot be created or written (under a file, read-only, full disk)."""
-    probe = sweep_dir / f".hpo-write-test-{os.getpid()}"
-    try:
-        sweep_dir.mkdir(parents=True, exist_ok=True)
-        with open(probe, "wb") as f:
-            f.write(bytes(PROBE_BYTES))
-            f.flush()
-            os.fsync(f.fileno())
-    except OSError as err:
-        reason = err.strerror or str(err)
-        if err.errno == errno.ENOTDIR:
-            reason += ": a part of the path is a file"
-        raise SweepError(f"sweep directory {shown_path(sweep_dir)}: cannot write there ({reason})") from None
-    finally:
-        try:
-            probe.unlink(missing_ok=True)
-        except OSError:
-            pass  # it was never created
-
-
-def _opened(url: str, open_it: Any) -> Any:
-    """``open_it()``, with a storage that cannot be opened or written refused in one line that
-    names it (without its password) and the reason the database gave."""
-    try:
-        return open_it()
-    except ValueError:
-        raise
-    except Exception as err:  # noqa: BLE001 - SQLAlchemy's and the drivers' errors
-        reason = one_line(getattr(err, "orig", None) or err)
-        if "already exists" in reason:  # two drivers creating the same new storage's tables at once
-            raise SweepError(
-                f"storage {display_url(url)}: another driver was creating this study's tables at the same moment "
-                f"({reason}); start one driver, then the others with hydra.sweeper.resume=true"
-            ) from None
-        raise SweepError(f"storage {display_url(url)}: cannot open or write the study ({reason})") from None

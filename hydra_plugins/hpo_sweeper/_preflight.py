@@ -1,0 +1,70 @@
+"""What a sweep checks before its first trial, each refusal one line: a sweep directory that can be
+written, a study storage that opens; and how that storage is shown to a user."""
+
+from __future__ import annotations
+
+import errno
+import os
+from pathlib import Path
+from typing import Any
+
+from hydra_plugins.hpo_sweeper._outcome import one_line
+from hydra_plugins.hpo_sweeper._results import shown_path
+from hydra_plugins.hpo_sweeper.storage import JOURNAL_FILE, SQLITE_FILE, display_url
+
+
+class SweepError(ValueError):
+    """Invalid sweep input, found before any trial starts; the message is one line."""
+
+
+def shown_storage(storage: str | None, url: str, sweep_dir: Path) -> str:
+    """The study's storage as a user reads it: the sweep's own file as a path, a URL without its password."""
+    if storage is None:
+        return shown_path(sweep_dir / SQLITE_FILE)
+    if storage == "journal":
+        return shown_path(sweep_dir / JOURNAL_FILE)
+    return display_url(url)
+
+
+PROBE_BYTES = 256 * 1024
+"""Written and removed in the sweep directory before any trial: the study's first writes and the
+first job directories need about this much."""
+
+
+def writable(sweep_dir: Path) -> None:
+    """Refuse, in one line naming the directory and the operating system's reason, a sweep
+    directory that cannot be created or written (under a file, read-only, full disk)."""
+    probe = sweep_dir / f".hpo-write-test-{os.getpid()}"
+    try:
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        with open(probe, "wb") as f:
+            f.write(bytes(PROBE_BYTES))
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as err:
+        reason = err.strerror or str(err)
+        if err.errno == errno.ENOTDIR:
+            reason += ": a part of the path is a file"
+        raise SweepError(f"sweep directory {shown_path(sweep_dir)}: cannot write there ({reason})") from None
+    finally:
+        try:
+            probe.unlink(missing_ok=True)
+        except OSError:
+            pass  # it was never created
+
+
+def opened(url: str, open_it: Any) -> Any:
+    """``open_it()``, with a storage that cannot be opened or written refused in one line that
+    names it (without its password) and the reason the database gave."""
+    try:
+        return open_it()
+    except ValueError:
+        raise
+    except Exception as err:  # noqa: BLE001 - SQLAlchemy's and the drivers' errors
+        reason = one_line(getattr(err, "orig", None) or err)
+        if "already exists" in reason:  # two drivers creating the same new storage's tables at once
+            raise SweepError(
+                f"storage {display_url(url)}: another driver was creating this study's tables at the same moment "
+                f"({reason}); start one driver, then the others with hydra.sweeper.resume=true"
+            ) from None
+        raise SweepError(f"storage {display_url(url)}: cannot open or write the study ({reason})") from None
