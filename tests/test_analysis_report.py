@@ -355,3 +355,11 @@ def test_a_report_killed_at_once_leaves_no_worker_behind(real_day: Path, tmp_pat
     while any(_alive(w) for w in workers) and monotonic() < deadline:
         sleep(0.1)
     assert not [w for w in workers if _alive(w)]
+
+
+@pytest.mark.slow
+def test_a_full_disk_under_the_output_is_one_line_naming_it(real_day: Path, tiny_fs: Path) -> None:
+    proc = _report([real_day], tiny_fs / "out")
+    assert proc.returncode == 1, explain(proc)
+    assert proc.stderr.strip().splitlines() == [proc.stderr.strip()]
+    assert f"cannot write the report in {tiny_fs / 'out'}" in proc.stderr and "No space left on device" in proc.stderr

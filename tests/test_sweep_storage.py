@@ -7,8 +7,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -32,20 +30,6 @@ def test_a_sweep_directory_under_a_file_is_refused_in_one_line(tmp_path: Path) -
     (tmp_path / "afile").write_text("")
     line = _refused(run_app(QUICK, tmp_path / "afile" / "sweep", timeout=120))
     assert line.startswith(f"error: sweep directory {tmp_path / 'afile' / 'sweep'}: cannot write there (Not a directory")
-
-
-@pytest.fixture
-def tiny_fs() -> Iterator[Path]:
-    """A 64 KiB tmpfs (needs the right to mount, as root on the project's machines)."""
-    where = Path(tempfile.mkdtemp(prefix="hpo-fs-"))
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(where)], capture_output=True, check=False).returncode:
-        where.rmdir()
-        pytest.skip("cannot mount a tmpfs here (not root)")
-    try:
-        yield where
-    finally:
-        subprocess.run(["umount", str(where)], check=False)
-        where.rmdir()
 
 
 def test_a_full_disk_is_refused_before_any_trial_with_the_reason(tiny_fs: Path) -> None:
