@@ -198,6 +198,8 @@ def rerun_for_job(job_dir: str | Path, verify: bool = True) -> Rerun | None:
         from hydra import compose, initialize_config_dir, initialize_config_module
         from omegaconf import OmegaConf
 
+        import hpo_app.schema  # noqa: F401 - registers the schemas the app's configs start from
+
         init = (
             initialize_config_dir(config_dir=path)
             if schema == "file"

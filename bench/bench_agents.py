@@ -130,11 +130,11 @@ def agreement(job: Path) -> float:
     the market the job ran on (its own ``.hydra/config.yaml``)."""
     import yaml
 
-    from hpo_app.data import load_market_data
+    from hpo_app.market import load_market_data
+    from hpo_app.schema import DataConf
 
     data = yaml.safe_load((job / ".hydra" / "config.yaml").read_text())["data"]
-    market = load_market_data(data["source"], n_bars=data["n_bars"], seed=data["seed"], edge=data["edge"],
-                              vol=data["vol"])
+    market = load_market_data(DataConf(**data))
     close = market.prices["close"]
     sign = np.sign(np.log(close).diff())
     sign.index = sign.index.astype(str)

@@ -22,6 +22,7 @@ rest of the file is left alone).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import os
 import platform
@@ -151,7 +152,7 @@ def time_raw_env(env: TradingEnv, n_steps: int, seed: int) -> Timing:
 def time_training(algorithm: str, n_steps: int, seed: int) -> Timing:
     cfg = compose_config([f"model={algorithm}", f"seed={seed}"])
     env = TimingWrapper(train_env(cfg, seed)[0])
-    model = build_model(algorithm, env, dict(engine(cfg).model_spec.hyperparams), seed=seed)
+    model = build_model(engine(cfg).model_spec, env, seed=seed)
     env.clock = Clock()  # count only what learn() does
     clock = Clock()
     clock.start()
@@ -164,9 +165,9 @@ def warm_up(seed: int) -> None:
     """Pay torch's one-time costs (lazy imports, first backward pass) before anything is timed."""
     for algorithm in ALGORITHMS:
         cfg = compose_config([f"model={algorithm}"])
-        hyperparams = dict(engine(cfg).model_spec.hyperparams)
-        hyperparams.update({"ppo": {"n_steps": 64}, "a2c": {}, "dqn": {"learning_starts": 32}}[algorithm])
-        model = build_model(algorithm, train_env(cfg, seed)[0], hyperparams, seed=seed)
+        conf = dataclasses.replace(engine(cfg).model_spec,
+                                   **{"ppo": {"n_steps": 64}, "a2c": {}, "dqn": {"learning_starts": 32}}[algorithm])
+        model = build_model(conf, train_env(cfg, seed)[0], seed=seed)
         model.learn(total_timesteps=128)
 
 

@@ -1,50 +1,59 @@
-"""From a composed Hydra config to a TrainingEngine run: the only place that reads the config."""
+"""From a composed Hydra config to a TrainingEngine run: the only place that reads the config
+(its nodes become the schema's dataclasses, ``hpo_app.schema``)."""
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from hydra.utils import to_absolute_path
 from omegaconf import DictConfig, OmegaConf
 
-from hpo_app import artifacts, checks
+from hpo_app import artifacts, record
+from hpo_app.checks import unknown_key
 from hpo_app.data import DataError
-from hpo_app.engine import (
-    ConfigError,
-    DataSpec,
-    EnvSpec,
-    ModelSpec,
-    TrainingEngine,
-    TrainSpec,
-    objective_spec,
-)
+from hpo_app.engine import ConfigError, TrainingEngine, objective_spec
+from hpo_app.model_schema import MODEL_SCHEMAS, ModelConf
 from hpo_app.models import ModelConfigError
-from hpo_app.validation import ValidationError, ValidationSpec
+from hpo_app.schema import GROUP_SCHEMAS
 
 log = logging.getLogger(__name__)
 
-USER_ERRORS = (DataError, ConfigError, ModelConfigError, ValidationError)
+USER_ERRORS = (DataError, ConfigError, ModelConfigError)
 """Errors caused by the user's input: reported as one line, without a traceback."""
 
-T = TypeVar("T")
 
-
-def _spec(cls: type[T], node: Any, group: str, **extra: Any) -> T:
-    missing = [k for k in node if OmegaConf.is_missing(node, k)] if node is not None else []
+def _values(node: Any, group: str) -> dict[str, Any]:
+    """A config node as plain values (``???`` is a ConfigError naming the key)."""
+    if node is None:
+        return {}
+    missing = [k for k in node if OmegaConf.is_missing(node, k)]
     if missing:
         example = " (e.g. data.path=prices.csv)" if f"{group}.{missing[0]}" == "data.path" else ""
         raise ConfigError(f"{group}.{missing[0]}: required{example}")
-    values = OmegaConf.to_container(node, resolve=True) if node is not None else {}
+    values = OmegaConf.to_container(node, resolve=True)
     assert isinstance(values, dict)
-    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    unknown = sorted(set(values) - names)
-    if unknown:
-        raise ConfigError(f"{group}.{unknown[0]}: unknown key (known: {', '.join(sorted(names))})")
-    return cls(**values, **extra)
+    return values
+
+
+def _node(group: str, node: Any) -> Any:
+    """The schema instance of group ``group`` (``hpo_app.schema``) from its config node."""
+    schema = GROUP_SCHEMAS[group]
+    values = _values(node, group)
+    unknown_key(schema, values, group)
+    return schema(**values)
+
+
+def _model(node: Any) -> ModelConf:
+    values = _values(node, "model")
+    name = values.get("name")
+    if name not in MODEL_SCHEMAS:
+        shown = "missing" if not name else f"{name!r}: unknown algorithm"
+        raise ConfigError(f"model.name={shown} (choose model=ppo, model=dqn or model=a2c)")
+    unknown_key(MODEL_SCHEMAS[name], values, "model")
+    return MODEL_SCHEMAS[name](**values)
 
 
 def _plain(value: Any) -> Any:
@@ -52,47 +61,21 @@ def _plain(value: Any) -> Any:
     return OmegaConf.to_object(value) if OmegaConf.is_config(value) else value
 
 
-def _settings(cfg: DictConfig) -> dict[str, Any]:
-    """The values ``hpo_app.checks`` checks, by dotted key."""
-    values: dict[str, Any] = {"seed": _plain(cfg.get("seed"))}
-    for group in ("train", "resources", "env", "data"):
-        node = cfg.get(group)
-        if node is not None:
-            values.update({f"{group}.{k}": v for k, v in OmegaConf.to_container(node, resolve=True).items()})  # type: ignore[union-attr]
-    return values
-
-
 def engine_from_config(cfg: DictConfig, output_dir: Path) -> TrainingEngine:
-    """Map the composed config onto the engine's typed specs; a bad key or value is a ConfigError."""
-    checks.check_settings(_settings(cfg))
-    data = _spec(DataSpec, cfg.data, "data")
-    if data.source == "csv":
-        if not data.path:  # a missing (???) path was already refused by _spec
-            raise ConfigError("data.path: required with data=csv (data.path=prices.csv)")
-        data = dataclasses.replace(data, path=to_absolute_path(str(data.path)))
-    model_values = OmegaConf.to_container(cfg.model, resolve=True)
-    assert isinstance(model_values, dict)
-    name = model_values.pop("name", None)
-    if not name:
-        raise ConfigError("model.name: missing (choose model=ppo, model=dqn or model=a2c)")
-    checks.check_model(str(name), model_values)
-    train_values = OmegaConf.to_container(cfg.train, resolve=True)
-    assert isinstance(train_values, dict)
-    train = _spec(
-        TrainSpec,
-        OmegaConf.create(train_values),
-        "train",
-        seed=int(cfg.seed),
-        n_threads=int(cfg.resources.cpus_per_trial),
-    )
+    """The engine of the composed config (checked by the engine: a bad key or value is a ConfigError)."""
+    data = _node("data", cfg.data)
+    if data.source == "csv" and data.path:
+        data.path = to_absolute_path(str(data.path))
     return TrainingEngine(
         data=data,
-        env=_spec(EnvSpec, cfg.env, "env"),
-        model=ModelSpec(name=str(name), hyperparams=model_values),
-        train=train,
+        env=_node("env", cfg.env),
+        model=_model(cfg.model),
+        train=_node("train", cfg.train),
+        validation=_node("validation", cfg.get("validation")),
+        resources=_node("resources", cfg.get("resources")),
+        seed=_plain(cfg.seed),
         objective=objective_spec(_plain(cfg.objective.metric), _plain(cfg.objective.direction)),
         output_dir=output_dir,
-        validation=_spec(ValidationSpec, cfg.get("validation"), "validation"),
     )
 
 
@@ -101,7 +84,7 @@ def run(cfg: DictConfig, output_dir: Path) -> float | list[float]:
     try:
         engine = engine_from_config(cfg, output_dir)  # config errors first, before slow imports
     except Exception as err:
-        _write_error(output_dir, err)
+        _write_error(cfg, output_dir, err)
         raise
     from hpo_app import trial_link  # imports optuna: only needed here
 
@@ -116,11 +99,14 @@ def run(cfg: DictConfig, output_dir: Path) -> float | list[float]:
     return engine.run().objective
 
 
-def _write_error(output_dir: Path, err: BaseException) -> None:
-    """A run that fails before its engine exists still leaves its error in its directory."""
+def _write_error(cfg: DictConfig, output_dir: Path, err: BaseException) -> None:
+    """A run that fails before its engine exists still leaves its error and a failed job record in
+    its directory."""
     import traceback
 
     if str(output_dir) == os.devnull:
         return
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / artifacts.ERROR_FILE).write_text("".join(traceback.format_exception(err)))
+    record.write(output_dir, record.failed(record.one_line(err), model=OmegaConf.select(cfg, "model.name"),
+                                           seed=OmegaConf.select(cfg, "seed")))

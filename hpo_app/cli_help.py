@@ -1,10 +1,11 @@
-"""``python -m hpo_app --help``: the app's own help page, built from its config files.
+"""``python -m hpo_app --help``: the app's own help page, built from its config files and the schema.
 
 Hydra renders ``hydra.help.template`` (set in ``conf/config.yaml``). The part of it that lists
 the config groups is the interpolation ``${hpo_help_groups:${hydra:runtime.choices}}``, resolved
 here: every option of every group of ``conf/``, with the first line of its file's leading comment
 as its meaning and the option the command would use marked. The list is read from the files, so
-it cannot drift from them; a test checks that every option has a meaning.
+it cannot drift from them; a test checks that every option has a meaning. The keys and their
+meanings (``${hpo_help_keys:...}``) are read from the schema the same way.
 """
 
 from __future__ import annotations
@@ -47,11 +48,23 @@ def meaning(text: str) -> str:
         if not body and lines:
             break
         lines.append(body)
-    joined = " ".join(lines)
-    for end in (". ", ": `", "; "):
-        if end in joined:
-            joined = joined.split(end, 1)[0]
-    return joined.rstrip(".")
+    return _first_sentence(" ".join(lines)).rstrip(".")
+
+
+_ABBREVIATIONS = ("al.", "e.g.", "i.e.", "etc.", "vs.")
+
+
+def _first_sentence(text: str) -> str:
+    """``text`` up to its first ``. ``, ``; `` or ``: ` `` outside parentheses (never inside an
+    abbreviation such as "et al.")."""
+    depth = 0
+    for i, char in enumerate(text):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth > 0:
+            continue
+        if text.startswith((". ", "; ", ": `"), i) and not text[: i + 1].endswith(_ABBREVIATIONS):
+            return text[:i]
+    return text
 
 
 def options() -> dict[str, dict[str, str]]:
@@ -82,6 +95,27 @@ def groups_text(choices: Any = None) -> str:
     return "\n".join(lines)
 
 
+def keys_text(choices: Any = None) -> str:
+    """Every key of the run (the chosen model's) and its meaning, from the schema (``hpo_app.keys_doc``)."""
+    from hpo_app.keys_doc import app_rows, model_rows
+
+    chosen: Mapping[str, Any] = {}
+    if choices is not None:
+        chosen = OmegaConf.to_container(choices) if OmegaConf.is_config(choices) else dict(choices)  # type: ignore[assignment]
+    model = str(chosen.get("model") or "ppo")
+    rows = [*app_rows(), *(model_rows(model) if model in ("ppo", "dqn", "a2c") else [])]
+    width = max(len(r.key) for r in rows)
+    lines = []
+    for row in rows:
+        head = f"  {row.key.ljust(width)}  "
+        wrapped = textwrap.wrap(row.rule.what, WIDTH - len(head)) or ["-"]
+        lines.append(head + wrapped[0])
+        lines += [" " * len(head) + w for w in wrapped[1:]]
+    return "\n".join(lines)
+
+
 def register() -> None:
     if not OmegaConf.has_resolver("hpo_help_groups"):
         OmegaConf.register_resolver("hpo_help_groups", groups_text)
+    if not OmegaConf.has_resolver("hpo_help_keys"):
+        OmegaConf.register_resolver("hpo_help_keys", keys_text)

@@ -1,5 +1,5 @@
-"""Market data: a forgiving OHLCV CSV loader, and the source a run asks for (the synthetic series
-are :mod:`hpo_app.synthetic`).
+"""Market data: a forgiving OHLCV CSV loader and the bar frequency of a series (the synthetic series
+are :mod:`hpo_app.synthetic`; the source a run asks for is :mod:`hpo_app.market`).
 
 Every loader returns the same frame: a tz-naive ``DatetimeIndex`` named ``timestamp``
 (nanosecond unit, strictly increasing, unique) and float64 columns
@@ -28,7 +28,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -77,15 +76,6 @@ _MIN_EPOCH = 1e8  # 1973-03-03 in seconds; smaller numbers are not plausible tim
 
 class DataError(ValueError):
     """Bad market data. str(err) is ONE line naming the file (or 'synthetic data') and the fault."""
-
-
-@dataclass(frozen=True)
-class MarketData:
-    """Prices plus where they came from and how many bars make a year."""
-
-    prices: pd.DataFrame
-    source: str
-    periods_per_year: float
 
 
 def data_error(where: str, fault: str) -> DataError:
@@ -430,35 +420,3 @@ def infer_periods_per_year(index: pd.DatetimeIndex) -> float:
     bars_per_day = float(pd.Series(index.normalize()).value_counts().median())
     return days * bars_per_day
 
-
-def load_market_data(
-    source: str,
-    *,
-    path: str | None = None,
-    n_bars: int = 3000,
-    seed: int = 0,
-    use_adjusted: bool = True,
-    edge: float = 0.15,
-    vol: float = 0.01,
-) -> MarketData:
-    """Prices from ``source`` ("edge", "synthetic" or "csv") with their bar frequency."""
-    from hpo_app.synthetic import edge_prices, synthetic_prices
-
-    kind = str(source).strip().lower()
-    if kind == "synthetic":
-        prices = synthetic_prices(n_bars=n_bars, seed=seed)
-        label = f"synthetic(n_bars={n_bars}, seed={seed})"
-    elif kind == "edge":
-        prices = edge_prices(n_bars=n_bars, seed=seed, edge=edge, vol=vol)
-        label = f"edge(n_bars={n_bars}, seed={seed}, edge={edge}, vol={vol})"
-    elif kind == "csv":
-        if not path:
-            raise DataError("data source 'csv' needs a path (data.path=...)")
-        resolved = Path(path).expanduser().resolve()
-        prices = load_csv(resolved, use_adjusted=use_adjusted)
-        label = shown_path(resolved)
-    else:
-        raise DataError(f"unknown data source {source!r} (expected 'edge', 'synthetic' or 'csv')")
-    periods = infer_periods_per_year(prices.index)
-    log.info("loaded %d bars from %s (%g periods per year)", len(prices), label, periods)
-    return MarketData(prices=prices, source=label, periods_per_year=periods)

@@ -1,6 +1,7 @@
 """The TrainingEngine: data -> features -> folds -> one agent per fold and seed -> metrics -> record.
 
-It is built from typed specs (``hpo_app.specs``); ``hpo_app.app`` maps a Hydra config onto them.
+It is built from the schema's dataclasses (``hpo_app.schema``, ``hpo_app.model_schema``), checked
+here (``hpo_app.checks``); ``hpo_app.app`` maps a Hydra config onto them.
 Validation (``hpo_app.validation``) is a holdout split or walk-forward folds, each run with
 ``train.n_seeds`` seeds. Each run trains one agent (``hpo_app.training``); its deterministic
 policy is evaluated on the fold's validation block every ``eval_every`` steps (the evaluation
@@ -34,8 +35,8 @@ import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 
-from hpo_app import artifacts, fmt, record
-from hpo_app.data import load_market_data
+from hpo_app import artifacts, checks, fmt, record
+from hpo_app.market import load_market_data
 from hpo_app.features import (
     PreparedData,
     feature_columns,
@@ -44,18 +45,15 @@ from hpo_app.features import (
     select_features,
 )
 from hpo_app.metrics import METRIC_NAMES
-from hpo_app.models import model_kwargs
+from hpo_app.model_schema import ModelConf
 from hpo_app.record import one_line
+from hpo_app.schema import DataConf, EnvConf, ResourcesConf, TrainConf, ValidationConf
 from hpo_app.specs import (  # noqa: F401 - re-exported: the engine's public types
     ConfigError,
-    DataSpec,
-    EnvSpec,
     Evaluation,
     EvaluationHook,
-    ModelSpec,
     ObjectiveSpec,
     RunResult,
-    TrainSpec,
     objective_spec,
 )
 from hpo_app.training import (  # noqa: F401 - TrainingDiverged re-exported
@@ -66,7 +64,7 @@ from hpo_app.training import (  # noqa: F401 - TrainingDiverged re-exported
     equity_frame,
     segment_metrics,
 )
-from hpo_app.validation import Fold, ValidationSpec, aggregate, make_folds
+from hpo_app.validation import Fold, aggregate, make_folds
 
 log = logging.getLogger(__name__)
 
@@ -113,26 +111,26 @@ class TrainingEngine:
     def __init__(
         self,
         *,
-        data: DataSpec,
-        env: EnvSpec,
-        model: ModelSpec,
-        train: TrainSpec,
+        data: DataConf,
+        model: ModelConf,
         objective: ObjectiveSpec,
         output_dir: Path,
-        validation: ValidationSpec | None = None,
+        seed: int,
+        env: EnvConf | None = None,
+        train: TrainConf | None = None,
+        validation: ValidationConf | None = None,
+        resources: ResourcesConf | None = None,
         on_evaluation: EvaluationHook | None = None,
         trial_info: dict[str, Any] | None = None,
     ) -> None:
-        if train.total_timesteps < 1:
-            raise ConfigError(f"train.total_timesteps={train.total_timesteps}: must be positive")
-        if train.eval_every < 1:
-            raise ConfigError(f"train.eval_every={train.eval_every}: must be positive")
-        if train.n_seeds < 1:
-            raise ConfigError(f"train.n_seeds={train.n_seeds}: must be at least 1")
-        model_kwargs(model.name, model.hyperparams)  # fail before any data work
+        env, train = env or EnvConf(), train or TrainConf()
+        validation, resources = validation or ValidationConf(), resources or ResourcesConf()
+        checks.check_run(seed=seed, data=data, env=env, train=train, validation=validation, resources=resources,
+                         model=model)
         self.data_spec, self.env_spec, self.model_spec = data, env, model
         self.train_spec, self.objective_spec = train, objective
-        self.validation = validation or ValidationSpec()
+        self.seed, self.resources = seed, resources
+        self.validation = validation
         self.output_dir = Path(output_dir)
         self.on_evaluation = on_evaluation
         self.trial_info = trial_info
@@ -153,7 +151,7 @@ class TrainingEngine:
         """Train, evaluate and write every output; failures are written before they propagate."""
         started = time.perf_counter()
         self.output_dir.mkdir(parents=True, exist_ok=True)
-        torch.set_num_threads(max(1, self.train_spec.n_threads))
+        torch.set_num_threads(self.resources.cpus_per_trial)
         prepared: PreparedData | None = None
         try:
             prepared = self.prepare()
@@ -161,13 +159,8 @@ class TrainingEngine:
         except Exception as exc:
             self._write_failure(exc, prepared)
             raise
-        plan = [(fold, self.train_spec.seed + j) for fold in folds for j in range(self.train_spec.n_seeds)]
+        plan = [(fold, self.seed + j) for fold in folds for j in range(self.train_spec.n_seeds)]
         self.single = len(plan) == 1
-        if self.train_spec.init_from and not self.single:
-            exc = ConfigError(f"train.init_from={self.train_spec.init_from}: continues one agent, so it needs "
-                              f"validation=holdout and train.n_seeds=1 (this config trains {len(plan)})")
-            self._write_failure(exc, prepared)
-            raise exc
         if self.train_spec.total_timesteps < 2 * self.train_spec.eval_every:
             log.warning("train.total_timesteps=%d < 2 x train.eval_every=%d: no evaluation during training, "
                         "so nothing for a pruner to act on (only the final one)",
@@ -259,9 +252,7 @@ class TrainingEngine:
     def prepare(self) -> PreparedData:
         """Load the market data, compute features and split it (raises DataError on bad input)."""
         spec = self.data_spec
-        market = load_market_data(spec.source, path=spec.path, n_bars=spec.n_bars or 3000,
-                                  seed=spec.seed if spec.seed is not None else 0, use_adjusted=spec.use_adjusted,
-                                  edge=spec.edge, vol=spec.vol)
+        market = load_market_data(spec)
         prepared = prepare_data(market.prices, window=self.env_spec.window, train_frac=spec.train_frac,
                                 val_frac=spec.val_frac, periods_per_year=market.periods_per_year,
                                 source=market.source)
@@ -333,7 +324,7 @@ class TrainingEngine:
                                        baseline_records(prepared, segment, self.env_spec, self.reference)))
         if self.validation.kind == "walkforward":
             for run in self.runs:
-                if run.seed == self.train_spec.seed:
+                if run.seed == self.seed:
                     p = run.prepared
                     frames.append(equity_frame(f"fold{run.fold.index}", p, p.segments["val"], run.episodes["val"],
                                                baseline_records(p, "val", self.env_spec, self.reference)))
@@ -347,7 +338,7 @@ class TrainingEngine:
                 segments[segment] = {"start": stamps[0], "end": stamps[1], "bars": int(end - start)}
         folds = [{"fold": r.fold.index, "seed": r.seed, "train": list(r.fold.train), "val": list(r.fold.val),
                   "timesteps": r.timesteps, "metrics": r.val} for r in self.runs] if not self.single else []
-        first_seed = [r for r in self.runs if r.seed == self.train_spec.seed]
+        first_seed = [r for r in self.runs if r.seed == self.seed]
         val_returns = [float(x) for r in first_seed for x in r.episodes["val"].net_returns] if result else []
         record.write(self.output_dir, record.JobRecord(
             state=result.state if result else artifacts.STATE_FAILED,
@@ -358,7 +349,7 @@ class TrainingEngine:
             baselines=result.baselines if result else {},
             timesteps=self.timesteps,
             seconds=result.seconds if result else None,
-            seed=self.train_spec.seed,
+            seed=self.seed,
             periods_per_year=prepared.periods_per_year if prepared is not None else None,
             data_source=prepared.source if prepared is not None else None,
             segments=segments,

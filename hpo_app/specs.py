@@ -1,10 +1,11 @@
-"""The typed specs a TrainingEngine is built from (``hpo_app.app`` maps the Hydra config onto
-them), and what a run reports: evaluations during training, the result."""
+"""What a run reports (evaluations during training, the result), its objective, and the error a bad
+config value raises. The settings a TrainingEngine is built from are the schema's dataclasses
+(``hpo_app.schema``, ``hpo_app.model_schema``): their defaults are written there only."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,56 +17,6 @@ DIRECTIONS = ("maximize", "minimize")
 
 class ConfigError(ValueError):
     """A configuration value the engine cannot use; the message is one line naming the key."""
-
-
-@dataclass(frozen=True)
-class DataSpec:
-    source: str = "synthetic"
-    path: str | None = None
-    n_bars: int | None = 3000
-    seed: int | None = 0
-    edge: float = 0.15  # the planted-edge market's AR(1) coefficient (data=edge)
-    vol: float = 0.01  # the planted-edge market's daily volatility (data=edge)
-    use_adjusted: bool = True
-    train_frac: float = 0.6
-    val_frac: float = 0.2
-
-
-@dataclass(frozen=True)
-class EnvSpec:
-    window: int = 30
-    cost_bps: float = 5.0
-    allow_short: bool = True
-    episode_length: int | None = 256
-    features: str | tuple[str, ...] = "all"  # a feature set's name (features.FEATURE_SETS) or names
-    obs_noise: float = 0.0  # std of Gaussian noise on training observations' features
-    reward_scale: float = 1.0  # training reward multiplier
-
-    def __post_init__(self) -> None:
-        if isinstance(self.features, list):  # from a YAML list
-            object.__setattr__(self, "features", tuple(self.features))
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    name: str
-    hyperparams: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class TrainSpec:
-    total_timesteps: int = 30000
-    eval_every: int = 5000
-    seed: int = 0
-    n_seeds: int = 1
-    n_threads: int = 1
-    save_model: bool = True
-    device: str = "cpu"
-    keep: str = "last"  # the policy scored at the end: the last, or the best validation evaluation's
-    # A job directory whose model.zip (and replay_buffer.pkl, off-policy) this run continues from:
-    # weights, optimizer state and timestep counter (population-based training's intervals).
-    init_from: str | None = None
-    save_replay_buffer: bool = False  # off-policy models: also save the replay buffer (for init_from)
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from hydra_plugins.hpo_sweeper.hooks import FailedJob
 from omegaconf import DictConfig, OmegaConf
 
 from hpo_app import artifacts, fmt, record
-from hpo_app.specs import ConfigError
+from hpo_app.checks import check_continuable
 
 
 _PREPARED: set[str] = set()
@@ -36,15 +36,12 @@ def check(config: DictConfig, searched: Sequence[str]) -> None:
 
     engine = engine_from_config(config, Path(os.devnull))
     if OmegaConf.select(config, "hydra.sweeper.pbt", default=None) is not None:
-        kind, n_seeds = engine.validation.kind, engine.train_spec.n_seeds
-        if kind != "holdout" or n_seeds != 1:
-            raise ConfigError(f"scheduler=pbt with validation={kind} and train.n_seeds={n_seeds}: each interval "
-                              "continues one agent's saved model, so it needs validation=holdout and train.n_seeds=1")
+        check_continuable(engine.validation.kind, engine.train_spec.n_seeds, "scheduler=pbt")
     if any(name.lstrip("+") == "data" or name.lstrip("+").startswith("data.") for name in searched):
         return
     data = OmegaConf.to_yaml({k: config.get(k) for k in ("data", "env", "validation")}, resolve=True)
     if data not in _PREPARED:
-        loader = logging.getLogger("hpo_app.data")
+        loader = logging.getLogger("hpo_app.market")
         level = loader.level
         if _PREPARED:  # the same file again (another window or feature set): its loading was logged once
             loader.setLevel(logging.WARNING)

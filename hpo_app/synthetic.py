@@ -61,7 +61,7 @@ def _simulate_returns(regimes: np.ndarray, shocks: np.ndarray) -> tuple[np.ndarr
     return np.asarray(returns), np.asarray(sigmas)
 
 
-def synthetic_prices(n_bars: int = 3000, seed: int = 0, start: str = "2010-01-04") -> pd.DataFrame:
+def synthetic_prices(n_bars: int, seed: int, start: str = "2010-01-04") -> pd.DataFrame:
     """Seeded regime-switching OHLCV series on business days.
 
     A hidden Markov chain switches between bull, bear, choppy (Ornstein-Uhlenbeck around a slowly
@@ -87,7 +87,7 @@ def synthetic_prices(n_bars: int = 3000, seed: int = 0, start: str = "2010-01-04
     return finish_frame(index, columns)
 
 
-def edge_prices(n_bars: int = 3000, seed: int = 0, edge: float = 0.15, vol: float = 0.01,
+def edge_prices(n_bars: int, seed: int, edge: float, vol: float,
                 start: str = "2010-01-04") -> pd.DataFrame:
     """A market with a known, tunable edge: daily log returns follow an AR(1) process
     ``r[t] = edge * r[t-1] + e[t]``, scaled so their standard deviation is ``vol`` whatever the edge.

@@ -34,7 +34,8 @@ from hpo_app.models import (
     build_model,
     model_kwargs,
 )
-from hpo_app.specs import EnvSpec, ModelSpec, TrainSpec
+from hpo_app.model_schema import ModelConf
+from hpo_app.schema import EnvConf, TrainConf
 from hpo_app.trading_env import (
     EpisodeRecord,
     TradingEnv,
@@ -84,9 +85,9 @@ class AgentRun:
     """One model on one fold's data with one seed."""
 
     prepared: PreparedData
-    env: EnvSpec
-    model_spec: ModelSpec
-    train: TrainSpec
+    env: EnvConf
+    model_spec: ModelConf
+    train: TrainConf
     seed: int
 
     def __post_init__(self) -> None:
@@ -101,8 +102,7 @@ class AgentRun:
 
     def build(self) -> BaseAlgorithm:
         env = self._seeded_train_env()
-        return build_model(self.model_spec.name, env, self.model_spec.hyperparams, seed=self.seed,
-                           device=self.train.device)
+        return build_model(self.model_spec, env, seed=self.seed, device=self.train.device)
 
     def resume(self, job_dir: str | Path) -> BaseAlgorithm:
         """The model a job saved in ``job_dir`` (its weights, optimizer state and timestep counter;
@@ -113,7 +113,7 @@ class AgentRun:
         if not path.is_file():
             raise ModelConfigError(f"train.init_from={job_dir}: no {MODEL_FILE} there to continue from")
         env = self._seeded_train_env()
-        kwargs = model_kwargs(self.model_spec.name, self.model_spec.hyperparams)
+        kwargs = model_kwargs(self.model_spec)
         wanted = kwargs.pop("policy_kwargs")
         for key in ("policy", *STRUCTURAL):
             kwargs.pop(key, None)
@@ -178,7 +178,7 @@ def segment_metrics(episode: EpisodeRecord, segment: str, periods_per_year: floa
     return {f"{segment}/{name}": float(value) for name, value in values.items()}
 
 
-def baseline_records(prepared: PreparedData, segment: str, env: EnvSpec, reference: bool) -> dict[str, EpisodeRecord]:
+def baseline_records(prepared: PreparedData, segment: str, env: EnvConf, reference: bool) -> dict[str, EpisodeRecord]:
     """Buy-and-hold, flat and (on the planted-edge market) the reference policy on a segment."""
     start, end = prepared.segments[segment]
     out = {

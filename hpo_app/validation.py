@@ -12,52 +12,18 @@
 Each fold runs ``train.n_seeds`` times (seeds ``seed``, ``seed + 1``, ...). The objective is the
 aggregate of the runs' validation metric: their ``mean``, or ``mean_minus_std`` (mean minus
 ``penalty`` times their standard deviation), which prefers agents that are good on every fold.
+The keys and their defaults: ``hpo_app.schema.ValidationConf``.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from hpo_app.data import DataError
-
-KINDS = ("holdout", "walkforward")
-SCHEMES = ("expanding", "rolling")
-AGGREGATES = ("mean", "mean_minus_std")
-
-
-class ValidationError(ValueError):
-    """A validation setting that cannot work; the message is one line naming the key."""
-
-
-@dataclass(frozen=True)
-class ValidationSpec:
-    kind: str = "holdout"
-    folds: int = 4
-    scheme: str = "expanding"
-    train_blocks: int = 2
-    gap: int = 30
-    aggregate: str = "mean"
-    penalty: float = 1.0
-
-    def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise ValidationError(f"validation.kind={self.kind!r}: one of {', '.join(KINDS)}")
-        if self.scheme not in SCHEMES:
-            raise ValidationError(f"validation.scheme={self.scheme!r}: one of {', '.join(SCHEMES)}")
-        if self.aggregate not in AGGREGATES:
-            raise ValidationError(f"validation.aggregate={self.aggregate!r}: one of {', '.join(AGGREGATES)}")
-        if int(self.folds) != self.folds or self.folds < 1:
-            raise ValidationError(f"validation.folds={self.folds}: an integer >= 1")
-        if int(self.train_blocks) != self.train_blocks or self.train_blocks < 1:
-            raise ValidationError(f"validation.train_blocks={self.train_blocks}: an integer >= 1")
-        if int(self.gap) != self.gap or self.gap < 0:
-            raise ValidationError(f"validation.gap={self.gap}: an integer >= 0 (bars)")
-        if not (self.penalty >= 0 and math.isfinite(self.penalty)):
-            raise ValidationError(f"validation.penalty={self.penalty}: a number >= 0")
+from hpo_app.schema import ValidationConf
 
 
 @dataclass(frozen=True)
@@ -69,7 +35,7 @@ class Fold:
     val: tuple[int, int]
 
 
-def make_folds(spec: ValidationSpec, segments: dict[str, tuple[int, int]], min_bars: int = 50) -> list[Fold]:
+def make_folds(spec: ValidationConf, segments: dict[str, tuple[int, int]], min_bars: int = 50) -> list[Fold]:
     """The folds of ``spec`` over a holdout split's segments (train, val, test)."""
     if spec.kind == "holdout":
         return [Fold(1, segments["train"], segments["val"])]
@@ -89,7 +55,7 @@ def make_folds(spec: ValidationSpec, segments: dict[str, tuple[int, int]], min_b
     return folds
 
 
-def aggregate(values: Sequence[float], spec: ValidationSpec) -> float:
+def aggregate(values: Sequence[float], spec: ValidationConf) -> float:
     """The objective from the runs' validation values (NaN-free by construction upstream)."""
     v = np.asarray(values, dtype=np.float64)
     if spec.aggregate == "mean" or len(v) < 2:

@@ -14,7 +14,8 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-from hpo_app.data import load_market_data
+from hpo_app.schema import DataConf  # importing it registers the schemas the configs start from
+from hpo_app.market import load_market_data
 from hpo_app.features import prepare_data
 from hpo_app.trading_env import TradingEnv
 
@@ -61,7 +62,7 @@ def config_options(group: str) -> list[str]:
 
 def small_trading_env(*, n_bars: int = 600, window: int = 10, episode_length: int = 64) -> TradingEnv:
     """A real TradingEnv on the train segment of seeded synthetic data, as the engine builds it."""
-    market = load_market_data("synthetic", n_bars=n_bars, seed=0)
+    market = load_market_data(DataConf(source="synthetic", n_bars=n_bars, seed=0))
     prepared = prepare_data(market.prices, window=window, train_frac=0.6, val_frac=0.2,
                             periods_per_year=market.periods_per_year, source=market.source)
     start, end = prepared.segments["train"]

@@ -61,7 +61,7 @@ def _cases(folder: Path) -> dict[str, Case]:
         ),
         "too_few_rows": Case(("data=csv", f"data.path={csvs['short']}"), csvs["short"].name, "too few rows"),
         "csv_without_path": Case(("data=csv",), "data.path", ""),
-        "unknown_model_key": Case(("+model.foo=1",), "model.foo", "not a hyperparameter"),
+        "unknown_model_key": Case(("+model.foo=1",), "model.foo", "unknown key"),
     }
 
 
@@ -93,10 +93,10 @@ def _overlays(folder: Path) -> dict[str, Case]:
     extra = folder / "my_conf"
     (extra / "model").mkdir(parents=True)
     text = (REPO_ROOT / "conf" / "model" / "a2c.yaml").read_text()
-    (extra / "model" / "my_a2c.yaml").write_text(text.replace("learning_rate: 2.0e-4", "learning_rate: 0.00123"))
+    (extra / "model" / "my_a2c.yaml").write_text(text + "learning_rate: 0.00123\n")
     whole = folder / "whole_conf"
     shutil.copytree(REPO_ROOT / "conf", whole)
-    (whole / "config.yaml").write_text((whole / "config.yaml").read_text().replace("\nseed: 0 ", "\nseed: 7 "))
+    (whole / "config.yaml").write_text((whole / "config.yaml").read_text() + "seed: 7\n")
     return {
         "help": Case(("--help",), "", ""),
         "help_dqn": Case(("model=dqn", "--help"), "", ""),

@@ -18,7 +18,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from hpo_app.app import engine_from_config
 from hpo_app.engine import ConfigError, TrainingEngine
-from hpo_app.models import ModelConfigError, accepted_keys, build_model
+from hpo_app import rules
+from hpo_app.models import accepted_keys, build_model
+from hpo_app.schema import EnvConf
 from tests.conftest import CONF_DIR, SPY_SAMPLE, compose_config, config_options, small_trading_env
 
 # Every directory of conf/ that holds options is a group (conf/hydra/<group> included).
@@ -74,9 +76,8 @@ def test_every_option_composes_and_the_engine_accepts_it(group: str, option: str
 
 
 def _read(engine: TrainingEngine, path: str) -> Any:
-    spec_name, _, attribute = path.partition(".")
-    value = getattr(engine, spec_name)
-    for part in attribute.split("."):
+    value: Any = engine
+    for part in path.split("."):
         value = value[part] if isinstance(value, dict) else getattr(value, part)
     return value
 
@@ -84,22 +85,22 @@ def _read(engine: TrainingEngine, path: str) -> Any:
 @pytest.mark.parametrize(
     "override, where, expected",
     [
-        ("model.learning_rate=3e-4", "model_spec.hyperparams.learning_rate", 3e-4),
-        ("model.gamma=0.97", "model_spec.hyperparams.gamma", 0.97),
-        ("model.activation=relu", "model_spec.hyperparams.activation", "relu"),
+        ("model.learning_rate=3e-4", "model_spec.learning_rate", 3e-4),
+        ("model.gamma=0.97", "model_spec.gamma", 0.97),
+        ("model.activation=relu", "model_spec.activation", "relu"),
         ("model=dqn", "model_spec.name", "dqn"),
         ("data.seed=7", "data_spec.seed", 7),
         ("data.n_bars=1234", "data_spec.n_bars", 1234),
         ("data.train_frac=0.5", "data_spec.train_frac", 0.5),
-        ("env.cost_bps=2", "env_spec.cost_bps", 2),
+        ("env.cost_bps=2", "env_spec.cost_bps", 2.0),  # a float key: the integer becomes one
         ("env.window=12", "env_spec.window", 12),
         ("env.allow_short=false", "env_spec.allow_short", False),
         ("env.episode_length=null", "env_spec.episode_length", None),
-        ("seed=3", "train_spec.seed", 3),
+        ("seed=3", "seed", 3),
         ("train.total_timesteps=1000", "train_spec.total_timesteps", 1000),
         ("train.eval_every=250", "train_spec.eval_every", 250),
         ("train.save_model=false", "train_spec.save_model", False),
-        ("resources.cpus_per_trial=2", "train_spec.n_threads", 2),
+        ("resources.cpus_per_trial=2", "resources.cpus_per_trial", 2),
         ("objective=sortino", "objective_spec.metrics", ("val/sortino",)),
         ("objective.direction=minimize", "objective_spec.directions", ("minimize",)),
         ("objective=sharpe_drawdown", "objective_spec.directions", ("maximize", "minimize")),
@@ -111,17 +112,15 @@ def test_command_line_override_reaches_the_spec(override: str, where: str, expec
     assert value == expected and type(value) is type(expected)
 
 
-@pytest.mark.parametrize(("overrides", "source"), [
-    (["model=ppo"], "env/default.yaml"),
-    (["model=a2c"], "env/default.yaml"),
-    (["model=dqn"], "env/model/dqn.yaml"),  # over env/default.yaml
-    (["model=dqn", "env.reward_scale=2"], None),  # the command line wins
+@pytest.mark.parametrize(("overrides", "expected"), [
+    (["model=ppo"], rules.default_of(EnvConf, "reward_scale")),  # the schema's default
+    (["model=a2c"], rules.default_of(EnvConf, "reward_scale")),
+    (["model=dqn"], OmegaConf.load(CONF_DIR / "env/model/dqn.yaml").reward_scale),  # over the schema's
+    (["model=dqn", "env.reward_scale=2"], 2.0),  # the command line wins
 ])
-def test_a_model_brings_its_own_env_settings_and_the_command_line_wins(overrides: list[str], source: str | None,
+def test_a_model_brings_its_own_env_settings_and_the_command_line_wins(overrides: list[str], expected: float,
                                                                       tmp_path: Path) -> None:
-    assert (OmegaConf.load(CONF_DIR / "env/default.yaml").reward_scale
-            != OmegaConf.load(CONF_DIR / "env/model/dqn.yaml").reward_scale)  # the file makes a difference
-    expected = 2.0 if source is None else OmegaConf.load(CONF_DIR / source).reward_scale
+    assert OmegaConf.load(CONF_DIR / "env/model/dqn.yaml").reward_scale != rules.default_of(EnvConf, "reward_scale")
     assert _read(engine_from_config(compose_config(overrides), tmp_path), "env_spec.reward_scale") == expected
 
 
@@ -139,10 +138,10 @@ def test_csv_path_is_made_absolute_against_the_working_directory(
         ("+env.foo=1", ConfigError, "env.foo"),
         ("+data.colse=1", ConfigError, "data.colse"),
         ("+train.total_steps=10", ConfigError, "train.total_steps"),
-        ("+model.foo=1", ModelConfigError, "model.foo"),
-        ("+model.learning_rat=0.1", ModelConfigError, "model.learning_rat"),
-        ("+model.seed=1", ModelConfigError, "model.seed"),
-        ("model.name=sac", ModelConfigError, "model.name"),
+        ("+model.foo=1", ConfigError, "model.foo"),
+        ("+model.learning_rat=0.1", ConfigError, "model.learning_rat"),
+        ("+model.seed=1", ConfigError, "model.seed"),
+        ("model.name=sac", ConfigError, "model.name"),
         ("objective.metric=val/sharp", ConfigError, "objective.metric"),
         ("objective.metric=test/sharpe", ConfigError, "objective.metric"),
         ("objective.direction=up", ConfigError, "objective.direction"),
@@ -205,11 +204,11 @@ def test_search_space_follows_the_model_and_every_key_reaches_it(model: str, tmp
             if key.startswith("env."):
                 assert getattr(engine.env_spec, key.removeprefix("env.")) == parsed, override
                 continue
-            assert engine.model_spec.hyperparams[key.removeprefix("model.")] == parsed, override
-        sb3 = build_model(model, small_trading_env(), engine.model_spec.hyperparams, seed=0)
+            assert getattr(engine.model_spec, key.removeprefix("model.")) == parsed, override
+        sb3 = build_model(engine.model_spec, small_trading_env(), seed=0)
         for key in hyperparams:
             if hasattr(sb3, key) and key not in ("learning_rate", "train_freq", "clip_range"):
-                assert getattr(sb3, key) == engine.model_spec.hyperparams[key], key
+                assert getattr(sb3, key) == getattr(engine.model_spec, key), key
 
 
 def test_every_model_has_a_search_space() -> None:

@@ -18,12 +18,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from stable_baselines3 import PPO
 
 from hpo_app import artifacts, record
 from hpo_app.app import engine_from_config, run
-from hpo_app.data import load_market_data
+from hpo_app.market import load_market_data
 from hpo_app.engine import Evaluation, TrainingDiverged
 from hpo_app.features import PreparedData, feature_columns, prepare_data, select_features
 from hpo_app.metrics import METRIC_NAMES, compute_metrics
@@ -54,8 +54,7 @@ def _run(overrides: tuple[str, ...] | list[str], out: Path) -> Finished:
 
 def _prepared(cfg: DictConfig) -> PreparedData:
     """The engine's data, prepared again from the config (the same seeded series)."""
-    market = load_market_data(cfg.data.source, path=cfg.data.path, n_bars=cfg.data.n_bars or 3000,
-                              seed=cfg.data.seed or 0, use_adjusted=cfg.data.use_adjusted)
+    market = load_market_data(OmegaConf.to_object(cfg.data))
     prepared = prepare_data(market.prices, window=cfg.env.window, train_frac=cfg.data.train_frac,
                             val_frac=cfg.data.val_frac, periods_per_year=market.periods_per_year,
                             source=market.source)

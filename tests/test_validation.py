@@ -16,7 +16,10 @@ from hpo_app.data import DataError
 from hpo_app.features import fold_view
 from hpo_app.synthetic import edge_prices
 from hpo_app.training import AgentRun
-from hpo_app.validation import ValidationError, ValidationSpec, aggregate, make_folds
+from hpo_app.checks import check_node
+from hpo_app.schema import ValidationConf as ValidationSpec
+from hpo_app.specs import ConfigError
+from hpo_app.validation import aggregate, make_folds
 from tests.conftest import TINY_MODEL, compose_config
 
 SEGMENTS = {"train": (79, 979), "val": (979, 1279), "test": (1279, 1579)}
@@ -54,8 +57,8 @@ def test_too_many_folds_for_the_data_is_one_line_naming_the_fold():
     ("aggregate", "median", "validation.aggregate='median'"), ("penalty", -0.5, "validation.penalty=-0.5"),
 ])
 def test_bad_settings_are_one_line_naming_the_key(field, value, message):
-    with pytest.raises(ValidationError, match=message):
-        ValidationSpec(**{field: value})
+    with pytest.raises(ConfigError, match=message):
+        check_node(ValidationSpec(**{field: value}), "validation")
 
 
 def test_aggregates_against_numpy():
