@@ -9,6 +9,9 @@
 - ``format_value``: the sweep's progress and end lines show values as the run's log and the
   report do (``hpo_app.fmt``).
 - ``next_steps``: the sweep's last lines name the command that reports on it.
+- ``paired_scores``: a confirmation run's per-bar net returns on validation (the job record's
+  ``val_returns``: every fold's block in order), the observations the raced confirmation pairs
+  candidates on; the same bars for every configuration of a sweep.
 """
 
 from __future__ import annotations
@@ -72,3 +75,11 @@ def format_value(metric: str, value: float) -> str:
 def next_steps(sweep_dir: str) -> list[str]:
     """Below the sweep's best trial: the command that reports on it."""
     return [f"report:  python -m analysis.report {shlex.quote(sweep_dir)}"]
+
+
+def paired_scores(job_dir: str) -> list[float]:
+    """The job's per-bar validation returns (higher is better), from its record."""
+    returns = record.read(Path(job_dir)).val_returns
+    if not returns:
+        raise ValueError(f"{job_dir}: its job record has no validation returns")
+    return [float(x) for x in returns]

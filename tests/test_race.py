@@ -1,0 +1,84 @@
+"""The raced confirmation's rule (hydra_plugins/hpo_sweeper/_race.py) on constructed studies where the
+answer is known: per-observation scores drawn around a control, one candidate truly better, one not."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hydra_plugins.hpo_sweeper._race import CONTROL, Candidate, Race, Run
+
+SEEDS = [1000, 1001, 1002]
+BARS = 600
+
+
+def _race(**kwargs: float) -> Race:
+    candidates = [Candidate(CONTROL, {"lr": 3e-4}, 0.9, 0)]
+    candidates += [Candidate(label, {"lr": i * 1e-3}, 1.5, i + 1) for i, label in enumerate(kwargs)]
+    return Race(candidates, SEEDS, level=0.05, min_rounds=2)
+
+
+def _play(race: Race, edges: dict[str, float], noise: float = 0.004, seed: int = 0) -> list[str]:
+    """Run the race to its end: a run's per-bar scores are the market's common returns plus the
+    candidate's edge and its own (seed's) noise."""
+    rng = np.random.default_rng(seed)
+    market = rng.normal(0.0003, 0.01, BARS)
+    lines: list[str] = []
+    while not race.done:
+        for label, s in race.pending():
+            scores = market + edges[label] + rng.normal(0, noise, BARS)
+            race.record(label, s, Run(value=float(scores.mean() / scores.std() * 16), scores=scores))
+        lines += race.close_round()
+    return lines
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_a_candidate_that_truly_beats_the_control_is_recommended(seed: int) -> None:
+    race = _race(**{"trial 3": 0.0, "trial 7": 0.0})
+    _play(race, {CONTROL: 0.0, "trial 3": 0.002, "trial 7": -0.0005}, seed=seed)
+    decision = race.decide()
+    assert decision.recommended == "trial 3"
+    assert decision.p_value is not None and decision.p_value < 0.05
+    assert "trial 7" not in decision.better
+    assert decision.difference == pytest.approx(0.002, abs=0.0005)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_nothing_better_than_the_control_keeps_the_control(seed: int) -> None:
+    race = _race(**{"trial 3": 0.0, "trial 7": 0.0, "trial 9": 0.0})
+    _play(race, {CONTROL: 0.0, "trial 3": 0.0, "trial 7": 0.0, "trial 9": -0.0003}, seed=seed)
+    decision = race.decide()
+    assert decision.recommended == CONTROL and decision.better == ()
+    assert decision.p_value is not None and decision.p_value >= 0.05
+    assert "no candidate beats the control" in decision.reason
+
+
+def test_a_clear_loser_stops_before_the_last_seed() -> None:
+    race = _race(**{"trial 3": 0.0, "trial 7": 0.0})
+    lines = _play(race, {CONTROL: 0.0, "trial 3": 0.0, "trial 7": -0.003})
+    loser = race.standings["trial 7"]
+    assert loser.out is not None and "worse than" in loser.out and len(loser.runs) == race.min_rounds
+    assert any(line.startswith("trial 7:") for line in lines)
+    assert len(race.standings["trial 3"].runs) == len(SEEDS) == len(race.control.runs)
+
+
+def test_no_candidate_is_eliminated_before_min_rounds() -> None:
+    race = _race(**{"trial 3": 0.0})
+    rng = np.random.default_rng(0)
+    for label, s in race.pending():
+        race.record(label, s, Run(1.0, rng.normal(-0.01 if label != CONTROL else 0.0, 0.001, BARS)))
+    assert race.close_round() == [] and race.standings["trial 3"].out is None
+
+
+def test_a_failed_run_takes_its_candidate_out_and_a_failed_control_keeps_the_control() -> None:
+    race = _race(**{"trial 3": 0.0})
+    race.record("trial 3", SEEDS[0], Run(None, None, "RuntimeError: boom"))
+    assert "failed" in str(race.standings["trial 3"].out)
+    assert [label for label, _ in race.pending()] == [CONTROL]
+    race.record(CONTROL, SEEDS[0], Run(None, None, "RuntimeError: boom"))
+    assert race.done
+    assert race.decide().recommended == CONTROL and "control's runs failed" in race.decide().reason
+
+
+def test_a_race_starts_with_the_control() -> None:
+    with pytest.raises(ValueError):
+        Race([Candidate("trial 1", {}, 1.0, 1)], SEEDS, level=0.05, min_rounds=2)
