@@ -140,7 +140,7 @@ class TrainingEngine:
         self.single = True  # one run only (holdout, one seed); set when the plan is known
         self.timesteps = 0  # trained by this job (a continued model's earlier steps not counted)
         self.start_timesteps = 0  # the continued model's steps (train.init_from)
-        self.reference = data.source == "edge"
+        self.reference = data if data.source == "edge" else None  # a planted edge: its reference policy
 
     @property
     def metric(self) -> str:

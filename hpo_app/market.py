@@ -32,8 +32,10 @@ def load_market_data(data: DataConf) -> MarketData:
         prices = synthetic_prices(n_bars=data.n_bars, seed=data.seed)
         label = f"synthetic(n_bars={data.n_bars}, seed={data.seed})"
     elif data.source == "edge":
-        prices = edge_prices(n_bars=data.n_bars, seed=data.seed, edge=data.edge, vol=data.vol)
-        label = f"edge(n_bars={data.n_bars}, seed={data.seed}, edge={data.edge}, vol={data.vol})"
+        prices = edge_prices(n_bars=data.n_bars, seed=data.seed, edge=data.edge, vol=data.vol, shape=data.shape,
+                             lag=data.lag)
+        shape = "" if data.shape == "momentum" else f", shape={data.shape}" + (f", lag={data.lag}" if data.shape == "lag" else "")
+        label = f"edge(n_bars={data.n_bars}, seed={data.seed}, edge={data.edge}, vol={data.vol}{shape})"
     else:
         resolved = Path(str(data.path)).expanduser().resolve()
         prices = load_csv(resolved, use_adjusted=data.use_adjusted)

@@ -31,7 +31,8 @@ USE_SDE = Rule("state-dependent exploration", kind="bool", optional=True)
 SDE_SAMPLE_FREQ = Rule("steps between noise samples of state-dependent exploration", kind="integer", low=-1,
                        optional=True)
 STATS_WINDOW = Rule("episodes averaged in stable-baselines3's logs", kind="integer", low=1, optional=True)
-ROLLOUT = Rule("steps per rollout and update; the advantage is normalized over it", kind="integer", low=2)
+ROLLOUT = Rule("steps per env per rollout (a rollout: n_steps x env.n_envs steps, then an update)", kind="integer",
+               low=2)
 NET_WIDTH = Rule("units per hidden layer (policy and value networks)", kind="integer", low=1)
 NET_DEPTH = Rule("hidden layers", kind="integer", low=0)
 ACTIVATION = Rule("the hidden layers' activation", kind="choice", options=ACTIVATION_NAMES)
@@ -55,8 +56,9 @@ class PPOConf(ModelConf):
 
     name: str = "ppo"
     learning_rate: float = key(3.0e-4, LEARNING_RATE)
-    n_steps: int = key(512, ROLLOUT)
-    batch_size: int = key(64, Rule("the mini-batch size; PPO normalizes advantages over it", kind="integer", low=2))
+    # with env.n_envs 4 (conf/env/model/ppo.yaml): rollouts of 512 steps, picked by validation (bench/bench_vec.py)
+    n_steps: int = key(128, ROLLOUT)
+    batch_size: int = key(128, Rule("the mini-batch size; PPO normalizes advantages over it", kind="integer", low=2))
     n_epochs: int = key(10, Rule("passes over each rollout", kind="integer", low=1))
     gamma: float = key(0.99, GAMMA)
     gae_lambda: float = key(0.95, GAE_LAMBDA)
@@ -89,7 +91,9 @@ class DQNConf(ModelConf):
     batch_size: int = key(64, Rule("the mini-batch size", kind="integer", low=1))
     tau: float = key(1.0, Rule("the target network's update rate", low=0, high=1, low_open=True))
     gamma: float = key(0.99, GAMMA)
-    train_freq: Any = key(4, Rule("steps between updates; or [n, step] or [n, episode]", kind="integer", low=1))
+    # with env.n_envs 8 (conf/env/model/dqn.yaml): an update every 8 transitions (bench/bench_vec.py)
+    train_freq: Any = key(1, Rule("steps of the vectorized env between updates (each: env.n_envs transitions); "
+                                  "or [n, step] or [n, episode]", kind="integer", low=1))
     gradient_steps: int = key(1, Rule("gradient steps per update; -1: as many as steps collected", kind="integer",
                                       low=0, also=(-1,)))
     optimize_memory_usage: Optional[bool] = key(None, Rule("the replay buffer's memory saving", kind="bool",
@@ -112,9 +116,10 @@ class A2CConf(ModelConf):
     """A2C (stable_baselines3.A2C): synchronous advantage actor-critic."""
 
     name: str = "a2c"
-    # lr 2e-4 with n_steps 64: picked by validation on the planted edge, data seeds 0-2 (docs/agents.md)
+    # lr 2e-4: picked by validation on the planted edge, data seeds 0-2 (docs/agents.md); n_steps 4 with
+    # env.n_envs 8 (conf/env/model/a2c.yaml): rollouts of 32 steps, picked by validation (bench/bench_vec.py)
     learning_rate: float = key(2.0e-4, LEARNING_RATE)
-    n_steps: int = key(64, ROLLOUT)
+    n_steps: int = key(4, ROLLOUT)
     gamma: float = key(0.99, GAMMA)
     gae_lambda: float = key(0.95, GAE_LAMBDA)
     ent_coef: float = key(0.01, ENT_COEF)

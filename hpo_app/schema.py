@@ -24,6 +24,7 @@ SEED_MAX = 2**32 - 1  # numpy takes seeds below 2**32
 SOURCES = ("edge", "synthetic", "csv")
 FEATURE_SETS = ("returns", "returns_volatility", "price", "all")
 VALIDATION_KINDS = ("holdout", "walkforward")
+SHAPES = ("momentum", "reversal", "lag", "regimes")  # of the planted edge (hpo_app.synthetic.edge_prices)
 
 
 @dataclass
@@ -39,6 +40,10 @@ class DataConf:
     edge: float = key(0.15, Rule("the planted edge, an AR(1) coefficient: the market is stationary below 1 in size",
                                  low=-1, high=1, low_open=True, high_open=True))
     vol: float = key(0.01, Rule("the generated market's daily volatility", low=0, low_open=True))
+    shape: str = key("momentum", Rule("the planted edge's shape (data=edge): momentum (AR(1)), reversal (AR(1) with "
+                                      "-edge), lag (an effect data.lag bars later), regimes (drifts of +-edge x vol "
+                                      "lasting weeks); each with its reference policy", kind="choice", options=SHAPES))
+    lag: int = key(5, Rule("shape=lag: the bars between a return and the one it moves", kind="integer", low=2))
     use_adjusted: bool = key(True, Rule("whether a CSV's Adj Close column is used", kind="bool"))
     train_frac: float = key(0.6, Rule("the training segment's share of the bars", low=0, high=1, low_open=True,
                                       high_open=True))
@@ -61,6 +66,8 @@ class EnvConf:
     obs_noise: float = key(0.0, Rule("the std of Gaussian noise on training observations, in units of the scaled "
                                      "features (regularization)", low=0))
     reward_scale: float = key(1.0, Rule("the training reward's multiplier", low=0, low_open=True))
+    n_envs: int = key(1, Rule("copies of the training environment stepped together (SB3's DummyVecEnv, copy i "
+                              "seeded seed+i): a rollout is model.n_steps x n_envs steps", kind="integer", low=1))
 
 
 @dataclass

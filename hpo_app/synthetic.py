@@ -87,15 +87,23 @@ def synthetic_prices(n_bars: int, seed: int, start: str = "2010-01-04") -> pd.Da
     return finish_frame(index, columns)
 
 
-def edge_prices(n_bars: int, seed: int, edge: float, vol: float,
-                start: str = "2010-01-04") -> pd.DataFrame:
-    """A market with a known, tunable edge: daily log returns follow an AR(1) process
-    ``r[t] = edge * r[t-1] + e[t]``, scaled so their standard deviation is ``vol`` whatever the edge.
+REGIME_SWITCH = 1 / 40  # regimes: the chance per bar that the drift changes sign (weeks on end)
 
-    ``edge=0`` is a driftless random walk: nothing to learn. With ``edge > 0`` the sign of the last
-    return predicts the next one; the causal rule "hold the sign of the last bar's return" is the
-    reference policy (``trading_env.reference_positions``), its Sharpe after costs the bar a tuned
-    agent should approach.
+
+def edge_prices(n_bars: int, seed: int, edge: float, vol: float, shape: str = "momentum", lag: int = 5,
+                start: str = "2010-01-04") -> pd.DataFrame:
+    """A market with a known, tunable edge of one of several shapes, daily log returns scaled so
+    their standard deviation is ``vol`` whatever the edge:
+
+    - ``momentum``: AR(1), ``r[t] = edge * r[t-1] + e[t]``: the sign of the last return predicts the next;
+    - ``reversal``: AR(1) with ``-edge``: the last return's sign predicts the next one's opposite;
+    - ``lag``: ``r[t] = edge * r[t-lag] + e[t]``: an effect ``lag`` bars later;
+    - ``regimes``: a drift of ``+-edge * vol`` per bar whose sign switches with probability 1/40 per
+      bar (regimes of weeks), plus noise.
+
+    ``edge=0`` is a driftless random walk: nothing to learn. Each shape has its causal reference
+    policy (``trading_env.reference_positions``), whose Sharpe after costs is the bar a tuned agent
+    should approach.
     """
     if n_bars < 2:
         raise data_error(SYNTHETIC_WHERE, f"n_bars must be at least 2 (got {n_bars})")
@@ -105,11 +113,11 @@ def edge_prices(n_bars: int, seed: int, edge: float, vol: float,
         raise data_error(SYNTHETIC_WHERE, f"vol must be > 0 (got {vol})")
     rng = np.random.default_rng(seed)
     shocks = rng.standard_normal(n_bars) * vol * (1.0 - edge * edge) ** 0.5
-    returns = np.empty(n_bars)
-    previous = rng.standard_normal() * vol  # a draw from the stationary distribution
-    for t, e in enumerate(shocks.tolist()):
-        previous = edge * previous + e
-        returns[t] = previous
+    if shape == "regimes":
+        returns = _regime_returns(rng, shocks, edge * vol)
+    else:
+        coefficient, delay = {"momentum": (edge, 1), "reversal": (-edge, 1), "lag": (edge, lag)}[shape]
+        returns = _ar_returns(rng, shocks, coefficient, delay, vol)
     close = _START_PRICE * np.exp(np.cumsum(returns))
     prev_close = np.concatenate(([_START_PRICE], close[:-1]))
     wiggle = vol * np.abs(rng.standard_normal((2, n_bars)))
@@ -117,3 +125,21 @@ def edge_prices(n_bars: int, seed: int, edge: float, vol: float,
                "low": np.minimum(prev_close, close) * np.exp(-0.5 * wiggle[1]), "close": close,
                "volume": np.round(_BASE_VOLUME * np.exp(0.3 * rng.standard_normal(n_bars)))}
     return finish_frame(pd.bdate_range(start=start, periods=n_bars), columns)
+
+
+def _ar_returns(rng: np.random.Generator, shocks: np.ndarray, coefficient: float, delay: int,
+                vol: float) -> np.ndarray:
+    """``r[t] = coefficient * r[t-delay] + shock[t]``, started from the stationary distribution."""
+    history = list((rng.standard_normal(delay) * vol).tolist())  # draws from the stationary distribution
+    returns = np.empty(len(shocks))
+    for t, e in enumerate(shocks.tolist()):
+        value = coefficient * history[-delay] + e
+        history.append(value)
+        returns[t] = value
+    return returns
+
+
+def _regime_returns(rng: np.random.Generator, shocks: np.ndarray, drift: float) -> np.ndarray:
+    switches = rng.random(len(shocks)) < REGIME_SWITCH
+    sign = np.where(np.cumsum(switches) % 2 == 0, 1.0, -1.0) * (1.0 if rng.random() < 0.5 else -1.0)
+    return sign * drift + shocks

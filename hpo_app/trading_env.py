@@ -163,6 +163,41 @@ def run_episode(env: TradingEnv, policy: Callable[[np.ndarray], int]) -> Episode
     return EpisodeRecord(positions=positions, net_returns=net_returns, costs=costs, bars=bars)
 
 
+def run_deterministic(env: TradingEnv, act: Callable[[np.ndarray], np.ndarray]) -> EpisodeRecord:
+    """What :func:`run_episode` gives for a deterministic policy, in one call of ``act``: the policy
+    is asked for every bar of the segment and every position it could hold there (a batch of
+    ``bars x positions`` observations), then the episode is walked through that table. The
+    observation is the bar's features and the position held, so nothing else can change the
+    decision; the returns and costs are computed as ``step`` computes them. Not for an env that
+    adds noise to its observations (a training env)."""
+    if env.obs_noise > 0:
+        raise ValueError("run_deterministic needs an env without observation noise (an evaluation env)")
+    n, positions = env.end - env.start, env._positions
+    n_obs = env.observation_space.shape[0]
+    obs = np.empty((n, len(positions), n_obs), dtype=np.float32)
+    obs[:, :, :-1] = env._rows[:n, None, :]
+    obs[:, :, -1] = positions[None, :].astype(np.float32)
+    table = np.asarray(act(obs.reshape(n * len(positions), n_obs)), dtype=np.int64).reshape(n, len(positions))
+    held = np.empty(n)
+    index = int(np.flatnonzero(positions == 0.0)[0])  # every episode starts flat
+    for i in range(n):
+        index = int(table[i, index])  # an action is an index into the positions
+        held[i] = positions[index]
+    costs = env._cost_rate * np.abs(np.diff(held, prepend=0.0))
+    return EpisodeRecord(positions=held, net_returns=held * env._price_returns - costs, costs=costs,
+                         bars=np.arange(env.start, env.end, dtype=np.int64))
+
+
+def model_actions(model: Any) -> Callable[[np.ndarray], np.ndarray]:
+    """A stable-baselines3 model's deterministic actions for a batch of observations."""
+
+    def act(obs: np.ndarray) -> np.ndarray:
+        actions, _ = model.predict(obs, deterministic=True)
+        return np.asarray(actions)
+
+    return act
+
+
 def model_policy(model: Any) -> Callable[[np.ndarray], int]:
     """Wrap a stable-baselines3 model as a deterministic policy returning an int action."""
 
@@ -180,14 +215,38 @@ def constant_position_record(
     return positions_record(close, start, end, np.full(end - start, float(position)), cost_bps)
 
 
-def reference_positions(close: np.ndarray, start: int, end: int, allow_short: bool = True) -> np.ndarray:
-    """The reference policy of the planted-edge market: at each decision ``t``, hold the sign of the
-    last bar's return ``close[t] / close[t-1]`` (causal: it uses closes up to ``t`` only); flat
-    instead of short when shorting is not allowed."""
+def reference_positions(close: np.ndarray, start: int, end: int, allow_short: bool = True,
+                        shape: str = "momentum", lag: int = 5, edge: float = 0.0, vol: float = 0.0,
+                        switch: float = 0.0) -> np.ndarray:
+    """The reference policy of a planted-edge market of ``shape`` (``synthetic.edge_prices``), causal
+    (the decision at ``t`` uses closes up to ``t`` only): ``momentum`` holds the sign of the last
+    bar's return, ``reversal`` its opposite, ``lag`` the sign of the return that moves the next bar
+    (``lag - 1`` bars before the last one), ``regimes`` the sign of the drift its hidden regime most
+    likely has (a two-state filter of the returns with the market's own ``edge``, ``vol`` and
+    ``switch`` probability: the best causal guess). Flat instead of short when shorting is not allowed."""
     close = np.asarray(close, dtype=np.float64)
-    _check_segment(start, end, len(close), min_start=1)
-    positions = np.sign(np.log(close[start:end]) - np.log(close[start - 1:end - 1]))
+    back = lag if shape == "lag" else 1
+    _check_segment(start, end, len(close), min_start=back)
+    log_close = np.log(close)
+    if shape == "regimes":
+        signal = _regime_belief(np.diff(log_close), edge * vol, vol * (1.0 - edge * edge) ** 0.5, switch)
+        signal = signal[start - 1:end - 1] - 0.5  # belief after the return into bar t
+    else:  # the return into bar t - back + 1, i.e. close[t-back+1] / close[t-back]
+        signal = log_close[start - back + 1:end - back + 1] - log_close[start - back:end - back]
+    positions = np.sign(-signal if shape == "reversal" else signal)
     return positions if allow_short else np.maximum(positions, 0.0)
+
+
+def _regime_belief(returns: np.ndarray, drift: float, noise: float, switch: float) -> np.ndarray:
+    """P(drift is +drift | returns so far), after each return (a hidden Markov model's forward filter)."""
+    belief, out = 0.5, np.empty(len(returns))
+    up = np.exp(-0.5 * ((returns - drift) / noise) ** 2)
+    down = np.exp(-0.5 * ((returns + drift) / noise) ** 2)
+    for i in range(len(returns)):
+        prior = belief * (1.0 - switch) + (1.0 - belief) * switch
+        belief = prior * up[i] / (prior * up[i] + (1.0 - prior) * down[i])
+        out[i] = belief
+    return out
 
 
 def positions_record(close: np.ndarray, start: int, end: int, positions: np.ndarray, cost_bps: float) -> EpisodeRecord:

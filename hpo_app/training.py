@@ -22,7 +22,9 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
+from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.utils import set_random_seed
+from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 
 from hpo_app.artifacts import MODEL_FILE, REPLAY_BUFFER_FILE
 from hpo_app.features import PreparedData
@@ -35,15 +37,16 @@ from hpo_app.models import (
     model_kwargs,
 )
 from hpo_app.model_schema import ModelConf
-from hpo_app.schema import EnvConf, TrainConf
+from hpo_app.schema import DataConf, EnvConf, TrainConf
+from hpo_app.synthetic import REGIME_SWITCH
 from hpo_app.trading_env import (
     EpisodeRecord,
     TradingEnv,
     constant_position_record,
-    model_policy,
+    model_actions,
     positions_record,
     reference_positions,
-    run_episode,
+    run_deterministic,
 )
 
 log = logging.getLogger(__name__)
@@ -93,8 +96,13 @@ class AgentRun:
     def __post_init__(self) -> None:
         self._eval_envs: dict[str, TradingEnv] = {}
 
-    def _seeded_train_env(self) -> TradingEnv:
+    def _seeded_train_env(self) -> TradingEnv | VecEnv:
+        """The training env: one, or ``env.n_envs`` copies stepped together (SB3's own DummyVecEnv
+        through ``make_vec_env``: copy i seeded ``seed + i``)."""
         set_random_seed(self.seed)
+        if self.env.n_envs > 1:
+            return make_vec_env(lambda: self.segment_env("train", training=True), n_envs=self.env.n_envs,
+                                seed=self.seed, vec_env_cls=DummyVecEnv)
         env = self.segment_env("train", training=True)
         env.reset(seed=self.seed)
         env.action_space.seed(self.seed)
@@ -157,9 +165,9 @@ class AgentRun:
     def metrics(self, model: BaseAlgorithm, segment: str) -> tuple[dict[str, float], EpisodeRecord]:
         """The deterministic policy's metrics on a segment (``<segment>/<metric>``), and its record."""
         check_finite_weights(model, int(model.num_timesteps))
-        if segment not in self._eval_envs:  # built once; run_episode resets to the whole segment
+        if segment not in self._eval_envs:  # built once
             self._eval_envs[segment] = self.segment_env(segment, training=False)
-        episode = run_episode(self._eval_envs[segment], model_policy(model))
+        episode = run_deterministic(self._eval_envs[segment], model_actions(model))
         return segment_metrics(episode, segment, self.prepared.periods_per_year), episode
 
     def segment_env(self, segment: str, *, training: bool) -> TradingEnv:
@@ -178,15 +186,18 @@ def segment_metrics(episode: EpisodeRecord, segment: str, periods_per_year: floa
     return {f"{segment}/{name}": float(value) for name, value in values.items()}
 
 
-def baseline_records(prepared: PreparedData, segment: str, env: EnvConf, reference: bool) -> dict[str, EpisodeRecord]:
-    """Buy-and-hold, flat and (on the planted-edge market) the reference policy on a segment."""
+def baseline_records(prepared: PreparedData, segment: str, env: EnvConf,
+                     reference: DataConf | None) -> dict[str, EpisodeRecord]:
+    """Buy-and-hold, flat and (on a planted-edge market, ``reference``: its settings) the reference
+    policy of its shape on a segment."""
     start, end = prepared.segments[segment]
     out = {
         "buy_and_hold": constant_position_record(prepared.close, start, end, 1.0, env.cost_bps),
         "flat": constant_position_record(prepared.close, start, end, 0.0, env.cost_bps),
     }
-    if reference:
-        positions = reference_positions(prepared.close, start, end, env.allow_short)
+    if reference is not None:
+        positions = reference_positions(prepared.close, start, end, env.allow_short, reference.shape, reference.lag,
+                                        reference.edge, reference.vol, REGIME_SWITCH)
         out["reference"] = positions_record(prepared.close, start, end, positions, env.cost_bps)
     return out
 

@@ -26,11 +26,13 @@ SPY_SAMPLE = FIXTURES / "spy_daily_sample.csv"
 
 # The smallest synthetic series that leaves every segment its minimum (see features.split_segments).
 SMALL_DATA = ("data.n_bars=600",)
-# Per-algorithm overrides that make a training of a few hundred steps do real updates.
+# Per-algorithm overrides that make a training of a few hundred steps do real updates (one env, so
+# that the steps the tests count are whole rollouts; tests/test_vec.py trains vectorized).
 TINY_MODEL = {
-    "ppo": ("model=ppo", "model.n_steps=64", "model.batch_size=32", "model.n_epochs=2"),
-    "dqn": ("model=dqn", "model.learning_starts=64", "model.buffer_size=1000", "model.target_update_interval=100"),
-    "a2c": ("model=a2c", "model.n_steps=16"),
+    "ppo": ("model=ppo", "model.n_steps=64", "model.batch_size=32", "model.n_epochs=2", "env.n_envs=1"),
+    "dqn": ("model=dqn", "model.learning_starts=64", "model.buffer_size=1000", "model.target_update_interval=100",
+            "model.train_freq=4", "env.n_envs=1"),
+    "a2c": ("model=a2c", "model.n_steps=16", "env.n_envs=1"),
 }
 
 

@@ -17,7 +17,7 @@ from hpo_app.app import engine_from_config
 from hpo_app.engine import TrainingEngine, objective_spec
 from hpo_app.keys_doc import markdown
 from hpo_app.model_schema import MODEL_SCHEMAS
-from hpo_app.schema import DataConf
+from hpo_app.schema import DataConf, EnvConf
 from tests.conftest import CONF_DIR, REPO_ROOT, SPY_SAMPLE, compose_config
 
 NEEDS = {"data/csv.yaml": [f"data.path={SPY_SAMPLE}"]}
@@ -129,13 +129,15 @@ def test_the_engine_sees_every_value_a_file_sets(path: Path, tmp_path: Path) -> 
 @pytest.mark.parametrize("model", sorted(MODEL_SCHEMAS))
 def test_an_engine_built_from_python_gets_the_command_lines_defaults(model: str, tmp_path: Path) -> None:
     cli = engine_from_config(compose_config([f"model={model}"]), tmp_path)
-    python = TrainingEngine(data=DataConf(source="edge"), model=MODEL_SCHEMAS[model](),
+    # A model's own env settings (conf/env/model/<model>.yaml: its env.n_envs, DQN's reward scale)
+    # are an option file's: from Python they are given as the file gives them.
+    own = yaml.safe_load((CONF_DIR / "env" / "model" / f"{model}.yaml").read_text())
+    python = TrainingEngine(data=DataConf(source="edge"), model=MODEL_SCHEMAS[model](), env=EnvConf(**own),
                             objective=objective_spec("val/sharpe", "maximize"), output_dir=tmp_path, seed=0)
     assert python.data_spec == cli.data_spec and python.model_spec == cli.model_spec
     assert python.train_spec == cli.train_spec and python.validation == cli.validation
     assert python.resources == cli.resources and python.seed == cli.seed
-    if model != "dqn":  # DQN's option file sets its reward scale (conf/env/model/dqn.yaml)
-        assert python.env_spec == cli.env_spec
+    assert python.env_spec == cli.env_spec
 
 
 def test_the_configuration_reference_is_the_schemas() -> None:
