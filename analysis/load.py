@@ -21,14 +21,14 @@ import numpy as np
 import optuna
 import pandas as pd
 
-from hpo_app import record
-from hpo_app.artifacts import (
+from hpo_record import job as job_record
+from hpo_record.files import (
     BASELINES,
     EQUITY_FILE,
     EVAL_CURVE_FILE,
     MULTIRUN_FILE,
 )
-from hpo_app.record import one_line
+from hpo_record.job import one_line
 
 from . import pbt
 from .cache import Memo, tree_stats
@@ -209,10 +209,10 @@ _STATE_NAMES = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed", "R
                 "WAITING": "waiting"}
 
 
-def _add_record(row: dict[str, Any], job_dir: Path, finished: bool) -> record.JobRecord | None:
+def _add_record(row: dict[str, Any], job_dir: Path, finished: bool) -> job_record.JobRecord | None:
     try:
-        rec = record.read(job_dir)
-    except record.RecordError as err:
+        rec = job_record.read(job_dir)
+    except job_record.RecordError as err:
         if finished:
             row["issue"] = str(err).replace(str(job_dir) + "/", "")
         return None
@@ -230,7 +230,7 @@ def _add_record(row: dict[str, Any], job_dir: Path, finished: bool) -> record.Jo
     return rec
 
 
-def _validation_returns(rec: record.JobRecord, job_dir: Path) -> np.ndarray | None:
+def _validation_returns(rec: job_record.JobRecord, job_dir: Path) -> np.ndarray | None:
     """The agent's per-bar validation returns: from its record, or (records written before they
     held them) from the ``val`` segment of its ``equity.csv``."""
     if rec.val_returns:

@@ -3,7 +3,7 @@
 Real sweeps of a thousand trials take hours here, so the benchmark writes their files directly:
 what the sweeper and the TrainingEngine leave on disk, built with the same code where it matters
 (the search spaces of ``conf/search_space/`` parsed by the sweeper, job records written by
-``hpo_app.record``, metrics by ``hpo_app.metrics``, the study by Optuna). The numbers behave like a
+``hpo_record.job``, metrics by ``hpo_app.metrics``, the study by Optuna). The numbers behave like a
 real sweep: a trial's skill is a smooth function of its learning rate and gamma plus luck that
 does not carry over from validation to test. Tests use real sweeps instead (``tests/conftest.py``).
 
@@ -28,8 +28,8 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from hpo_app import record  # noqa: E402
-from hpo_app.artifacts import EQUITY_FILE, EVAL_CURVE_FILE, HYDRA_DIR, MULTIRUN_FILE, RESULTS_FILE  # noqa: E402
+from hpo_record import job as job_record  # noqa: E402
+from hpo_record.files import EQUITY_FILE, EVAL_CURVE_FILE, HYDRA_DIR, MULTIRUN_FILE, RESULTS_FILE  # noqa: E402
 from hpo_app.metrics import METRIC_NAMES, compute_metrics  # noqa: E402
 
 _Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
@@ -163,7 +163,7 @@ def write_sweep(sweep_dir: Path, spec: SweepSpec) -> Path:
         attrs = {"job_num": i, "job_dir": str(job)}
         if i in failed:
             error = f"TrainingDiverged: training diverged: non-finite weights after {stop * spec.eval_every} steps"
-            record.write(job, record.failed(error, trial=trial_info, model=spec.model, seed=i))
+            job_record.write(job, job_record.failed(error, trial=trial_info, model=spec.model, seed=i))
             trials.append(optuna.trial.create_trial(params=p, distributions=space.distributions,
                                                     state=TrialState.FAIL, user_attrs={**attrs, "error": error}))
             continue
@@ -183,8 +183,8 @@ def write_sweep(sweep_dir: Path, spec: SweepSpec) -> Path:
         (job / EQUITY_FILE).write_text("\n".join(equity) + "\n")
         state = "pruned" if i in pruned else "complete"
         value = metrics["val/sharpe"]
-        record.write(job, record.JobRecord(
-            state=state, model=spec.model, objective=record.Objective(("val/sharpe",), ("maximize",), (value,)),
+        job_record.write(job, job_record.JobRecord(
+            state=state, model=spec.model, objective=job_record.Objective(("val/sharpe",), ("maximize",), (value,)),
             metrics=metrics, baselines=baselines, timesteps=stop * spec.eval_every, seconds=stop * 3.3, seed=i,
             periods_per_year=252.0, data_source="synthetic", trial=trial_info,
             val_returns=[float(x) for x in nets["val"]]))  # as the engine records them (schema 2)

@@ -24,7 +24,7 @@ from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.utils import set_random_seed
 
-from hpo_app.artifacts import MODEL_FILE, REPLAY_BUFFER_FILE
+from hpo_record.files import MODEL_FILE, REPLAY_BUFFER_FILE
 from hpo_app.features import PreparedData
 from hpo_app.metrics import compute_metrics, equity_curve
 from hpo_app.models import (

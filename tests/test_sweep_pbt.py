@@ -24,7 +24,7 @@ import pytest
 from optuna.trial import TrialState
 from stable_baselines3 import PPO
 
-from hpo_app import artifacts, record
+from hpo_record import files, job as job_record
 from hydra_plugins.hpo_sweeper import _pbt
 from tests.sweep_helpers import REPO, explain, load_study, n_complete, results, run_app
 
@@ -42,7 +42,7 @@ def _intervals(sweep: Path) -> list[Any]:
 
 
 def _curve(trial: Any) -> pd.DataFrame:
-    return pd.read_csv(Path(trial.user_attrs["job_dir"]) / artifacts.EVAL_CURVE_FILE)
+    return pd.read_csv(Path(trial.user_attrs["job_dir"]) / files.EVAL_CURVE_FILE)
 
 
 @pytest.fixture(scope="module")
@@ -67,13 +67,13 @@ def test_every_member_trains_its_budget_in_intervals_that_continue_each_other(pb
     for t in trials.values():
         start, end, parent = (t.user_attrs[k] for k in (_pbt.ATTR_START, _pbt.ATTR_END, _pbt.ATTR_PARENT))
         assert end == min(TOTAL, start + INTERVAL)
-        rec = record.read(Path(t.user_attrs["job_dir"]))
+        rec = job_record.read(Path(t.user_attrs["job_dir"]))
         if parent is None:
             assert start == 0 and rec.lineage is None
         else:  # it continued its parent's saved model: the steps, and the job directory on disk
             assert start == trials[parent].user_attrs[_pbt.ATTR_END]
             assert rec.lineage == {"init_from": trials[parent].user_attrs["job_dir"], "from_timesteps": start}
-        assert PPO.load(Path(t.user_attrs["job_dir"]) / artifacts.MODEL_FILE).num_timesteps == end
+        assert PPO.load(Path(t.user_attrs["job_dir"]) / files.MODEL_FILE).num_timesteps == end
         assert f"trial {t.number} (job {t.user_attrs['job_num']}) COMPLETE" in out
     assert out.count("member ") >= len(trials)  # each progress line names its member
 
@@ -109,7 +109,7 @@ def test_explore_changes_the_mutable_hyperparameters_and_sb3_trains_with_them(pb
             assert any(t.params[k] != donor[k] for k in MUTABLE)
         else:
             assert t.params == donor
-        model = PPO.load(Path(t.user_attrs["job_dir"]) / artifacts.MODEL_FILE)
+        model = PPO.load(Path(t.user_attrs["job_dir"]) / files.MODEL_FILE)
         assert model.learning_rate == t.params["model.learning_rate"]
         assert model.ent_coef == t.params["model.ent_coef"]
         assert model.gamma == t.params["model.gamma"] and model.gae_lambda == t.params["model.gae_lambda"]
@@ -220,7 +220,7 @@ def test_the_report_shows_the_population_and_its_replay_trains_the_result_again(
                               check=False)
         assert proc.returncode == 0, proc.stderr[-2000:]
     last = tmp_path / f"replay/trial{res['best_trial']['number']}/steps{TOTAL}"
-    assert record.read(last).objective.values[0] == res["best_value"]  # step for step the same agent
+    assert job_record.read(last).objective.values[0] == res["best_value"]  # step for step the same agent
     assert not pbt.is_pbt(pd.DataFrame({"trial": [0]}))
 
 

@@ -32,6 +32,8 @@ from hydra.types import HydraContext, TaskFunction
 from hydra.utils import get_method
 from omegaconf import DictConfig, OmegaConf
 
+from hpo_record.files import MULTIRUN_FILE
+
 from hydra_plugins.hpo_sweeper import _launchers, _pbt, _private
 from hydra_plugins.hpo_sweeper._dispatch import Dispatcher
 from hydra_plugins.hpo_sweeper._identity import identity
@@ -68,8 +70,6 @@ from hydra_plugins.hpo_sweeper.storage import (
 )
 
 log = logging.getLogger("hydra_plugins.hpo_sweeper")
-
-MULTIRUN_FILE = "multirun.yaml"
 
 
 def _names(value: Any) -> list[str]:

@@ -31,13 +31,13 @@ import optuna
 from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
+from hpo_record.files import RESULTS_FILE
+
 from hydra_plugins.hpo_sweeper._space import SearchSpace
 from hydra_plugins.hpo_sweeper._study import ATTR_JOB_DIR, ATTR_JOB_NUM
 from hydra_plugins.hpo_sweeper.storage import display_url
 
 log = logging.getLogger(__name__)
-
-RESULTS_FILE = "optimization_results.yaml"
 
 
 def results(study: optuna.study.Study, *, url: str, space: SearchSpace, n_trials: int,

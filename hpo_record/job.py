@@ -27,7 +27,7 @@ whose records still load::
       "kept": {"rule": "best", "timesteps": [9000]}  # train.keep=best: the step of each run's kept policy
     }
 
-Metric keys are ``<segment>/<metric>`` with segment in ``artifacts.SEGMENTS`` and metric in
+Metric keys are ``<segment>/<metric>`` with segment in ``hpo_record.files.SEGMENTS`` and metric in
 ``hpo_app.metrics.METRIC_NAMES``.
 """
 
@@ -40,7 +40,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from hpo_app.artifacts import METRICS_FILE, STATE_COMPLETE, STATE_FAILED, STATE_PRUNED
+from hpo_record.files import METRICS_FILE, STATE_COMPLETE, STATE_FAILED, STATE_PRUNED
 
 SCHEMA = 2
 STATES = (STATE_COMPLETE, STATE_PRUNED, STATE_FAILED)

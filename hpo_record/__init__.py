@@ -1,0 +1,9 @@
+"""The record contract: what a job and a sweep leave behind, and how the two sides of a sweep meet.
+
+The application (``hpo_app``), the sweeper (``hydra_plugins.hpo_sweeper``), the analysis
+(``analysis``) and the benchmarks (``bench``) all import this package; it imports none of them,
+so each of them can change without the others as long as it keeps to what is written here:
+
+- :mod:`hpo_record.files`    the names and layout of the files in a job and a sweep directory
+- :mod:`hpo_record.job`      the job record (``metrics.json``): its schema, written and read there only
+"""
