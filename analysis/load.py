@@ -29,6 +29,7 @@ from hpo_record.files import (
     MULTIRUN_FILE,
 )
 from hpo_record.job import one_line
+from hpo_record.study import ATTR_ERROR, ATTR_JOB_DIR, ATTR_JOB_NUM
 
 from . import pbt
 from .cache import Memo, tree_stats
@@ -173,8 +174,8 @@ def trial_rows(sweep: Sweep) -> list[dict[str, Any]]:
         attrs = t.user_attrs
         row: dict[str, Any] = {
             "sweep": sweep.name, "model": sweep.model, "trial": t.number, "study": sweep.study.study_name,
-            "job_num": attrs.get("job_num"), "state": _STATE_NAMES.get(t.state.name, t.state.name.lower()),
-            "error": attrs.get("error"), "job_dir": _job_dir(sweep.path, attrs),
+            "job_num": attrs.get(ATTR_JOB_NUM), "state": _STATE_NAMES.get(t.state.name, t.state.name.lower()),
+            "error": attrs.get(ATTR_ERROR), "job_dir": _job_dir(sweep.path, attrs),
         }
         for i, v in enumerate(t.values or []):
             row["objective" if i == 0 else f"objective_{i}"] = float(v)
@@ -200,9 +201,9 @@ def trial_rows(sweep: Sweep) -> list[dict[str, Any]]:
 def _job_dir(sweep_dir: Path, attrs: dict[str, Any]) -> str | None:
     """Where a trial's job directory is now: named by its job number in the sweep directory (the
     sweep may have been moved or copied since the sweeper recorded ``job_dir``)."""
-    if attrs.get("job_num") is not None:
-        return str(sweep_dir / str(attrs["job_num"]))
-    return attrs.get("job_dir")
+    if attrs.get(ATTR_JOB_NUM) is not None:
+        return str(sweep_dir / str(attrs[ATTR_JOB_NUM]))
+    return attrs.get(ATTR_JOB_DIR)
 
 
 _STATE_NAMES = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed", "RUNNING": "running",

@@ -19,9 +19,8 @@ from hydra.plugins.launcher import Launcher
 from hydra_plugins.hpo_sweeper._dispatch import Dispatcher, Job
 from hydra_plugins.hpo_sweeper._runner import Runner, Sweep
 from hydra_plugins.hpo_sweeper._space import parse
+from hpo_record.study import ATTR_INTERRUPTED, INTERRUPTED
 from hydra_plugins.hpo_sweeper._study import (
-    ATTR_INTERRUPTED,
-    INTERRUPTED,
     Heartbeats,
     count_finished,
     counts,

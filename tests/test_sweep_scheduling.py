@@ -17,7 +17,8 @@ import pytest
 from optuna.trial import TrialState
 
 from hpo_record import files
-from hydra_plugins.hpo_sweeper._study import INTERRUPTED, counts
+from hpo_record.study import INTERRUPTED
+from hydra_plugins.hpo_sweeper._study import counts
 from tests.sweep_helpers import (
     REPO,
     TINY,

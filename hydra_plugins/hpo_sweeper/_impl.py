@@ -33,6 +33,7 @@ from hydra.utils import get_method
 from omegaconf import DictConfig, OmegaConf
 
 from hpo_record.files import MULTIRUN_FILE
+from hpo_record.study import ATTR_JOB_DIR, ATTR_JOB_NUM
 
 from hydra_plugins.hpo_sweeper import _launchers, _pbt, _private
 from hydra_plugins.hpo_sweeper._dispatch import Dispatcher
@@ -54,8 +55,6 @@ from hydra_plugins.hpo_sweeper._results import (
 from hydra_plugins.hpo_sweeper._runner import Runner, Sweep, _on_ctrl_c
 from hydra_plugins.hpo_sweeper._space import SearchSpace, grid_size, parse
 from hydra_plugins.hpo_sweeper._study import (
-    ATTR_JOB_DIR,
-    ATTR_JOB_NUM,
     Heartbeats,
     build_pruner,
     build_sampler,

@@ -22,8 +22,8 @@ fresh member when it has none). A member is done when it has the whole budget.
 
 Nothing here touches Optuna's storage or the launcher: :class:`Population` decides, the runner
 asks, launches and tells; each trial records its member, its interval's steps and where it
-started from (``ATTR_*``, :mod:`hydra_plugins.hpo_sweeper._pbt_record`), so a resumed sweep
-rebuilds the population from the study.
+started from (``ATTR_*`` of :mod:`hpo_record.study`; :mod:`hydra_plugins.hpo_sweeper._pbt_record`),
+so a resumed sweep rebuilds the population from the study.
 """
 
 from __future__ import annotations
@@ -42,19 +42,17 @@ from optuna.distributions import (
     IntDistribution,
 )
 
-from hydra_plugins.hpo_sweeper._pbt_record import (  # noqa: F401 - lineage, summary, STALE_WAITING: read through here
+from hpo_record.study import (
     ATTR_END,
     ATTR_EXPLOITED,
+    ATTR_JOB_DIR,
     ATTR_MEMBER,
     ATTR_PARENT,
     ATTR_REASON,
     ATTR_START,
-    STALE_WAITING,
-    discard_waiting,
-    lineage,
-    summary,
 )
-from hydra_plugins.hpo_sweeper._study import ATTR_JOB_DIR
+
+from hydra_plugins.hpo_sweeper._pbt_record import discard_waiting
 
 log = logging.getLogger("hydra_plugins.hpo_sweeper")
 

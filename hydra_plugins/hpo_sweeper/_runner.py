@@ -26,6 +26,8 @@ import optuna
 from omegaconf import DictConfig
 from optuna.trial import TrialState
 
+from hpo_record.study import ATTR_ERROR, ATTR_JOB_DIR, ATTR_JOB_NUM, ATTR_WORKER, INTERRUPTED
+
 from hydra_plugins.hpo_sweeper._dispatch import Dispatcher, Finished, Job
 from hydra_plugins.hpo_sweeper._outcome import (
     Outcome,
@@ -37,17 +39,13 @@ from hydra_plugins.hpo_sweeper._outcome import (
 from hydra_plugins.hpo_sweeper._pbt import Population, job_overrides
 from hydra_plugins.hpo_sweeper._space import SearchSpace
 from hydra_plugins.hpo_sweeper._study import (
-    ATTR_ERROR,
-    ATTR_JOB_DIR,
-    ATTR_JOB_NUM,
-    INTERRUPTED,
     Heartbeats,
     JobNumbers,
     count_finished,
     mark_interrupted,
     tell,
 )
-from hydra_plugins.hpo_sweeper._timeout import ATTR_WORKER, TrialTimeout, stop_workers
+from hydra_plugins.hpo_sweeper._timeout import TrialTimeout, stop_workers
 from hydra_plugins.hpo_sweeper.hooks import FailedJob, call_job_failed
 from hydra_plugins.hpo_sweeper.trial import environment
 

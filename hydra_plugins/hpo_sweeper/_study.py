@@ -29,7 +29,9 @@ import optuna
 from hydra.utils import instantiate
 from optuna.trial import TrialState
 
-from hydra_plugins.hpo_sweeper._identity import ATTR_IDENTITY, differences, refusal
+from hpo_record.study import ATTR_ERROR, ATTR_IDENTITY, ATTR_INTERRUPTED, ATTR_JOB_NUM, INTERRUPTED
+
+from hydra_plugins.hpo_sweeper._identity import differences, refusal
 from hydra_plugins.hpo_sweeper.storage import (
     display_url,
     has_heartbeat,
@@ -38,13 +40,6 @@ from hydra_plugins.hpo_sweeper.storage import (
 )
 
 log = logging.getLogger(__name__)
-
-ATTR_JOB_NUM = "job_num"
-ATTR_JOB_DIR = "job_dir"
-ATTR_ERROR = "error"
-ATTR_INTERRUPTED = "interrupted"
-
-INTERRUPTED = "interrupted: the sweep was stopped while this trial ran"
 
 _WHITELIST = ("optuna.samplers.*", "optuna.pruners.*", "hydra_plugins.hydra_optuna_sweeper.*")
 

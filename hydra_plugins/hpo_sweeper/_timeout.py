@@ -30,7 +30,6 @@ from typing import Any
 from hydra_plugins.hpo_sweeper import _procs
 from hydra_plugins.hpo_sweeper._outcome import one_line
 
-ATTR_WORKER = "hpo:worker"
 STOP_WAIT_S = 15.0
 """How long the driver waits, all timed-out trials together, for their workers to be killed."""
 

@@ -86,7 +86,8 @@ def current_trial() -> TrialLink | None:
 
     from hydra_plugins.hpo_sweeper.storage import open_storage
     from hydra_plugins.hpo_sweeper._study import build_pruner
-    from hydra_plugins.hpo_sweeper._timeout import ATTR_WORKER, where_this_runs
+    from hpo_record.study import ATTR_WORKER
+    from hydra_plugins.hpo_sweeper._timeout import where_this_runs
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     pruner_cfg = HydraConfig.get().sweeper.get("pruner") if HydraConfig.initialized() else None
