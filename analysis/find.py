@@ -34,7 +34,7 @@ def storage_of(path: Path) -> str | None:
         storage = (((config.get("hydra") or {}).get("sweeper") or {}).get("storage"))
         if not storage or "${" in str(storage):
             return None
-        from hydra_plugins.hpo_sweeper.storage import storage_url
+        from hpo_record.storage import storage_url
 
         return storage_url(str(storage), path)  # as the sweeper opened it (the driver of a bare postgresql://)
     return None

@@ -98,7 +98,7 @@ def param_column(name: str) -> str:
 
 def open_studies(path: Path, label: str) -> tuple[list[Sweep], list[str]]:
     """The studies of a sweep directory (and what made one unreadable)."""
-    from hydra_plugins.hpo_sweeper.storage import open_storage
+    from hpo_record.storage import open_storage
 
     try:
         url = storage_of(path)

@@ -8,4 +8,5 @@ so each of them can change without the others as long as it keeps to what is wri
 - :mod:`hpo_record.job`      the job record (``metrics.json``): its schema, written and read there only
 - :mod:`hpo_record.study`    the names of the attributes the sweep records in its Optuna study,
   and a population-based training trial's lineage
+- :mod:`hpo_record.storage`  where a sweep's study is stored and how it is opened
 """

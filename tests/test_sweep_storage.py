@@ -137,7 +137,7 @@ def test_two_drivers_with_their_own_sweep_directories_share_one_postgresql_study
 
 _OPEN_AT = """
 import sys, time
-from hydra_plugins.hpo_sweeper.storage import open_storage, storage_url
+from hpo_record.storage import open_storage, storage_url
 start = float(sys.argv[2])
 while time.time() < start:
     pass

@@ -33,6 +33,7 @@ from hydra.utils import get_method
 from omegaconf import DictConfig, OmegaConf
 
 from hpo_record.files import MULTIRUN_FILE
+from hpo_record.storage import storage_url
 from hpo_record.study import ATTR_JOB_DIR, ATTR_JOB_NUM
 
 from hydra_plugins.hpo_sweeper import _launchers, _pbt, _private
@@ -64,9 +65,6 @@ from hydra_plugins.hpo_sweeper._study import (
     requeue_cut_points,
 )
 from hydra_plugins.hpo_sweeper.hooks import FailedJob, call_job_failed, load_hook
-from hydra_plugins.hpo_sweeper.storage import (
-    storage_url,
-)
 
 log = logging.getLogger("hydra_plugins.hpo_sweeper")
 

@@ -32,10 +32,10 @@ from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
 from hpo_record.files import RESULTS_FILE
+from hpo_record.storage import display_url
 from hpo_record.study import ATTR_JOB_DIR, ATTR_JOB_NUM
 
 from hydra_plugins.hpo_sweeper._space import SearchSpace
-from hydra_plugins.hpo_sweeper.storage import display_url
 
 log = logging.getLogger(__name__)
 

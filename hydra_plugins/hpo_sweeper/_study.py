@@ -29,15 +29,10 @@ import optuna
 from hydra.utils import instantiate
 from optuna.trial import TrialState
 
+from hpo_record.storage import display_url, has_heartbeat, open_storage, use_wal
 from hpo_record.study import ATTR_ERROR, ATTR_IDENTITY, ATTR_INTERRUPTED, ATTR_JOB_NUM, INTERRUPTED
 
 from hydra_plugins.hpo_sweeper._identity import differences, refusal
-from hydra_plugins.hpo_sweeper.storage import (
-    display_url,
-    has_heartbeat,
-    open_storage,
-    use_wal,
-)
 
 log = logging.getLogger(__name__)
 

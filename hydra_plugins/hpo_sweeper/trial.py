@@ -84,7 +84,7 @@ def current_trial() -> TrialLink | None:
     import optuna
     from hydra.core.hydra_config import HydraConfig
 
-    from hydra_plugins.hpo_sweeper.storage import open_storage
+    from hpo_record.storage import open_storage
     from hydra_plugins.hpo_sweeper._study import build_pruner
     from hpo_record.study import ATTR_WORKER
     from hydra_plugins.hpo_sweeper._timeout import where_this_runs
