@@ -19,11 +19,11 @@ import shlex
 from collections.abc import Sequence
 from pathlib import Path
 
-from hydra_plugins.hpo_sweeper.hooks import FailedJob
 from omegaconf import DictConfig, OmegaConf
 
 from hpo_app import fmt
 from hpo_record import files, job as job_record
+from hpo_record.seam import FailedJob
 from hpo_app.checks import check_continuable
 
 

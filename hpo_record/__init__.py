@@ -9,4 +9,9 @@ so each of them can change without the others as long as it keeps to what is wri
 - :mod:`hpo_record.study`    the names of the attributes the sweep records in its Optuna study,
   and a population-based training trial's lineage
 - :mod:`hpo_record.storage`  where a sweep's study is stored and how it is opened
+- :mod:`hpo_record.trial`    the trial side: a job's link to its trial (report, prune, where it runs)
+- :mod:`hpo_record.seam`     what the sweeper hands to the application's hooks
+
+Nothing heavy is imported with it: Optuna, SQLAlchemy and Hydra are imported by the functions
+that need them.
 """

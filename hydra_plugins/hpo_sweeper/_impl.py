@@ -2,8 +2,8 @@
 
 What it adds to the released hydra-optuna-sweeper (same keys):
 
-- pruning: the jobs report intermediate values (``trial.current_trial()``) and the configured
-  pruner (``hydra.sweeper.pruner``) stops them; a pruned job is told PRUNED;
+- pruning: the jobs report intermediate values (``hpo_record.trial.current_trial()``) and the
+  configured pruner (``hydra.sweeper.pruner``) stops them; a pruned job is told PRUNED;
 - asynchronous dispatch: a new trial starts as soon as any running one finishes, instead of
   blocking batches of ``n_jobs`` (``_dispatch``, ``_runner``);
 - resume, heartbeats and stale trials, job numbers that never collide (``_study``);
@@ -33,8 +33,10 @@ from hydra.utils import get_method
 from omegaconf import DictConfig, OmegaConf
 
 from hpo_record.files import MULTIRUN_FILE
+from hpo_record.seam import FailedJob
 from hpo_record.storage import storage_url
 from hpo_record.study import ATTR_JOB_DIR, ATTR_JOB_NUM
+from hpo_record.trial import build_pruner
 
 from hydra_plugins.hpo_sweeper import _launchers, _pbt, _private
 from hydra_plugins.hpo_sweeper._dispatch import Dispatcher
@@ -57,14 +59,13 @@ from hydra_plugins.hpo_sweeper._runner import Runner, Sweep, _on_ctrl_c
 from hydra_plugins.hpo_sweeper._space import SearchSpace, grid_size, parse
 from hydra_plugins.hpo_sweeper._study import (
     Heartbeats,
-    build_pruner,
     build_sampler,
     count_finished,
     open_study,
     quiet_optuna,
     requeue_cut_points,
 )
-from hydra_plugins.hpo_sweeper.hooks import FailedJob, call_job_failed, load_hook
+from hydra_plugins.hpo_sweeper.hooks import call_job_failed, load_hook
 
 log = logging.getLogger("hydra_plugins.hpo_sweeper")
 

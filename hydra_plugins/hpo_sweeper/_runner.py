@@ -26,7 +26,9 @@ import optuna
 from omegaconf import DictConfig
 from optuna.trial import TrialState
 
+from hpo_record.seam import FailedJob
 from hpo_record.study import ATTR_ERROR, ATTR_JOB_DIR, ATTR_JOB_NUM, ATTR_WORKER, INTERRUPTED
+from hpo_record.trial import environment
 
 from hydra_plugins.hpo_sweeper._dispatch import Dispatcher, Finished, Job
 from hydra_plugins.hpo_sweeper._outcome import (
@@ -46,8 +48,7 @@ from hydra_plugins.hpo_sweeper._study import (
     tell,
 )
 from hydra_plugins.hpo_sweeper._timeout import TrialTimeout, stop_workers
-from hydra_plugins.hpo_sweeper.hooks import FailedJob, call_job_failed
-from hydra_plugins.hpo_sweeper.trial import environment
+from hydra_plugins.hpo_sweeper.hooks import call_job_failed
 
 log = logging.getLogger("hydra_plugins.hpo_sweeper")
 
