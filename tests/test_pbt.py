@@ -20,16 +20,10 @@ from optuna.distributions import (
 from optuna.trial import TrialState
 
 from hpo_record.study import ATTR_END, ATTR_MEMBER, ATTR_PARENT, ATTR_START
-from hydra_plugins.hpo_sweeper import _pbt
+from hydra_plugins.hpo_sweeper import _pbt, _pbt_settings
+from hydra_plugins.hpo_sweeper._pbt import Interval, Population, perturb, sample
 from hydra_plugins.hpo_sweeper._pbt_record import STALE_WAITING
-from hydra_plugins.hpo_sweeper._pbt import (
-    Interval,
-    PbtError,
-    PbtSettings,
-    Population,
-    perturb,
-    sample,
-)
+from hydra_plugins.hpo_sweeper._pbt_settings import PbtError, PbtSettings
 
 SPACE = {
     "model.learning_rate": FloatDistribution(1e-5, 1e-2, log=True),
@@ -194,7 +188,7 @@ def test_settings_are_checked_in_one_line() -> None:
             "resample_probability": 0.25, "perturbation_factors": [0.8, 1.2], "mutable": list(MUTABLE),
             "budget_key": "train.total_timesteps", "checkpoint_key": "train.init_from", "seed": 0}
     nop = optuna.pruners.NopPruner()
-    ok = _pbt.settings(conf, config, directions=["maximize"], pruner=nop)
+    ok = _pbt_settings.settings(conf, config, directions=["maximize"], pruner=nop)
     assert ok.total == 300 and ok.n_intervals == 3 and ok.population_size == 0
     bad = [
         (dict(conf), ["maximize", "minimize"], nop, "2 objectives"),
@@ -207,7 +201,7 @@ def test_settings_are_checked_in_one_line() -> None:
     ]
     for c, directions, pruner, words in bad:
         with pytest.raises(PbtError) as info:
-            _pbt.settings(c, config, directions=directions, pruner=pruner)
+            _pbt_settings.settings(c, config, directions=directions, pruner=pruner)
         assert words in str(info.value) and "\n" not in str(info.value)
     assert math.ceil(250 / 100) == _settings(total=250).n_intervals
 

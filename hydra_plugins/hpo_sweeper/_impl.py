@@ -38,7 +38,7 @@ from hpo_record.storage import storage_url
 from hpo_record.study import ATTR_JOB_DIR, ATTR_JOB_NUM
 from hpo_record.trial import build_pruner
 
-from hydra_plugins.hpo_sweeper import _launchers, _pbt, _private
+from hydra_plugins.hpo_sweeper import _launchers, _pbt, _pbt_settings, _private
 from hydra_plugins.hpo_sweeper._dispatch import Dispatcher
 from hydra_plugins.hpo_sweeper._identity import identity
 from hydra_plugins.hpo_sweeper._outcome import one_line
@@ -171,8 +171,8 @@ class HpoSweeperImpl(Sweeper):
             format_value = load_hook(self.hooks.get("format_value"), "format_value")
             next_steps = load_hook(self.hooks.get("next_steps"), "next_steps")
             config = self._check_config(space, load_hook(self.hooks.get("check"), "check"))
-            pbt = None if self.pbt is None else _pbt.settings(self.pbt, config, directions=self.directions,
-                                                               pruner=self.pruner, searched=list(space.distributions))
+            pbt = None if self.pbt is None else _pbt_settings.settings(
+                self.pbt, config, directions=self.directions, pruner=self.pruner, searched=list(space.distributions))
             self._stop_if_interrupted()
             writable(sweep_dir)
             sweep_identity = identity(config, space, self.directions, self.metrics, self.resume_ignore)

@@ -23,7 +23,7 @@ from hpo_record.study import (
 )
 
 if TYPE_CHECKING:
-    from hydra_plugins.hpo_sweeper._pbt import PbtSettings
+    from hydra_plugins.hpo_sweeper._pbt_settings import PbtSettings
 
 
 STALE_WAITING = "enqueued by a driver that stopped before starting it (population-based training)"

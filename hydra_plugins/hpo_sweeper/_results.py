@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 
 def results(study: optuna.study.Study, *, url: str, space: SearchSpace, n_trials: int,
             metrics: list[str], pbt: Any = None) -> dict[str, Any]:
-    """``pbt``: the sweep's PBT settings (``_pbt.PbtSettings``); the best is then the best member
+    """``pbt``: the sweep's PBT settings (``_pbt_settings.PbtSettings``); the best is then the best member
     at the end of its budget, and a ``pbt`` node holds its schedule and every interval."""
     trials = study.get_trials(deepcopy=False)
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
