@@ -127,7 +127,8 @@ def read(job_dir: Path) -> JobRecord:
 
 
 def one_line(err: BaseException) -> str:
-    """``Type: first line of the message``: how a failure is named in a record, a log or a report."""
+    """``Type: first line of the message``: how a failure is named in a record, the study (a
+    trial's ``error``), a log or a report."""
     text = str(err).strip().splitlines()
     return f"{type(err).__name__}: {text[0] if text else ''}".strip()
 

@@ -33,6 +33,7 @@ from hydra.utils import get_method
 from omegaconf import DictConfig, OmegaConf
 
 from hpo_record.files import MULTIRUN_FILE
+from hpo_record.job import one_line
 from hpo_record.seam import FailedJob
 from hpo_record.storage import storage_url
 from hpo_record.study import ATTR_JOB_DIR, ATTR_JOB_NUM
@@ -41,7 +42,6 @@ from hpo_record.trial import build_pruner
 from hydra_plugins.hpo_sweeper import _launchers, _pbt, _pbt_settings, _private
 from hydra_plugins.hpo_sweeper._dispatch import Dispatcher
 from hydra_plugins.hpo_sweeper._identity import identity
-from hydra_plugins.hpo_sweeper._outcome import one_line
 from hydra_plugins.hpo_sweeper._preflight import (
     SweepError,
     opened,

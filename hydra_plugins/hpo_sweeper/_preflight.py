@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from hpo_record.files import STUDY_DB_FILE, STUDY_JOURNAL_FILE
+from hpo_record.job import one_line
 from hpo_record.storage import display_url
 
-from hydra_plugins.hpo_sweeper._outcome import one_line
 from hydra_plugins.hpo_sweeper._results import shown_path
 
 

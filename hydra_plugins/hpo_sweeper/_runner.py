@@ -26,6 +26,7 @@ import optuna
 from omegaconf import DictConfig
 from optuna.trial import TrialState
 
+from hpo_record.job import one_line
 from hpo_record.seam import FailedJob
 from hpo_record.study import ATTR_ERROR, ATTR_JOB_DIR, ATTR_JOB_NUM, ATTR_WORKER, INTERRUPTED
 from hpo_record.trial import environment
@@ -35,7 +36,6 @@ from hydra_plugins.hpo_sweeper._outcome import (
     Outcome,
     Tally,
     decode,
-    one_line,
     progress_line,
 )
 from hydra_plugins.hpo_sweeper._pbt import Population, job_overrides

@@ -27,9 +27,8 @@ import sys
 import time
 from typing import Any
 
+from hpo_record.job import one_line
 from hpo_record.trial import start_time
-
-from hydra_plugins.hpo_sweeper._outcome import one_line
 
 STOP_WAIT_S = 15.0
 """How long the driver waits, all timed-out trials together, for their workers to be killed."""
