@@ -25,8 +25,8 @@ from hpo_record import files
 def _age(root: Path, seconds: float = 60.0) -> None:
     """Every file under ``root`` as written ``seconds`` ago (a sweep that finished a while ago)."""
     then = time.time() - seconds
-    for folder, _, files in os.walk(root):
-        for name in files:
+    for folder, _, names in os.walk(root):
+        for name in names:
             os.utime(Path(folder) / name, (then, then))
 
 

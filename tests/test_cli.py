@@ -38,16 +38,16 @@ class Case:
 def _bad_csvs(folder: Path) -> dict[str, Path]:
     """Real-layout CSV files, each with one fault, made from the fixture download."""
     sample = pd.read_csv(SPY_SAMPLE)
-    files = {}
-    files["no_close"] = folder / "no_close_column.csv"
-    sample.drop(columns=["Close", "Adj Close"]).to_csv(files["no_close"], index=False)
-    files["duplicates"] = folder / "duplicate_dates.csv"
+    csvs = {}
+    csvs["no_close"] = folder / "no_close_column.csv"
+    sample.drop(columns=["Close", "Adj Close"]).to_csv(csvs["no_close"], index=False)
+    csvs["duplicates"] = folder / "duplicate_dates.csv"
     duplicated = sample.copy()
     duplicated.loc[200, "Date"] = duplicated.loc[199, "Date"]
-    duplicated.to_csv(files["duplicates"], index=False)
-    files["short"] = folder / "too_short.csv"
-    sample.head(150).to_csv(files["short"], index=False)
-    return files
+    duplicated.to_csv(csvs["duplicates"], index=False)
+    csvs["short"] = folder / "too_short.csv"
+    sample.head(150).to_csv(csvs["short"], index=False)
+    return csvs
 
 
 def _cases(folder: Path) -> dict[str, Case]:

@@ -163,8 +163,8 @@ def test_interrupted_sweep_resumes_to_exactly_n_trials_without_overwriting(tmp_p
     assert "Sweep finished" in proc2.stdout + proc2.stderr and "  resume:  " not in proc2.stdout + proc2.stderr
     study = load_study(sweep)
     assert sum(counts(t) for t in study.trials) == n_trials
-    for name, files in before.items():  # nothing that existed was overwritten
-        assert _hash_tree(sweep / name) == files
+    for name, tree in before.items():  # nothing that existed was overwritten
+        assert _hash_tree(sweep / name) == tree
     new_jobs = sorted(int(j.name) for j in job_dirs(sweep) if j.name not in before)
     assert new_jobs == list(range(first_new_job, first_new_job + n_trials - len(finished)))
     assert results(sweep)["counts"]["complete"] == n_trials
