@@ -8,9 +8,8 @@ import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from hpo_app.artifacts import MULTIRUN_FILE, STUDY_DB_FILE
+from hpo_record.files import MULTIRUN_FILE, STUDY_DB_FILE, STUDY_JOURNAL_FILE
 
-JOURNAL_FILE = "optuna.journal"
 _SQLITE_HEADER = b"SQLite format 3\x00"
 
 
@@ -26,8 +25,8 @@ def storage_of(path: Path) -> str | None:
             if f.read(16) != _SQLITE_HEADER:
                 raise ValueError(f"{db}: not an SQLite database")
         return f"sqlite:///{db}"
-    if (path / JOURNAL_FILE).is_file():
-        return f"journal:{path / JOURNAL_FILE}"
+    if (path / STUDY_JOURNAL_FILE).is_file():
+        return f"journal:{path / STUDY_JOURNAL_FILE}"
     if (path / MULTIRUN_FILE).is_file():
         import yaml
 
@@ -35,14 +34,14 @@ def storage_of(path: Path) -> str | None:
         storage = (((config.get("hydra") or {}).get("sweeper") or {}).get("storage"))
         if not storage or "${" in str(storage):
             return None
-        from hydra_plugins.hpo_sweeper.storage import storage_url
+        from hpo_record.storage import storage_url
 
         return storage_url(str(storage), path)  # as the sweeper opened it (the driver of a bare postgresql://)
     return None
 
 
 def is_sweep_dir(path: Path) -> bool:
-    return any((path / f).is_file() for f in (STUDY_DB_FILE, JOURNAL_FILE, MULTIRUN_FILE))
+    return any((path / f).is_file() for f in (STUDY_DB_FILE, STUDY_JOURNAL_FILE, MULTIRUN_FILE))
 
 
 def find_sweep_dirs(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
@@ -55,7 +54,7 @@ def find_sweep_dirs(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
             raise NoSweepError(f"{raw}: {'not a directory' if path.exists() else 'no such directory'}")
         sweeps = _sweeps_below(path.resolve(), depth=2)
         if not sweeps:
-            raise NoSweepError(f"{raw}: no sweep found ({STUDY_DB_FILE}, {JOURNAL_FILE} or {MULTIRUN_FILE}, "
+            raise NoSweepError(f"{raw}: no sweep found ({STUDY_DB_FILE}, {STUDY_JOURNAL_FILE} or {MULTIRUN_FILE}, "
                                "here or in its subdirectories)")
         found.extend(s for s in sweeps if s not in found)
     return found

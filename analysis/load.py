@@ -21,14 +21,15 @@ import numpy as np
 import optuna
 import pandas as pd
 
-from hpo_app import record
-from hpo_app.artifacts import (
+from hpo_record import job as job_record
+from hpo_record.files import (
     BASELINES,
     EQUITY_FILE,
     EVAL_CURVE_FILE,
     MULTIRUN_FILE,
 )
-from hpo_app.record import one_line
+from hpo_record.job import one_line
+from hpo_record.study import ATTR_ERROR, ATTR_JOB_DIR, ATTR_JOB_NUM
 
 from . import pbt
 from .cache import Memo, tree_stats
@@ -97,7 +98,7 @@ def param_column(name: str) -> str:
 
 def open_studies(path: Path, label: str) -> tuple[list[Sweep], list[str]]:
     """The studies of a sweep directory (and what made one unreadable)."""
-    from hydra_plugins.hpo_sweeper.storage import open_storage
+    from hpo_record.storage import open_storage
 
     try:
         url = storage_of(path)
@@ -173,8 +174,8 @@ def trial_rows(sweep: Sweep) -> list[dict[str, Any]]:
         attrs = t.user_attrs
         row: dict[str, Any] = {
             "sweep": sweep.name, "model": sweep.model, "trial": t.number, "study": sweep.study.study_name,
-            "job_num": attrs.get("job_num"), "state": _STATE_NAMES.get(t.state.name, t.state.name.lower()),
-            "error": attrs.get("error"), "job_dir": _job_dir(sweep.path, attrs),
+            "job_num": attrs.get(ATTR_JOB_NUM), "state": _STATE_NAMES.get(t.state.name, t.state.name.lower()),
+            "error": attrs.get(ATTR_ERROR), "job_dir": _job_dir(sweep.path, attrs),
         }
         for i, v in enumerate(t.values or []):
             row["objective" if i == 0 else f"objective_{i}"] = float(v)
@@ -200,19 +201,19 @@ def trial_rows(sweep: Sweep) -> list[dict[str, Any]]:
 def _job_dir(sweep_dir: Path, attrs: dict[str, Any]) -> str | None:
     """Where a trial's job directory is now: named by its job number in the sweep directory (the
     sweep may have been moved or copied since the sweeper recorded ``job_dir``)."""
-    if attrs.get("job_num") is not None:
-        return str(sweep_dir / str(attrs["job_num"]))
-    return attrs.get("job_dir")
+    if attrs.get(ATTR_JOB_NUM) is not None:
+        return str(sweep_dir / str(attrs[ATTR_JOB_NUM]))
+    return attrs.get(ATTR_JOB_DIR)
 
 
 _STATE_NAMES = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed", "RUNNING": "running",
                 "WAITING": "waiting"}
 
 
-def _add_record(row: dict[str, Any], job_dir: Path, finished: bool) -> record.JobRecord | None:
+def _add_record(row: dict[str, Any], job_dir: Path, finished: bool) -> job_record.JobRecord | None:
     try:
-        rec = record.read(job_dir)
-    except record.RecordError as err:
+        rec = job_record.read(job_dir)
+    except job_record.RecordError as err:
         if finished:
             row["issue"] = str(err).replace(str(job_dir) + "/", "")
         return None
@@ -230,7 +231,7 @@ def _add_record(row: dict[str, Any], job_dir: Path, finished: bool) -> record.Jo
     return rec
 
 
-def _validation_returns(rec: record.JobRecord, job_dir: Path) -> np.ndarray | None:
+def _validation_returns(rec: job_record.JobRecord, job_dir: Path) -> np.ndarray | None:
     """The agent's per-bar validation returns: from its record, or (records written before they
     held them) from the ``val`` segment of its ``equity.csv``."""
     if rec.val_returns:

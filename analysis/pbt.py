@@ -1,7 +1,7 @@
 """Population-based training sweeps in the report: the result, its schedule, its replay, two plots.
 
-A PBT sweep's trials are its members' intervals (``hydra_plugins.hpo_sweeper._pbt``): each
-trial carries its member, the steps it trained from and to, the trial whose saved model it
+A PBT sweep's trials are its members' intervals (docs/sweeper.md, "Population-based training"):
+each trial carries its member, the steps it trained from and to, the trial whose saved model it
 continued (its parent) and why (``first``, ``continue``, ``exploit``, ``replace``, ``restart``); the
 loader puts them in the trial table's ``pbt_*`` columns. The sweep's result is the best member at
 the end of its budget, not the best interval: an interval's score in the middle of training is
@@ -22,10 +22,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hydra_plugins.hpo_sweeper import _pbt
+from hpo_record import study as study_record
 
-COLUMNS = {"pbt_member": _pbt.ATTR_MEMBER, "pbt_start": _pbt.ATTR_START, "pbt_end": _pbt.ATTR_END,
-           "pbt_parent": _pbt.ATTR_PARENT, "pbt_exploited": _pbt.ATTR_EXPLOITED, "pbt_reason": _pbt.ATTR_REASON}
+COLUMNS = {"pbt_member": study_record.ATTR_MEMBER, "pbt_start": study_record.ATTR_START,
+           "pbt_end": study_record.ATTR_END, "pbt_parent": study_record.ATTR_PARENT,
+           "pbt_exploited": study_record.ATTR_EXPLOITED, "pbt_reason": study_record.ATTR_REASON}
 """Trial-table column -> the trial's user attribute."""
 CHECKPOINT_KEY = "train.init_from"
 CLONED = ("exploit", "replace")
@@ -33,7 +34,7 @@ CLONED = ("exploit", "replace")
 
 def row_values(user_attrs: dict[str, Any]) -> dict[str, Any]:
     """The ``pbt_*`` columns of one trial (empty for a trial of another kind of sweep)."""
-    if user_attrs.get(_pbt.ATTR_MEMBER) is None:
+    if user_attrs.get(study_record.ATTR_MEMBER) is None:
         return {}
     return {column: user_attrs.get(attr) for column, attr in COLUMNS.items()}
 
@@ -51,8 +52,9 @@ def final_intervals(trials: pd.DataFrame) -> pd.DataFrame:
 
 
 def lineage(trials: pd.DataFrame, study: Any, trial: int) -> pd.DataFrame:
-    """The rows of the intervals that led to ``trial``, first to last (the sweeper's lineage in the study)."""
-    numbers = [t.number for t in _pbt.lineage(study.get_trials(deepcopy=False), trial)]
+    """The rows of the intervals that led to ``trial``, first to last (the lineage the study
+    records: ``hpo_record.study.lineage``)."""
+    numbers = [t.number for t in study_record.lineage(study.get_trials(deepcopy=False), trial)]
     return trials.set_index("trial", drop=False).loc[numbers].reset_index(drop=True)
 
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from hpo_app.artifacts import HYDRA_DIR
+from hpo_record.files import HYDRA_DIR
 
 RERUN_PREFIX = "python -m hpo_app"
 SWEEP_ONLY_GROUPS: tuple[str, ...] = ("hpo", "scheduler", "sampler")

@@ -144,9 +144,9 @@ def agreement(job: Path) -> float:
 
 
 def row(job: Path) -> dict[str, float]:
-    from hpo_app import record
+    from hpo_record import job as job_record
 
-    r = record.read(job)
+    r = job_record.read(job)
     ref = r.baselines["reference"]
     out = {f"{s}": r.metrics[f"{s}/sharpe"] for s in ("train", "val", "test")}
     out.update({f"ref_{s}": ref[f"{s}/sharpe"] for s in ("train", "val", "test")})
@@ -219,13 +219,13 @@ def part_defaults(seeds: int, out: Path) -> dict[str, Any]:
 
 def part_table(seeds: int, out: Path, progress: Callable[[dict[str, Any]], None] = lambda _: None) -> dict[str, Any]:
     """Seed by seed (every model), then GOOG; ``progress`` gets the rows so far after each."""
-    from hpo_app import record
+    from hpo_record import job as job_record
 
     rows: list[dict[str, Any]] = []
     for seed in range(seeds):
         for model in MODELS:
             data = [f"model={model}", "data=edge", f"data.seed={seed}", f"seed={seed}"]
-            default = record.read(run(data, out / f"{model}_default_{seed}"))
+            default = job_record.read(run(data, out / f"{model}_default_{seed}"))
             s = trust.summarize(trust.sweep(["-m", "hpo=standard", *data], out / f"{model}_tuned_{seed}",
                                             out / f"{model}_tuned_{seed}.log"))
             rows.append({"market": "planted edge", "model": model, "seed": seed,
@@ -238,7 +238,7 @@ def part_table(seeds: int, out: Path, progress: Callable[[dict[str, Any]], None]
             progress({"rows": rows})
     goog = ["data=csv", f"data.path={trust.goog_csv(out)}"]
     for model in MODELS:
-        default = record.read(run([f"model={model}", *goog], out / f"{model}_goog_default"))
+        default = job_record.read(run([f"model={model}", *goog], out / f"{model}_goog_default"))
         s = trust.summarize(trust.sweep(["-m", "hpo=standard", f"model={model}", *goog], out / f"{model}_goog_tuned",
                                         out / f"{model}_goog_tuned.log"))
         rows.append({"market": "GOOG", "model": model, "seed": 0,

@@ -49,7 +49,7 @@ LABELS = {"pbt": "PBT, 8 members", "asha": "ASHA, 14 trials", "none": "no prunin
 
 def sweep(method: str, seed: int, out: Path) -> dict[str, Any]:
     """Run one sweep (or read it, when its results file says it finished) and measure it."""
-    from hpo_app import record
+    from hpo_record import job as job_record
 
     sweep_dir = out / f"{method}_{seed}"
     results_file = sweep_dir / "optimization_results.yaml"
@@ -66,13 +66,13 @@ def sweep(method: str, seed: int, out: Path) -> dict[str, Any]:
             raise SystemExit(f"{method} seed {seed}: the sweep exited {code}; see {out / f'{method}_{seed}.log'}")
         timing.write_text(f"{time.perf_counter() - t0:.1f}\n")
     results = yaml.safe_load(results_file.read_text())
-    best = record.read(sweep_dir / str(results["best_trial"]["job_num"]))
+    best = job_record.read(sweep_dir / str(results["best_trial"]["job_num"]))
     steps = 0
     for job in sweep_dir.iterdir():
         if job.name.isdigit():
             try:
-                steps += record.read(job).timesteps or 0
-            except record.RecordError:
+                steps += job_record.read(job).timesteps or 0
+            except job_record.RecordError:
                 pass
     return {"method": method, "seed": seed, "val": float(results["best_value"]),
             "test": best.metrics["test/sharpe"], "bh_test": best.baselines["buy_and_hold"]["test/sharpe"],

@@ -57,7 +57,7 @@ sys.path.insert(0, str(REPO))
 import yaml  # noqa: E402
 
 from bench.trivial_app import TIMING_FILE, duration_for  # noqa: E402
-from hpo_app import artifacts  # noqa: E402
+from hpo_record import files  # noqa: E402
 from bench.docs_section import markers, write_section  # noqa: E402
 
 START, END = markers("sweep")
@@ -316,10 +316,10 @@ def bench_ppo(sizes: Sizes, out: Path, timeout: float) -> dict[str, Any]:
                 f"hydra.sweep.dir={rel(sweep)}"]
         r = run(f"ppo_{scheduler}", argv, sweep, out / "logs", timeout)
         commands.append(r.command)
-        results = yaml.safe_load((sweep / artifacts.RESULTS_FILE).read_text())
+        results = yaml.safe_load((sweep / files.RESULTS_FILE).read_text())
         jobs = [p for p in sweep.iterdir() if p.is_dir() and p.name.isdigit()]
-        metrics = [json.loads((p / artifacts.METRICS_FILE).read_text()) for p in jobs
-                   if (p / artifacts.METRICS_FILE).exists()]
+        metrics = [json.loads((p / files.METRICS_FILE).read_text()) for p in jobs
+                   if (p / files.METRICS_FILE).exists()]
         study = optuna.load_study(study_name=results["study_name"], storage=results["storage"])
         params[scheduler] = [t.params for t in sorted(study.trials, key=lambda t: t.number)]
         rows[scheduler] = {
@@ -342,7 +342,7 @@ def bench_ppo(sizes: Sizes, out: Path, timeout: float) -> dict[str, Any]:
     best = rows["none"]["best_trial"]
     if best is not None and best < same and rows["asha"]["best_trial"] != best:
         asha = optuna.load_study(study_name="ppo", storage=yaml.safe_load(
-            (out / "ppo" / "asha" / artifacts.RESULTS_FILE).read_text())["storage"]).trials[best]
+            (out / "ppo" / "asha" / files.RESULTS_FILE).read_text())["storage"]).trials[best]
         note = (f"The unpruned run's best trial ({best}) has the same parameters in the ASHA run, where it ended "
                 f"{asha.state.name}" + (f" at evaluation {asha.last_step} (value {asha.intermediate_values[asha.last_step]:.3f})"
                                         if asha.state.name == "PRUNED" else f" with value {asha.value}") + ".")

@@ -59,10 +59,10 @@ def finished(args: list[str], out: Path, log: Path) -> bool:
         return not counts.get("running") and sum(counts.values()) >= int(data.get("n_trials") or 1)
     if not (out.is_dir() and log.is_file()):
         return False
-    from hpo_app import record
+    from hpo_record import job as job_record
 
     try:
-        return record.read(out).state == "complete"
+        return job_record.read(out).state == "complete"
     except Exception:
         return False
 
@@ -111,9 +111,9 @@ def part_tuning(seeds: int, out: Path) -> dict[str, Any]:
     rows = []
     for seed in range(seeds):
         single = sweep(["data=edge", f"data.seed={seed}", f"seed={seed}"], out / f"untuned_{seed}", out / f"untuned_{seed}.log")
-        from hpo_app import record
+        from hpo_record import job as job_record
 
-        untuned = record.read(single)
+        untuned = job_record.read(single)
         s = summarize(sweep(["-m", "hpo=standard", "data=edge", f"data.seed={seed}", f"seed={seed}"],
                             out / f"tuned_{seed}", out / f"tuned_{seed}.log"))
         rows.append({"seed": seed, "untuned": untuned.metrics["test/sharpe"], "tuned": float(s.best["test/sharpe"]),

@@ -3,7 +3,7 @@
 Real sweeps of a thousand trials take hours here, so the benchmark writes their files directly:
 what the sweeper and the TrainingEngine leave on disk, built with the same code where it matters
 (the search spaces of ``conf/search_space/`` parsed by the sweeper, job records written by
-``hpo_app.record``, metrics by ``hpo_app.metrics``, the study by Optuna). The numbers behave like a
+``hpo_record.job``, metrics by ``hpo_app.metrics``, the study by Optuna). The numbers behave like a
 real sweep: a trial's skill is a smooth function of its learning rate and gamma plus luck that
 does not carry over from validation to test. Tests use real sweeps instead (``tests/conftest.py``).
 
@@ -28,8 +28,15 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from hpo_app import record  # noqa: E402
-from hpo_app.artifacts import EQUITY_FILE, EVAL_CURVE_FILE, HYDRA_DIR, MULTIRUN_FILE, RESULTS_FILE  # noqa: E402
+from hpo_record import job as job_record  # noqa: E402
+from hpo_record.files import (  # noqa: E402
+    EQUITY_FILE,
+    EVAL_CURVE_FILE,
+    HYDRA_DIR,
+    MULTIRUN_FILE,
+    RESULTS_FILE,
+    STUDY_DB_FILE,
+)
 from hpo_app.metrics import METRIC_NAMES, compute_metrics  # noqa: E402
 
 _Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
@@ -52,10 +59,9 @@ class SweepSpec:
 
 def search_space(model: str) -> Any:
     """The model's search space as the sweeper parses it from ``conf/search_space/<model>.yaml``."""
-    from hydra_plugins.hpo_sweeper._space import parse
+    from hydra_plugins.hpo_sweeper.api import search_space as parsed
 
-    params = yaml.safe_load((REPO / "conf" / "search_space" / f"{model}.yaml").read_text())
-    return parse([f"{k}={v}" for k, v in params.items()], [])
+    return parsed(yaml.safe_load((REPO / "conf" / "search_space" / f"{model}.yaml").read_text()))
 
 
 def _market(n_bars: int, rng: np.random.Generator) -> dict[str, dict[str, np.ndarray]]:
@@ -138,7 +144,7 @@ def write_sweep(sweep_dir: Path, spec: SweepSpec) -> Path:
     ramp = (1.0 - np.exp(-3.0 * np.arange(1, spec.eval_points + 1) / spec.eval_points)) / (1.0 - math.exp(-3.0))
     task_fixed = [f"model={spec.model}", "hpo=standard"]
     scratch = Path(tempfile.mkdtemp(dir="/dev/shm" if os.path.isdir("/dev/shm") else None))
-    study = optuna.create_study(study_name=spec.model, storage=f"sqlite:///{scratch / 'optuna.db'}",
+    study = optuna.create_study(study_name=spec.model, storage=f"sqlite:///{scratch / STUDY_DB_FILE}",
                                 direction="maximize")
     study.set_metric_names(["val/sharpe"])
     trials = []
@@ -163,7 +169,7 @@ def write_sweep(sweep_dir: Path, spec: SweepSpec) -> Path:
         attrs = {"job_num": i, "job_dir": str(job)}
         if i in failed:
             error = f"TrainingDiverged: training diverged: non-finite weights after {stop * spec.eval_every} steps"
-            record.write(job, record.failed(error, trial=trial_info, model=spec.model, seed=i))
+            job_record.write(job, job_record.failed(error, trial=trial_info, model=spec.model, seed=i))
             trials.append(optuna.trial.create_trial(params=p, distributions=space.distributions,
                                                     state=TrialState.FAIL, user_attrs={**attrs, "error": error}))
             continue
@@ -183,8 +189,8 @@ def write_sweep(sweep_dir: Path, spec: SweepSpec) -> Path:
         (job / EQUITY_FILE).write_text("\n".join(equity) + "\n")
         state = "pruned" if i in pruned else "complete"
         value = metrics["val/sharpe"]
-        record.write(job, record.JobRecord(
-            state=state, model=spec.model, objective=record.Objective(("val/sharpe",), ("maximize",), (value,)),
+        job_record.write(job, job_record.JobRecord(
+            state=state, model=spec.model, objective=job_record.Objective(("val/sharpe",), ("maximize",), (value,)),
             metrics=metrics, baselines=baselines, timesteps=stop * spec.eval_every, seconds=stop * 3.3, seed=i,
             periods_per_year=252.0, data_source="synthetic", trial=trial_info,
             val_returns=[float(x) for x in nets["val"]]))  # as the engine records them (schema 2)
@@ -194,7 +200,7 @@ def write_sweep(sweep_dir: Path, spec: SweepSpec) -> Path:
             value=None if i in pruned else value,
             intermediate_values={k + 1: float(r.split(",")[1]) for k, r in enumerate(rows[1:])}))
     study.add_trials(trials)
-    shutil.move(str(scratch / "optuna.db"), str(sweep_dir / "optuna.db"))
+    shutil.move(str(scratch / STUDY_DB_FILE), str(sweep_dir / STUDY_DB_FILE))
     shutil.rmtree(scratch, ignore_errors=True)
     _write_sweep_files(sweep_dir, spec, space, task_fixed)
     return sweep_dir
@@ -204,12 +210,12 @@ def _write_sweep_files(sweep_dir: Path, spec: SweepSpec, space: Any, task: list[
     """multirun.yaml and optimization_results.yaml, from the study as the sweeper writes them."""
     import optuna
 
-    from hydra_plugins.hpo_sweeper._results import results
+    from hydra_plugins.hpo_sweeper.api import results
 
-    study = optuna.load_study(study_name=spec.model, storage=f"sqlite:///{sweep_dir / 'optuna.db'}")
+    study = optuna.load_study(study_name=spec.model, storage=f"sqlite:///{sweep_dir / STUDY_DB_FILE}")
     _dump({"hydra": _hydra(sweep_dir, spec, task, None), "model": {"name": spec.model},
            "objective": {"metric": "val/sharpe", "direction": "maximize"}}, sweep_dir / MULTIRUN_FILE)
-    _dump(results(study, url=f"sqlite:///{sweep_dir / 'optuna.db'}", space=space, n_trials=spec.n_trials,
+    _dump(results(study, url=f"sqlite:///{sweep_dir / STUDY_DB_FILE}", space=space, n_trials=spec.n_trials,
                   metrics=["val/sharpe"]), sweep_dir / RESULTS_FILE)
 
 

@@ -11,7 +11,7 @@ from typing import Any
 from hydra.utils import to_absolute_path
 from omegaconf import DictConfig, OmegaConf
 
-from hpo_app import artifacts, record
+from hpo_record import files, job as job_record
 from hpo_app.checks import unknown_key
 from hpo_app.data import DataError
 from hpo_app.engine import ConfigError, TrainingEngine, objective_spec
@@ -107,6 +107,6 @@ def _write_error(cfg: DictConfig, output_dir: Path, err: BaseException) -> None:
     if str(output_dir) == os.devnull:
         return
     output_dir.mkdir(parents=True, exist_ok=True)
-    (output_dir / artifacts.ERROR_FILE).write_text("".join(traceback.format_exception(err)))
-    record.write(output_dir, record.failed(record.one_line(err), model=OmegaConf.select(cfg, "model.name"),
+    (output_dir / files.ERROR_FILE).write_text("".join(traceback.format_exception(err)))
+    job_record.write(output_dir, job_record.failed(job_record.one_line(err), model=OmegaConf.select(cfg, "model.name"),
                                            seed=OmegaConf.select(cfg, "seed")))

@@ -15,7 +15,7 @@ first fold stops there.
 
 At the end, the agents of the last fold are scored on the test segment (which nothing before saw),
 and the metrics, beside buy-and-hold, flat and (on the planted-edge market) the reference policy,
-are written to the job directory (file names: ``hpo_app.artifacts``; the record: ``hpo_app.record``).
+are written to the job directory (file names: ``hpo_record.files``; the record: ``hpo_record.job``).
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 
-from hpo_app import artifacts, checks, fmt, record
+from hpo_app import checks, fmt
+from hpo_record import files, job as job_record
 from hpo_app.market import load_market_data
 from hpo_app.features import (
     PreparedData,
@@ -46,7 +47,7 @@ from hpo_app.features import (
 )
 from hpo_app.metrics import METRIC_NAMES
 from hpo_app.model_schema import ModelConf
-from hpo_app.record import one_line
+from hpo_record.job import one_line
 from hpo_app.schema import DataConf, EnvConf, ResourcesConf, TrainConf, ValidationConf
 from hpo_app.specs import (  # noqa: F401 - re-exported: the engine's public types
     ConfigError,
@@ -165,13 +166,13 @@ class TrainingEngine:
             log.warning("train.total_timesteps=%d < 2 x train.eval_every=%d: no evaluation during training, "
                         "so nothing for a pruner to act on (only the final one)",
                         self.train_spec.total_timesteps, self.train_spec.eval_every)
-        state, pruned = artifacts.STATE_COMPLETE, None
+        state, pruned = files.STATE_COMPLETE, None
         try:
             for fold, seed in plan:
                 view = fold_view(prepared, fold.train, fold.val) if self.validation.kind == "walkforward" else prepared
                 pruned = self._one_run(AgentRun(view, self.env_spec, self.model_spec, self.train_spec, seed), fold)
                 if pruned is not None:
-                    state = artifacts.STATE_PRUNED
+                    state = files.STATE_PRUNED
                     break
             result = self._finish(prepared, state, started)
         except Exception as exc:
@@ -273,9 +274,9 @@ class TrainingEngine:
             check_finite(value, f"objective {name}", self.timesteps)
         self._write_equity(final[0])
         if self.train_spec.save_model:
-            final[0].model.save(self.output_dir / artifacts.MODEL_FILE)
+            final[0].model.save(self.output_dir / files.MODEL_FILE)
             if self.train_spec.save_replay_buffer and isinstance(final[0].model, OffPolicyAlgorithm):
-                final[0].model.save_replay_buffer(self.output_dir / artifacts.REPLAY_BUFFER_FILE)
+                final[0].model.save_replay_buffer(self.output_dir / files.REPLAY_BUFFER_FILE)
         result = RunResult(state, values, metrics, baselines, self.timesteps, time.perf_counter() - started,
                            self.output_dir)
         self._write_record(result, final[0].prepared, error=None)
@@ -304,7 +305,7 @@ class TrainingEngine:
         self.curve.append(point)
         names = [f"val/{m}" for m in METRIC_NAMES]
         extra = [] if self.single else ["fold", "seed"]
-        with (self.output_dir / artifacts.EVAL_CURVE_FILE).open("w" if point.index == 1 else "a", newline="") as f:
+        with (self.output_dir / files.EVAL_CURVE_FILE).open("w" if point.index == 1 else "a", newline="") as f:
             writer = csv.writer(f)
             if point.index == 1:
                 writer.writerow(["timesteps", "objective", *names, *extra])
@@ -328,7 +329,7 @@ class TrainingEngine:
                     p = run.prepared
                     frames.append(equity_frame(f"fold{run.fold.index}", p, p.segments["val"], run.episodes["val"],
                                                baseline_records(p, "val", self.env_spec, self.reference)))
-        pd.concat(frames).to_csv(self.output_dir / artifacts.EQUITY_FILE, index=False)
+        pd.concat(frames).to_csv(self.output_dir / files.EQUITY_FILE, index=False)
 
     def _write_record(self, result: RunResult | None, prepared: PreparedData | None, error: str | None) -> None:
         segments = {}
@@ -340,10 +341,10 @@ class TrainingEngine:
                   "timesteps": r.timesteps, "metrics": r.val} for r in self.runs] if not self.single else []
         first_seed = [r for r in self.runs if r.seed == self.seed]
         val_returns = [float(x) for r in first_seed for x in r.episodes["val"].net_returns] if result else []
-        record.write(self.output_dir, record.JobRecord(
-            state=result.state if result else artifacts.STATE_FAILED,
+        job_record.write(self.output_dir, job_record.JobRecord(
+            state=result.state if result else files.STATE_FAILED,
             model=self.model_spec.name,
-            objective=record.Objective(self.objective_spec.metrics, self.objective_spec.directions,
+            objective=job_record.Objective(self.objective_spec.metrics, self.objective_spec.directions,
                                        result.objective_values if result else None),
             metrics=result.metrics if result else {},
             baselines=result.baselines if result else {},
@@ -369,7 +370,7 @@ class TrainingEngine:
         self._write_failure(exc, None)
 
     def _write_failure(self, exc: BaseException, prepared: PreparedData | None) -> None:
-        (self.output_dir / artifacts.ERROR_FILE).write_text("".join(traceback.format_exception(exc)))
+        (self.output_dir / files.ERROR_FILE).write_text("".join(traceback.format_exception(exc)))
         self._write_record(None, prepared, error=one_line(exc))
 
     def _log_summary(self, result: RunResult) -> None:
@@ -383,7 +384,7 @@ class TrainingEngine:
                      self.validation.kind, len(self.runs), len({r.fold.index for r in self.runs}),
                      self.train_spec.n_seeds, self.metric, per_run, self.validation.aggregate,
                      fmt.metric(self.metric, result.objective_values[0]))
-        for segment in artifacts.SEGMENTS:
+        for segment in files.SEGMENTS:
             ref = f" (reference {base['reference'][f'{segment}/sharpe']:6.2f})" if "reference" in base else ""
             log.info("  %-5s sharpe %6.2f (buy&hold %6.2f)%s | return %7.1f%% (buy&hold %7.1f%%) | max dd %5.1f%% "
                      "| trades %d", segment, m[f"{segment}/sharpe"], base["buy_and_hold"][f"{segment}/sharpe"], ref,

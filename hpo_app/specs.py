@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hpo_app import artifacts
+from hpo_record import files
 from hpo_app.metrics import METRIC_NAMES
 
 DIRECTIONS = ("maximize", "minimize")
@@ -29,7 +29,7 @@ class ObjectiveSpec:
             raise ConfigError(
                 f"objective: {len(self.metrics)} metric(s) but {len(self.directions)} direction(s)"
             )
-        known = {f"{s}/{m}" for s in artifacts.SEGMENTS for m in METRIC_NAMES}
+        known = {f"{s}/{m}" for s in files.SEGMENTS for m in METRIC_NAMES}
         for metric in self.metrics:
             if metric not in known:
                 raise ConfigError(

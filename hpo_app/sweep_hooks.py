@@ -22,10 +22,11 @@ import shlex
 from collections.abc import Sequence
 from pathlib import Path
 
-from hydra_plugins.hpo_sweeper.hooks import FailedJob
 from omegaconf import DictConfig, OmegaConf
 
-from hpo_app import artifacts, fmt, record
+from hpo_app import fmt
+from hpo_record import files, job as job_record
+from hpo_record.seam import FailedJob
 from hpo_app.checks import check_continuable
 
 
@@ -58,13 +59,13 @@ def check(config: DictConfig, searched: Sequence[str]) -> None:
 def job_failed(job: FailedJob) -> None:
     """Write the failure where the job's own record would be, unless the job left one."""
     try:
-        if record.read(job.job_dir).state != artifacts.STATE_FAILED:
+        if job_record.read(job.job_dir).state != files.STATE_FAILED:
             return  # the job finished on its own just before it was cut: its record stands
-    except record.RecordError:
+    except job_record.RecordError:
         pass  # none, or half of one
     trial = {"number": job.trial_number, "study": job.study_name}
-    record.write(job.job_dir, record.failed(job.error, trial=trial))
-    (job.job_dir / artifacts.ERROR_FILE).write_text(job.details.rstrip("\n") + "\n")
+    job_record.write(job.job_dir, job_record.failed(job.error, trial=trial))
+    (job.job_dir / files.ERROR_FILE).write_text(job.details.rstrip("\n") + "\n")
 
 
 def format_value(metric: str, value: float) -> str:

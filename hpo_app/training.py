@@ -26,7 +26,7 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.utils import set_random_seed
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 
-from hpo_app.artifacts import MODEL_FILE, REPLAY_BUFFER_FILE
+from hpo_record.files import MODEL_FILE, REPLAY_BUFFER_FILE
 from hpo_app.features import PreparedData
 from hpo_app.metrics import compute_metrics, equity_curve
 from hpo_app.models import (

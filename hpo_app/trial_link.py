@@ -1,7 +1,7 @@
 """The trial side of a sweep: each validation evaluation goes to the Optuna trial, which may prune.
 
-The sweeper's trial API (``hydra_plugins.hpo_sweeper.trial``) gives the job its trial; a single
-run (``python -m hpo_app``) has none and reports nothing.
+The record contract's trial side (``hpo_record.trial``) gives the job its trial; a single run
+(``python -m hpo_app``) has none and reports nothing.
 """
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import optuna
-from hydra_plugins.hpo_sweeper.trial import TrialLink as SweepTrial
-from hydra_plugins.hpo_sweeper.trial import current_trial
 
 from hpo_app.engine import Evaluation
+from hpo_record.trial import TrialLink as SweepTrial
+from hpo_record.trial import current_trial
 
 
 @dataclass

@@ -12,7 +12,7 @@ from typing import Any
 import optuna
 import yaml
 
-from hpo_app import artifacts
+from hpo_record import files
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -38,14 +38,14 @@ def run_app(args: list[str], sweep_dir: Path, timeout: float = 300, multirun: bo
 
 
 def load_study(sweep_dir: Path, name: str = "a2c") -> optuna.study.Study:
-    return optuna.load_study(study_name=name, storage=f"sqlite:///{sweep_dir / artifacts.STUDY_DB_FILE}")
+    return optuna.load_study(study_name=name, storage=f"sqlite:///{sweep_dir / files.STUDY_DB_FILE}")
 
 
 def n_complete(sweep_dir: Path, name: str = "a2c") -> int:
     """Complete trials of a running sweep so far (0 before its study exists)."""
     # multirun.yaml is written once the driver has created the study: opening the database
     # before that would race the schema set-up of two processes.
-    if not (sweep_dir / artifacts.MULTIRUN_FILE).exists():
+    if not (sweep_dir / files.MULTIRUN_FILE).exists():
         return 0
     try:
         return len(load_study(sweep_dir, name).get_trials(states=(optuna.trial.TrialState.COMPLETE,)))
@@ -54,21 +54,21 @@ def n_complete(sweep_dir: Path, name: str = "a2c") -> int:
 
 
 def results(sweep_dir: Path) -> dict[str, Any]:
-    return yaml.safe_load((sweep_dir / artifacts.RESULTS_FILE).read_text())
+    return yaml.safe_load((sweep_dir / files.RESULTS_FILE).read_text())
 
 
 def job_metrics(job_dir: Path) -> dict[str, Any]:
-    return json.loads((job_dir / artifacts.METRICS_FILE).read_text())
+    return json.loads((job_dir / files.METRICS_FILE).read_text())
 
 
 def job_overrides(job_dir: Path) -> dict[str, Any]:
-    lines = yaml.safe_load((job_dir / artifacts.HYDRA_DIR / "overrides.yaml").read_text())
+    lines = yaml.safe_load((job_dir / files.HYDRA_DIR / "overrides.yaml").read_text())
     pairs = (line.split("=", 1) for line in lines)
     return {key.lstrip("+"): yaml.safe_load(value) for key, value in pairs}
 
 
 def job_config(job_dir: Path) -> dict[str, Any]:
-    return yaml.safe_load((job_dir / artifacts.HYDRA_DIR / "config.yaml").read_text())
+    return yaml.safe_load((job_dir / files.HYDRA_DIR / "config.yaml").read_text())
 
 
 def job_dirs(sweep_dir: Path) -> list[Path]:

@@ -17,7 +17,7 @@ import pytest
 from analysis.cache import CACHE_DIR, Memo, Uncacheable, frame_bytes, tree_stats
 from analysis.load import NoSweepError, load_multirun
 from analysis.report import REPORT_HTML, SUMMARY_MD, TRIALS_CSV, build_report, main
-from hpo_app import artifacts
+from hpo_record import files
 
 # ---------------------------------------------------------------------------- the cache itself
 
@@ -25,8 +25,8 @@ from hpo_app import artifacts
 def _age(root: Path, seconds: float = 60.0) -> None:
     """Every file under ``root`` as written ``seconds`` ago (a sweep that finished a while ago)."""
     then = time.time() - seconds
-    for folder, _, files in os.walk(root):
-        for name in files:
+    for folder, _, names in os.walk(root):
+        for name in names:
             os.utime(Path(folder) / name, (then, then))
 
 
@@ -147,13 +147,13 @@ def test_a_sweep_that_changed_is_read_again_and_only_that_one(day: Path, tmp_pat
     build_report([day], out)
     loads, summaries, plots = _entries(out, "load"), _entries(out, "summary"), _entries(out, "plot")
     # 10-00-00: a job's record changed; 11-00-00: a trial added to its study; 12-00-00: untouched
-    study10 = optuna.load_study(study_name=None, storage=f"sqlite:///{day / '10-00-00' / artifacts.STUDY_DB_FILE}")
+    study10 = optuna.load_study(study_name=None, storage=f"sqlite:///{day / '10-00-00' / files.STUDY_DB_FILE}")
     trial = next(t for t in study10.trials if t.state.name == "COMPLETE")
     job = day / "10-00-00" / str(trial.user_attrs["job_num"])
-    record = json.loads((job / artifacts.METRICS_FILE).read_text())
+    record = json.loads((job / files.METRICS_FILE).read_text())
     record["metrics"]["test/sharpe"] = 123.25
-    (job / artifacts.METRICS_FILE).write_text(json.dumps(record))
-    storage11 = f"sqlite:///{day / '11-00-00' / artifacts.STUDY_DB_FILE}"
+    (job / files.METRICS_FILE).write_text(json.dumps(record))
+    storage11 = f"sqlite:///{day / '11-00-00' / files.STUDY_DB_FILE}"
     study11 = optuna.load_study(study_name=optuna.study.get_all_study_names(storage11)[0], storage=storage11)
     n11 = len(study11.trials)
     study11.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL))
@@ -213,7 +213,7 @@ def test_a_study_outside_the_sweep_directory_is_read_every_time(tmp_path: Path) 
                                               distributions={"x": optuna.distributions.FloatDistribution(0, 1)}))
     sweep = tmp_path / "multirun" / "2026-11-28" / "10-00-00"
     sweep.mkdir(parents=True)
-    (sweep / artifacts.MULTIRUN_FILE).write_text(f"hydra:\n  sweeper:\n    storage: journal:{shared}\n")
+    (sweep / files.MULTIRUN_FILE).write_text(f"hydra:\n  sweeper:\n    storage: journal:{shared}\n")
     _age(sweep)
     memo = Memo(tmp_path / "report" / CACHE_DIR)
     assert len(load_multirun([sweep], memo).trials) == 1
@@ -225,7 +225,7 @@ def test_a_study_outside_the_sweep_directory_is_read_every_time(tmp_path: Path) 
 def test_an_unreadable_multirun_yaml_is_reported_as_without_the_cache(tmp_path: Path) -> None:
     sweep = tmp_path / "2026-11-28" / "10-00-00"
     sweep.mkdir(parents=True)
-    (sweep / artifacts.MULTIRUN_FILE).write_text("hydra: [unclosed\n")
+    (sweep / files.MULTIRUN_FILE).write_text("hydra: [unclosed\n")
     _age(sweep)
     for memo in (Memo(None), Memo(tmp_path / CACHE_DIR)):
         with pytest.raises(NoSweepError, match="10-00-00"):

@@ -25,7 +25,7 @@ import yaml
 from analysis.report import REPORT_HTML, SUMMARY_MD, TRIALS_CSV, main
 from analysis.tables import MIN_PBO_TRIALS
 from analysis.verdict import next_steps, verdict
-from hpo_app import artifacts, record
+from hpo_record import files, job as job_record
 from hpo_app import fmt as hfmt
 from tests.browser_helpers import chromium, layout, screenshot
 from tests.sweep_helpers import REPO, explain, job_metrics
@@ -49,8 +49,8 @@ class Report:
 
 
 def _study(sweep: Path) -> optuna.study.Study:
-    (name,) = optuna.study.get_all_study_names(f"sqlite:///{sweep / artifacts.STUDY_DB_FILE}")
-    return optuna.load_study(study_name=name, storage=f"sqlite:///{sweep / artifacts.STUDY_DB_FILE}")
+    (name,) = optuna.study.get_all_study_names(f"sqlite:///{sweep / files.STUDY_DB_FILE}")
+    return optuna.load_study(study_name=name, storage=f"sqlite:///{sweep / files.STUDY_DB_FILE}")
 
 
 def _report(paths: list[Path], out: Path) -> subprocess.CompletedProcess[str]:
@@ -109,7 +109,7 @@ def test_the_trial_table_is_the_study_and_the_job_records(report: Report, real_d
                 got = row[f"params_{name}"]
                 assert (float(got) == pytest.approx(float(value), rel=1e-12) if isinstance(value, (int, float))
                         and not isinstance(value, bool) else str(got) == str(value)), name
-            rec = record.read(Path(t.user_attrs["job_dir"]))
+            rec = job_record.read(Path(t.user_attrs["job_dir"]))
             for key, value in rec.metrics.items():
                 assert row[key] == pytest.approx(value, rel=1e-12), key
             for key, value in rec.baselines.get("buy_and_hold", {}).items():
@@ -141,7 +141,7 @@ def test_the_summary_tells_best_trial_baselines_importance_pareto_and_failures(r
         study = _study(real_day / time)
         best = max((t for t in study.trials if t.state.name == "COMPLETE"), key=lambda t: t.values[0])
         section = _section(text, time).split(f"### Best trial: #{best.number} ")[1].split("### How sure")[0]
-        rec = record.read(Path(best.user_attrs["job_dir"]))
+        rec = job_record.read(Path(best.user_attrs["job_dir"]))
         bh = rec.baselines["buy_and_hold"]["test/sharpe"]
         assert re.search(rf"\| sharpe \| [^\n]*\| {re.escape(hfmt.metric('sharpe', bh))} \|", section), "test sharpe beside buy-and-hold"
         dd = rec.baselines["buy_and_hold"]["test/max_drawdown"]
@@ -176,7 +176,7 @@ def test_the_best_trial_shows_its_memorization_and_its_checkpoint_choice(report:
         study = _study(real_day / time)
         best = max((t for t in study.trials if t.state.name == "COMPLETE"), key=lambda t: t.values[0])
         section = _section(report.summary, time).split(f"### Best trial: #{best.number} ")[1].split("### How sure")[0]
-        rec = record.read(Path(best.user_attrs["job_dir"]))
+        rec = job_record.read(Path(best.user_attrs["job_dir"]))
         train, val = rec.metrics["train/sharpe"], rec.metrics["val/sharpe"]
         assert f"a gap of {hfmt.metric('sharpe', train - val)}" in section
         ref = rec.baselines.get("reference")  # the planted-edge market's; 11-00-00 reads a CSV file
@@ -211,15 +211,15 @@ def test_damage_is_listed_not_fatal(real_day: Path, tmp_path: Path) -> None:
     study = _study(sweep)
     victim = next(t for t in study.trials if t.state.name == "COMPLETE" and t.number != study.best_trial.number)
     job = sweep / str(victim.user_attrs["job_num"])
-    text = (job / artifacts.METRICS_FILE).read_text()
-    (job / artifacts.METRICS_FILE).write_text(text[: len(text) // 2])
+    text = (job / files.METRICS_FILE).read_text()
+    (job / files.METRICS_FILE).write_text(text[: len(text) // 2])
     (sweep / "99").mkdir()  # a job directory the study does not know
     (day / "13-00-00").mkdir()
-    (day / "13-00-00" / artifacts.STUDY_DB_FILE).write_text("not a database")
+    (day / "13-00-00" / files.STUDY_DB_FILE).write_text("not a database")
     proc = _report([day], tmp_path / "report")
     assert proc.returncode == 0, explain(proc)
     summary = (tmp_path / "report" / SUMMARY_MD).read_text()
-    assert f"{artifacts.METRICS_FILE}: unreadable (JSONDecodeError" in summary
+    assert f"{files.METRICS_FILE}: unreadable (JSONDecodeError" in summary
     assert "job directories with no trial in the study: 99" in summary
     assert "13-00-00" in summary and "not an SQLite database" in summary
     assert f"| {job.name} | {victim.number} | complete |" in summary.split("\n## a2c · 2026-11-28/10-00-00")[1]
@@ -262,7 +262,7 @@ def test_the_verdict_at_the_top_comes_from_the_trials_validation_returns(report:
     top = text.split("## Can the best trial be trusted?")[1].split("\n## ")[0]
     for time, model in SWEEPS.items():
         study = _study(real_day / time)
-        returns = {t.number: np.asarray(record.read(Path(t.user_attrs["job_dir"])).val_returns)
+        returns = {t.number: np.asarray(job_record.read(Path(t.user_attrs["job_dir"])).val_returns)
                    for t in study.trials if t.state.name in ("COMPLETE", "PRUNED")}
         complete = [t for t in study.trials if t.state.name == "COMPLETE"]
         best = max(complete, key=lambda t: t.values[0])

@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from hpo_app import artifacts
+from hpo_record import files
 from tests.conftest import REPO_ROOT, SPY_SAMPLE
 
 pytestmark = pytest.mark.slow
@@ -38,16 +38,16 @@ class Case:
 def _bad_csvs(folder: Path) -> dict[str, Path]:
     """Real-layout CSV files, each with one fault, made from the fixture download."""
     sample = pd.read_csv(SPY_SAMPLE)
-    files = {}
-    files["no_close"] = folder / "no_close_column.csv"
-    sample.drop(columns=["Close", "Adj Close"]).to_csv(files["no_close"], index=False)
-    files["duplicates"] = folder / "duplicate_dates.csv"
+    csvs = {}
+    csvs["no_close"] = folder / "no_close_column.csv"
+    sample.drop(columns=["Close", "Adj Close"]).to_csv(csvs["no_close"], index=False)
+    csvs["duplicates"] = folder / "duplicate_dates.csv"
     duplicated = sample.copy()
     duplicated.loc[200, "Date"] = duplicated.loc[199, "Date"]
-    duplicated.to_csv(files["duplicates"], index=False)
-    files["short"] = folder / "too_short.csv"
-    sample.head(150).to_csv(files["short"], index=False)
-    return files
+    duplicated.to_csv(csvs["duplicates"], index=False)
+    csvs["short"] = folder / "too_short.csv"
+    sample.head(150).to_csv(csvs["short"], index=False)
+    return csvs
 
 
 def _cases(folder: Path) -> dict[str, Case]:
@@ -118,12 +118,12 @@ def test_tiny_run_exits_0_and_writes_its_outputs_in_the_run_dir(ran: dict[str, R
     tiny = ran["tiny_run"]
     assert tiny.process.returncode == 0, tiny.process.stderr
     assert "Traceback" not in tiny.process.stderr
-    metrics = json.loads((tiny.run_dir / artifacts.METRICS_FILE).read_text())
-    assert metrics["state"] == artifacts.STATE_COMPLETE and metrics["model"] == "a2c"
+    metrics = json.loads((tiny.run_dir / files.METRICS_FILE).read_text())
+    assert metrics["state"] == files.STATE_COMPLETE and metrics["model"] == "a2c"
     assert metrics["timesteps"] == 64
-    for name in (artifacts.EVAL_CURVE_FILE, artifacts.EQUITY_FILE, artifacts.MODEL_FILE):
+    for name in (files.EVAL_CURVE_FILE, files.EQUITY_FILE, files.MODEL_FILE):
         assert (tiny.run_dir / name).is_file(), name
-    hydra_dir = tiny.run_dir / artifacts.HYDRA_DIR
+    hydra_dir = tiny.run_dir / files.HYDRA_DIR
     assert (hydra_dir / "config.yaml").is_file()
     assert (hydra_dir / "overrides.yaml").read_text().count("train.total_timesteps=64") == 1
     log = (tiny.run_dir / "hpo_app.log").read_text()  # the job is named after the app

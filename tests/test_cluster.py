@@ -14,7 +14,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from hpo_app import artifacts, record
+from hpo_record import files, job as job_record
 from tests.servers import PG_BIN, RayCluster, ray_cluster
 from tests.sweep_helpers import REPO, TINY, job_dirs
 
@@ -83,12 +83,12 @@ def test_a_sweep_on_two_nodes_with_a_postgresql_study_survives_losing_the_worker
     assert {_node(t) for t in by_state[TrialState.COMPLETE]} == set(nodes)
     assert sorted(t.user_attrs["job_num"] for t in trials) == [int(d.name) for d in job_dirs(sweep)]
     for trial in trials:
-        job = record.read(sweep / str(trial.user_attrs["job_num"]))
+        job = job_record.read(sweep / str(trial.user_attrs["job_num"]))
         if trial.state == TrialState.COMPLETE:
-            assert job.state == artifacts.STATE_COMPLETE and job.objective.values[0] == pytest.approx(trial.value)
+            assert job.state == files.STATE_COMPLETE and job.objective.values[0] == pytest.approx(trial.value)
         else:  # the trials the dead node was running: failed, with the reason, in the study and on disk
             assert trial.number in lost or _node(trial) in (None, worker), trial
-            assert job.state == artifacts.STATE_FAILED and job.error == trial.user_attrs["error"], (job, trial)
+            assert job.state == files.STATE_FAILED and job.error == trial.user_attrs["error"], (job, trial)
     failed = {t.number for t in by_state[TrialState.FAIL]}
     assert lost & failed
     assert all(t.number in failed or t.datetime_complete < killed_at for t in trials if t.number in lost)

@@ -13,7 +13,8 @@ import optuna
 import pytest
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep
-from hydra_plugins.hpo_sweeper._study import build_pruner, build_sampler
+from hpo_record.trial import build_pruner
+from hydra_plugins.hpo_sweeper._study import build_sampler
 from omegaconf import DictConfig, OmegaConf
 
 from hpo_app.app import engine_from_config

@@ -16,7 +16,7 @@ import pytest
 import torch
 from stable_baselines3 import DQN, PPO
 
-from hpo_app import artifacts, record
+from hpo_record import files, job as job_record
 from hpo_app.app import engine_from_config, run
 from hpo_app.engine import ConfigError, Evaluation
 from hpo_app.models import ModelConfigError
@@ -30,7 +30,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _curve(job: Path) -> pd.DataFrame:
-    return pd.read_csv(job / artifacts.EVAL_CURVE_FILE)
+    return pd.read_csv(job / files.EVAL_CURVE_FILE)
 
 
 @pytest.fixture(scope="module")
@@ -47,8 +47,8 @@ def test_the_continued_model_starts_where_its_parent_ended(parent: Path, tmp_pat
     # The same weights on the same validation segment: the same deterministic evaluation.
     assert after["objective"].iloc[0] == before["objective"].iloc[-1]
     assert after["timesteps"].iloc[-1] == 384
-    assert PPO.load(tmp_path / artifacts.MODEL_FILE).num_timesteps == 384
-    rec = record.read(tmp_path)
+    assert PPO.load(tmp_path / files.MODEL_FILE).num_timesteps == 384
+    rec = job_record.read(tmp_path)
     assert rec.timesteps == 128  # trained by this job
     assert rec.lineage == {"init_from": str(parent), "from_timesteps": 256}
 
@@ -57,7 +57,7 @@ def test_weights_and_optimizer_state_are_the_parents(parent: Path) -> None:
     cfg = compose_config([*PPO_BASE, "train.total_timesteps=384", f"train.init_from={parent}"])
     engine = engine_from_config(cfg, Path("/dev/null"))
     agent = AgentRun(engine.prepare(), engine.env_spec, engine.model_spec, engine.train_spec, seed=0)
-    continued, saved = agent.resume(parent), PPO.load(parent / artifacts.MODEL_FILE)
+    continued, saved = agent.resume(parent), PPO.load(parent / files.MODEL_FILE)
     for (name, a), b in zip(continued.policy.state_dict().items(), saved.policy.state_dict().values()):
         assert torch.equal(a, b), name
     adam, adam_saved = continued.policy.optimizer.state_dict(), saved.policy.optimizer.state_dict()
@@ -68,7 +68,7 @@ def test_weights_and_optimizer_state_are_the_parents(parent: Path) -> None:
 
 
 def test_the_continuing_runs_hyperparameters_reach_sb3(parent: Path, tmp_path: Path) -> None:
-    saved = PPO.load(parent / artifacts.MODEL_FILE)
+    saved = PPO.load(parent / files.MODEL_FILE)
     new = {"learning_rate": 1.7e-3, "ent_coef": 0.037, "clip_range": 0.31, "gae_lambda": 0.83}
     assert all(getattr(saved, k) != v for k, v in new.items() if k != "clip_range")
     cfg = compose_config([*PPO_BASE, "train.total_timesteps=448", f"train.init_from={parent}",
@@ -89,7 +89,7 @@ def test_the_continuing_runs_hyperparameters_reach_sb3(parent: Path, tmp_path: P
     for _, lr, ent_coef, clip, gae_lambda in trained:
         assert (lr, ent_coef, clip, gae_lambda) == pytest.approx(
             (new["learning_rate"], new["ent_coef"], new["clip_range"], new["gae_lambda"]))
-    again = PPO.load(tmp_path / artifacts.MODEL_FILE)
+    again = PPO.load(tmp_path / files.MODEL_FILE)
     assert again.learning_rate == new["learning_rate"] and again.ent_coef == new["ent_coef"]
 
 
@@ -97,9 +97,9 @@ def test_dqn_continues_its_replay_buffer(tmp_path: Path) -> None:
     base = (*SMALL_DATA, *TINY_MODEL["dqn"], f"train.eval_every={EVERY}", "train.save_replay_buffer=true")
     first, second = tmp_path / "first", tmp_path / "second"
     run(compose_config([*base, "train.total_timesteps=200"]), first)
-    assert (first / artifacts.REPLAY_BUFFER_FILE).is_file()
-    parent = DQN.load(first / artifacts.MODEL_FILE)
-    parent.load_replay_buffer(first / artifacts.REPLAY_BUFFER_FILE)
+    assert (first / files.REPLAY_BUFFER_FILE).is_file()
+    parent = DQN.load(first / files.MODEL_FILE)
+    parent.load_replay_buffer(first / files.REPLAY_BUFFER_FILE)
     assert parent.replay_buffer.size() == 200
     cfg = compose_config([*base, "train.total_timesteps=300", f"train.init_from={first}"])
     engine = engine_from_config(cfg, second)
@@ -108,15 +108,15 @@ def test_dqn_continues_its_replay_buffer(tmp_path: Path) -> None:
     assert continued.replay_buffer.size() == 200
     assert (continued.replay_buffer.observations[:200] == parent.replay_buffer.observations[:200]).all()
     run(cfg, second)
-    final = DQN.load(second / artifacts.MODEL_FILE)
-    final.load_replay_buffer(second / artifacts.REPLAY_BUFFER_FILE)
+    final = DQN.load(second / files.MODEL_FILE)
+    final.load_replay_buffer(second / files.REPLAY_BUFFER_FILE)
     assert final.num_timesteps == 300 and final.replay_buffer.size() == 300
 
 
 def test_a_normal_run_saves_no_replay_buffer(tmp_path: Path) -> None:
     run(compose_config([*SMALL_DATA, *TINY_MODEL["dqn"], "train.total_timesteps=100", "train.eval_every=50"]),
         tmp_path)
-    assert (tmp_path / artifacts.MODEL_FILE).is_file() and not (tmp_path / artifacts.REPLAY_BUFFER_FILE).exists()
+    assert (tmp_path / files.MODEL_FILE).is_file() and not (tmp_path / files.REPLAY_BUFFER_FILE).exists()
 
 
 @pytest.mark.parametrize("overrides, error, words", [
@@ -133,7 +133,7 @@ def test_a_config_that_cannot_continue_the_model_is_one_line(parent: Path, tmp_p
     assert "\n" not in message
     assert f"train.init_from={parent}" in message
     assert words in message
-    assert json.loads((tmp_path / artifacts.METRICS_FILE).read_text())["state"] == "failed"
+    assert json.loads((tmp_path / files.METRICS_FILE).read_text())["state"] == "failed"
 
 
 def test_a_model_that_already_has_its_steps_is_evaluated_as_it_is(parent: Path, tmp_path: Path,
@@ -143,8 +143,8 @@ def test_a_model_that_already_has_its_steps_is_evaluated_as_it_is(parent: Path, 
     assert "nothing left to train" in caplog.text
     curve, before = _curve(tmp_path), _curve(parent)
     assert list(curve["timesteps"]) == [256] and curve["objective"].iloc[0] == before["objective"].iloc[-1]
-    assert record.read(tmp_path).timesteps == 0
-    assert PPO.load(tmp_path / artifacts.MODEL_FILE).num_timesteps == 256
+    assert job_record.read(tmp_path).timesteps == 0
+    assert PPO.load(tmp_path / files.MODEL_FILE).num_timesteps == 256
 
 
 def test_a_missing_checkpoint_is_one_line(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from hpo_app import artifacts
+from hpo_record import files
 from tests.sweep_helpers import REPO, TINY
 
 pytestmark = pytest.mark.slow
@@ -46,12 +46,12 @@ def test_the_dashboard_shows_the_trials_of_a_sweep_as_they_finish(tmp_path):
     dashboard = None
     try:
         deadline = time.monotonic() + 120
-        while not (sweep / artifacts.MULTIRUN_FILE).exists():  # written once the study exists
+        while not (sweep / files.MULTIRUN_FILE).exists():  # written once the study exists
             assert time.monotonic() < deadline and driver.poll() is None, "the sweep did not start"
             time.sleep(0.2)
         port = _free_port()
         dashboard = subprocess.Popen(
-            [str(DASHBOARD), f"sqlite:///{sweep / artifacts.STUDY_DB_FILE}", "--host", "127.0.0.1",
+            [str(DASHBOARD), f"sqlite:///{sweep / files.STUDY_DB_FILE}", "--host", "127.0.0.1",
              "--port", str(port), "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         base = f"http://127.0.0.1:{port}/api/studies"
         studies = None
@@ -69,7 +69,7 @@ def test_the_dashboard_shows_the_trials_of_a_sweep_as_they_finish(tmp_path):
             time.sleep(0.3)
         assert driver.returncode == 0
         assert len(set(seen)) >= 2 and seen == sorted(seen), seen  # it grew as trials finished
-        truth = optuna.load_study(study_name="a2c", storage=f"sqlite:///{sweep / artifacts.STUDY_DB_FILE}")
+        truth = optuna.load_study(study_name="a2c", storage=f"sqlite:///{sweep / files.STUDY_DB_FILE}")
         expected = [(t.number, t.values) for t in truth.trials]
         # The dashboard refreshes its cache of unfinished trials on its own clock: a trial that
         # finished just before the driver exited may take a few seconds to show its value.

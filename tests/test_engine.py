@@ -21,7 +21,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from stable_baselines3 import PPO
 
-from hpo_app import artifacts, record
+from hpo_record import files, job as job_record
 from hpo_app.app import engine_from_config, run
 from hpo_app.market import load_market_data
 from hpo_app.engine import Evaluation, TrainingDiverged
@@ -44,7 +44,7 @@ class Finished:
 
     @property
     def metrics_file(self) -> dict[str, Any]:
-        return json.loads((self.out / artifacts.METRICS_FILE).read_text())
+        return json.loads((self.out / files.METRICS_FILE).read_text())
 
 
 def _run(overrides: tuple[str, ...] | list[str], out: Path) -> Finished:
@@ -76,23 +76,23 @@ def ppo_run(tmp_path_factory: pytest.TempPathFactory) -> Finished:
 
 
 def test_run_writes_every_output_file(ppo_run: Finished) -> None:
-    for name in (artifacts.METRICS_FILE, artifacts.EVAL_CURVE_FILE, artifacts.EQUITY_FILE, artifacts.MODEL_FILE):
+    for name in (files.METRICS_FILE, files.EVAL_CURVE_FILE, files.EQUITY_FILE, files.MODEL_FILE):
         assert (ppo_run.out / name).is_file(), name
         assert (ppo_run.out / name).stat().st_size > 0, name
-    assert not (ppo_run.out / artifacts.ERROR_FILE).exists()
+    assert not (ppo_run.out / files.ERROR_FILE).exists()
 
 
 def test_metrics_file_has_sane_values(ppo_run: Finished) -> None:
     m = ppo_run.metrics_file
-    assert m["schema"] == record.SCHEMA
-    assert m["state"] == artifacts.STATE_COMPLETE and m["error"] is None
+    assert m["schema"] == job_record.SCHEMA
+    assert m["state"] == files.STATE_COMPLETE and m["error"] is None
     assert m["model"] == "ppo" and m["seed"] == ppo_run.cfg.seed
     assert m["timesteps"] == TOTAL
     assert m["seconds"] > 0
     assert m["trial"] is None
     prepared = _prepared(ppo_run.cfg)
     assert m["periods_per_year"] == prepared.periods_per_year
-    assert set(m["segments"]) == set(artifacts.SEGMENTS)
+    assert set(m["segments"]) == set(files.SEGMENTS)
     for segment, (start, end) in prepared.segments.items():
         written = m["segments"][segment]
         assert written["bars"] == end - start > 0
@@ -100,13 +100,13 @@ def test_metrics_file_has_sane_values(ppo_run: Finished) -> None:
         stamps = prepared.index.astype(str)
         assert written["start"] == stamps[start] and written["end"] == stamps[end]
 
-    expected_keys = {k for s in artifacts.SEGMENTS for k in _metric_keys(s)}
+    expected_keys = {k for s in files.SEGMENTS for k in _metric_keys(s)}
     assert set(m["metrics"]) == expected_keys
-    assert set(m["baselines"]) == set(artifacts.BASELINES)  # the default data is the planted-edge market
+    assert set(m["baselines"]) == set(files.BASELINES)  # the default data is the planted-edge market
     for values in (m["metrics"], *m["baselines"].values()):
         assert set(values) == expected_keys
         assert all(isinstance(v, float) and math.isfinite(v) for v in values.values())
-    for segment in artifacts.SEGMENTS:
+    for segment in files.SEGMENTS:
         flat = m["baselines"]["flat"]
         assert flat[f"{segment}/n_trades"] == 0 and flat[f"{segment}/total_return"] == 0
         assert flat[f"{segment}/exposure"] == 0
@@ -132,7 +132,7 @@ def test_buy_and_hold_baseline_from_the_closes(ppo_run: Finished) -> None:
 
 
 def test_eval_curve(ppo_run: Finished) -> None:
-    curve = pd.read_csv(ppo_run.out / artifacts.EVAL_CURVE_FILE)
+    curve = pd.read_csv(ppo_run.out / files.EVAL_CURVE_FILE)
     assert list(curve.columns) == ["timesteps", "objective", *_metric_keys("val")]
     assert len(curve) == TOTAL // EVERY
     assert curve["timesteps"].tolist() == list(range(EVERY, TOTAL + 1, EVERY))
@@ -142,11 +142,11 @@ def test_eval_curve(ppo_run: Finished) -> None:
 
 
 def test_equity_curves_match_the_metrics(ppo_run: Finished) -> None:
-    equity = pd.read_csv(ppo_run.out / artifacts.EQUITY_FILE)
+    equity = pd.read_csv(ppo_run.out / files.EQUITY_FILE)
     assert list(equity.columns) == ["segment", "timestamp", "position", "agent", "buy_and_hold", "flat", "reference"]
     m = ppo_run.metrics_file
-    assert equity["segment"].unique().tolist() == list(artifacts.SEGMENTS)
-    for segment in artifacts.SEGMENTS:
+    assert equity["segment"].unique().tolist() == list(files.SEGMENTS)
+    for segment in files.SEGMENTS:
         rows = equity[equity["segment"] == segment]
         assert len(rows) == m["segments"][segment]["bars"] + 1  # equity at every bar, 1.0 at the start
         assert pd.Timestamp(rows["timestamp"].iloc[0]) == pd.Timestamp(m["segments"][segment]["start"])
@@ -178,9 +178,9 @@ def test_the_reference_policy_holds_the_sign_of_the_last_return(ppo_run: Finishe
 
 
 def test_saved_model_loads_and_reproduces_the_recorded_agent(ppo_run: Finished) -> None:
-    model = PPO.load(ppo_run.out / artifacts.MODEL_FILE, device="cpu")
+    model = PPO.load(ppo_run.out / files.MODEL_FILE, device="cpu")
     prepared = _prepared(ppo_run.cfg)
-    equity = pd.read_csv(ppo_run.out / artifacts.EQUITY_FILE)
+    equity = pd.read_csv(ppo_run.out / files.EQUITY_FILE)
     metrics = ppo_run.metrics_file["metrics"]
     env_cfg = ppo_run.cfg.env
     for segment, (start, end) in prepared.segments.items():
@@ -209,7 +209,7 @@ def test_same_seed_reproduces_exactly_and_hook_sees_each_evaluation(ppo_run: Fin
     # curve is the fully trained policy, after learn() returned: nothing is left to prune there.
     assert [p.index for p in points] == list(range(1, TOTAL // EVERY))
     assert [p.timesteps for p in points] == list(range(EVERY, TOTAL, EVERY))
-    curve = pd.read_csv(tmp_path / artifacts.EVAL_CURVE_FILE)
+    curve = pd.read_csv(tmp_path / files.EVAL_CURVE_FILE)
     assert len(curve) == len(points) + 1
     for point, (_, row) in zip(points, curve.iloc[:-1].iterrows(), strict=True):
         assert set(point.metrics) == set(_metric_keys("val"))
@@ -217,7 +217,7 @@ def test_same_seed_reproduces_exactly_and_hook_sees_each_evaluation(ppo_run: Fin
         assert row["timesteps"] == point.timesteps
     assert curve["timesteps"].iloc[-1] == TOTAL
     assert curve["objective"].iloc[-1] == result.objective  # the final point is the objective
-    reference = pd.read_csv(ppo_run.out / artifacts.EVAL_CURVE_FILE)
+    reference = pd.read_csv(ppo_run.out / files.EVAL_CURVE_FILE)
     pd.testing.assert_frame_equal(curve, reference)
 
 
@@ -243,7 +243,7 @@ def test_csv_run_reports_val_and_test_beside_buy_and_hold(tmp_path: Path) -> Non
     done = _run(("data=csv", f"data.path={SPY_SAMPLE}", *TINY_MODEL["a2c"],
                  "train.total_timesteps=128", "train.eval_every=64"), tmp_path)
     m = done.metrics_file
-    assert m["state"] == artifacts.STATE_COMPLETE
+    assert m["state"] == files.STATE_COMPLETE
     assert SPY_SAMPLE.name in m["data_source"]
     assert m["periods_per_year"] == 252  # daily bars
     dates = pd.read_csv(SPY_SAMPLE)["Date"]
@@ -263,12 +263,12 @@ def test_csv_run_reports_val_and_test_beside_buy_and_hold(tmp_path: Path) -> Non
 
 
 def _assert_failed_run(out: Path, error_type: str) -> None:
-    m = json.loads((out / artifacts.METRICS_FILE).read_text())
-    assert m["state"] == artifacts.STATE_FAILED
+    m = json.loads((out / files.METRICS_FILE).read_text())
+    assert m["state"] == files.STATE_FAILED
     assert m["error"].startswith(f"{error_type}:") and "\n" not in m["error"]
     assert m["objective"]["values"] is None
-    assert error_type in (out / artifacts.ERROR_FILE).read_text()
-    assert "Traceback" in (out / artifacts.ERROR_FILE).read_text()
+    assert error_type in (out / files.ERROR_FILE).read_text()
+    assert "Traceback" in (out / files.ERROR_FILE).read_text()
 
 
 def test_an_overflowing_learning_rate_at_the_last_update_raises_training_diverged(tmp_path: Path) -> None:
@@ -279,7 +279,7 @@ def test_an_overflowing_learning_rate_at_the_last_update_raises_training_diverge
     with pytest.raises(TrainingDiverged, match="non-finite weights"):
         run(cfg, tmp_path)
     _assert_failed_run(tmp_path, "TrainingDiverged")
-    assert not (tmp_path / artifacts.MODEL_FILE).exists()
+    assert not (tmp_path / files.MODEL_FILE).exists()
 
 
 def _inf_lr_mid_training() -> DictConfig:
@@ -317,7 +317,7 @@ def test_poisoned_dqn_weights_are_caught_at_the_next_evaluation(tmp_path: Path) 
     assert steps == 2 * 64  # off-policy weights are checked at each evaluation
     assert seen == [1]
     _assert_failed_run(tmp_path, "TrainingDiverged")
-    assert len(pd.read_csv(tmp_path / artifacts.EVAL_CURVE_FILE)) == 1
+    assert len(pd.read_csv(tmp_path / files.EVAL_CURVE_FILE)) == 1
 
 
 @pytest.mark.parametrize("model", ["ppo", "dqn", "a2c"])

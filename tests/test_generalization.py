@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from stable_baselines3 import PPO
 
-from hpo_app import artifacts
+from hpo_record import files
 from hpo_app.app import engine_from_config, run
 from hpo_app.features import FEATURE_NAMES, FEATURE_SETS
 from hpo_app.trading_env import TradingEnv, model_policy, reference_positions, run_episode
@@ -86,7 +86,7 @@ def _curve_run(keep: str, out: Path) -> tuple[dict, pd.DataFrame]:
     overrides = [*SMALL_DATA, *TINY_MODEL["ppo"], "model.learning_rate=0.003", "train.total_timesteps=640",
                  "train.eval_every=64", f"train.keep={keep}"]
     run(compose_config(overrides), out)
-    return json.loads((out / artifacts.METRICS_FILE).read_text()), pd.read_csv(out / artifacts.EVAL_CURVE_FILE)
+    return json.loads((out / files.METRICS_FILE).read_text()), pd.read_csv(out / files.EVAL_CURVE_FILE)
 
 
 def test_keep_best_restores_exactly_the_best_evaluations_policy(tmp_path: Path) -> None:
@@ -101,7 +101,7 @@ def test_keep_best_restores_exactly_the_best_evaluations_policy(tmp_path: Path) 
     assert best["kept"] == {"rule": "best", "timesteps": [int(best_curve["timesteps"].iloc[i])]}
     # The saved agent is that policy: replayed on validation it scores the best evaluation's value.
     agent = _agent([*TINY_MODEL["ppo"]], tmp_path / "x")
-    model = PPO.load(tmp_path / "best" / artifacts.MODEL_FILE, device="cpu")
+    model = PPO.load(tmp_path / "best" / files.MODEL_FILE, device="cpu")
     metrics, _ = agent.metrics(model, "val")
     assert metrics["val/sharpe"] == values[i]
     assert best["metrics"]["test/sharpe"] == agent.metrics(model, "test")[0]["test/sharpe"]
@@ -112,7 +112,7 @@ def test_the_run_summary_shows_the_gap_and_flags_memorization(tmp_path: Path,
     caplog.set_level(logging.INFO, logger="hpo_app.engine")
     overrides = [*SMALL_DATA, *TINY_MODEL["ppo"], "train.total_timesteps=256", "train.eval_every=128"]
     run(compose_config(overrides), tmp_path)
-    m = json.loads((tmp_path / artifacts.METRICS_FILE).read_text())
+    m = json.loads((tmp_path / files.METRICS_FILE).read_text())
     gap = m["metrics"]["train/sharpe"] - m["metrics"]["val/sharpe"]
     ref = m["baselines"]["reference"]
     line = next(r.getMessage() for r in caplog.records if "train - val sharpe" in r.getMessage())
@@ -131,16 +131,16 @@ def test_a_tiny_agent_learns_the_sign_rule_of_a_strong_ar1_market(tmp_path: Path
                  "train.eval_every=5000"]
     cfg = compose_config(overrides)
     run(cfg, tmp_path)
-    m = json.loads((tmp_path / artifacts.METRICS_FILE).read_text())
+    m = json.loads((tmp_path / files.METRICS_FILE).read_text())
     engine = engine_from_config(cfg, tmp_path / "x")
     prepared = engine.prepare()
     start, end = prepared.segments["test"]
-    equity = pd.read_csv(tmp_path / artifacts.EQUITY_FILE)
+    equity = pd.read_csv(tmp_path / files.EQUITY_FILE)
     positions = equity.loc[equity["segment"] == "test", "position"].to_numpy()[:-1]
     agree = np.mean(positions == reference_positions(prepared.close, start, end))
     assert agree > 0.8, f"the agent holds the last return's sign on {agree:.0%} of test bars"
     assert m["metrics"]["test/sharpe"] > 0.7 * m["baselines"]["reference"]["test/sharpe"] > 0
-    model = PPO.load(tmp_path / artifacts.MODEL_FILE, device="cpu")
+    model = PPO.load(tmp_path / files.MODEL_FILE, device="cpu")
     env = TradingEnv(prepared.features, prepared.close, start, end, window=1, cost_bps=5.0)
     np.testing.assert_array_equal(run_episode(env, model_policy(model)).positions, positions)
 
@@ -152,7 +152,7 @@ def test_runs_with_different_windows_are_scored_on_the_same_bars(tmp_path: Path)
         overrides = [*SMALL_DATA, *TINY_MODEL["ppo"], f"env.window={window}", "train.total_timesteps=128",
                      "train.eval_every=64", "train.save_model=false"]
         run(compose_config(overrides), tmp_path / str(window))
-        records.append(json.loads((tmp_path / str(window) / artifacts.METRICS_FILE).read_text()))
+        records.append(json.loads((tmp_path / str(window) / files.METRICS_FILE).read_text()))
     assert records[0]["segments"] == records[1]["segments"]
     assert len(records[0]["val_returns"]) == len(records[1]["val_returns"]) == records[0]["segments"]["val"]["bars"]
     assert records[0]["baselines"] == records[1]["baselines"]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from hpo_app import artifacts
+from hpo_record import files
 from tests.conftest import REPO_ROOT
 
 pytestmark = pytest.mark.slow
@@ -70,8 +70,8 @@ def test_help_of_every_entry_point_from_another_directory(installed):
 def test_a_run_a_sweep_and_its_report_from_another_directory(installed):
     _, bin_dir, work = installed
     _run([bin_dir / "hpo-app", *TINY, "hydra.run.dir=run"], work)
-    record = json.loads((work / "run" / artifacts.METRICS_FILE).read_text())
-    assert record["state"] == artifacts.STATE_COMPLETE and record["timesteps"] == 256
+    record = json.loads((work / "run" / files.METRICS_FILE).read_text())
+    assert record["state"] == files.STATE_COMPLETE and record["timesteps"] == 256
     sweep = _run([bin_dir / "hpo-app", "-m", *TINY, "hydra/launcher=basic", "hydra.sweeper.n_trials=2",
                   "hydra.sweep.dir=sweep"], work, timeout=600)
     assert "  report:  python -m analysis.report sweep" in sweep.stdout + sweep.stderr

@@ -19,15 +19,11 @@ from optuna.distributions import (
 )
 from optuna.trial import TrialState
 
-from hydra_plugins.hpo_sweeper import _pbt
-from hydra_plugins.hpo_sweeper._pbt import (
-    Interval,
-    PbtError,
-    PbtSettings,
-    Population,
-    perturb,
-    sample,
-)
+from hpo_record.study import ATTR_END, ATTR_MEMBER, ATTR_PARENT, ATTR_START
+from hydra_plugins.hpo_sweeper import _pbt, _pbt_settings
+from hydra_plugins.hpo_sweeper._pbt import Interval, Population, perturb, sample
+from hydra_plugins.hpo_sweeper._pbt_record import STALE_WAITING
+from hydra_plugins.hpo_sweeper._pbt_settings import PbtError, PbtSettings
 
 SPACE = {
     "model.learning_rate": FloatDistribution(1e-5, 1e-2, log=True),
@@ -169,8 +165,8 @@ def test_resume_rebuilds_each_member_from_its_latest_complete_interval() -> None
         state = TrialState.COMPLETE if value is not None else TrialState.FAIL
         study.add_trial(optuna.trial.create_trial(
             params={"model.learning_rate": 1e-3 * (number_member + 1)}, distributions=dists, value=value, state=state,
-            user_attrs={_pbt.ATTR_MEMBER: number_member, _pbt.ATTR_START: start, _pbt.ATTR_END: end,
-                        _pbt.ATTR_PARENT: parent, "job_dir": f"/sweep/{len(study.trials)}"}))
+            user_attrs={ATTR_MEMBER: number_member, ATTR_START: start, ATTR_END: end,
+                        ATTR_PARENT: parent, "job_dir": f"/sweep/{len(study.trials)}"}))
 
     add(0, 0, 100, 1.0, None)   # trial 0
     add(1, 0, 100, 0.5, None)   # trial 1
@@ -192,7 +188,7 @@ def test_settings_are_checked_in_one_line() -> None:
             "resample_probability": 0.25, "perturbation_factors": [0.8, 1.2], "mutable": list(MUTABLE),
             "budget_key": "train.total_timesteps", "checkpoint_key": "train.init_from", "seed": 0}
     nop = optuna.pruners.NopPruner()
-    ok = _pbt.settings(conf, config, directions=["maximize"], pruner=nop)
+    ok = _pbt_settings.settings(conf, config, directions=["maximize"], pruner=nop)
     assert ok.total == 300 and ok.n_intervals == 3 and ok.population_size == 0
     bad = [
         (dict(conf), ["maximize", "minimize"], nop, "2 objectives"),
@@ -205,7 +201,7 @@ def test_settings_are_checked_in_one_line() -> None:
     ]
     for c, directions, pruner, words in bad:
         with pytest.raises(PbtError) as info:
-            _pbt.settings(c, config, directions=directions, pruner=pruner)
+            _pbt_settings.settings(c, config, directions=directions, pruner=pruner)
         assert words in str(info.value) and "\n" not in str(info.value)
     assert math.ceil(250 / 100) == _settings(total=250).n_intervals
 
@@ -238,7 +234,7 @@ def test_an_interval_left_waiting_by_a_killed_driver_is_failed_before_the_popula
     study = optuna.create_study(direction="maximize")
     study.add_trial(optuna.trial.create_trial(
         params={"model.learning_rate": 1e-3}, distributions=dists, value=1.0,
-        user_attrs={_pbt.ATTR_MEMBER: 0, _pbt.ATTR_START: 0, _pbt.ATTR_END: 100, _pbt.ATTR_PARENT: None,
+        user_attrs={ATTR_MEMBER: 0, ATTR_START: 0, ATTR_END: 100, ATTR_PARENT: None,
                     "job_dir": "/sweep/0"}))
     study.enqueue_trial({"model.learning_rate": 5e-3})  # the driver died before its ask
 
@@ -249,7 +245,7 @@ def test_an_interval_left_waiting_by_a_killed_driver_is_failed_before_the_popula
     assert pop.members[0].timesteps == 100
     assert not study.get_trials(states=(TrialState.WAITING,))
     (stale,) = study.get_trials(states=(TrialState.FAIL,))
-    assert stale.user_attrs["error"] == _pbt.STALE_WAITING
+    assert stale.user_attrs["error"] == STALE_WAITING
     fresh = study.ask(fixed_distributions=dists)  # the next ask is the sampler's, not the stale point
     assert fresh.number == 2 and "fixed_params" not in study.trials[2].system_attrs
     assert "fixed_params" in study.trials[1].system_attrs  # (the stale one was the enqueued point)

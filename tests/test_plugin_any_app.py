@@ -11,7 +11,7 @@ from pathlib import Path
 import optuna
 import pytest
 import yaml
-from hydra_plugins.hpo_sweeper.trial import TrialLink
+from hpo_record.trial import TrialLink
 from optuna.trial import TrialState
 
 from tests.sweep_helpers import REPO, explain
@@ -112,7 +112,7 @@ def test_a_resumed_grid_sweep_runs_the_points_that_were_cut_and_nothing_twice(tm
 def test_the_trial_link_from_the_jobs_environment(tmp_path, monkeypatch):
     """What the driver puts in a job's environment gives the job its trial (outside Hydra, the
     pruner is Optuna's NopPruner)."""
-    from hydra_plugins.hpo_sweeper.trial import current_trial, environment
+    from hpo_record.trial import current_trial, environment
 
     assert current_trial() is None  # not in a sweep
     url = f"sqlite:///{tmp_path / 'optuna.db'}"
@@ -133,7 +133,7 @@ def test_the_trial_link_from_the_jobs_environment(tmp_path, monkeypatch):
 def test_every_pruner_config_builds_its_optuna_pruner(name):
     from hydra.core.config_store import ConfigStore
     from hydra_plugins.hpo_sweeper import config  # noqa: F401 - registers the pruner configs
-    from hydra_plugins.hpo_sweeper._study import build_pruner
+    from hpo_record.trial import build_pruner
 
     node = ConfigStore.instance().load(f"hydra/sweeper/pruner/{name}.yaml").node
     pruner = build_pruner(node)

@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from hpo_record.trial import start_time
 from hydra_plugins.hpo_sweeper import _procs
 from hydra_plugins.hpo_sweeper._launchers import DRIVER_ENV, reap_left_behind
 
@@ -19,7 +20,7 @@ SLEEP = "import time; time.sleep(120)"
 def _ended_driver() -> str:
     """The mark of a driver that ran and has ended (its pid and start time)."""
     proc = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
-    mark = f"{proc.pid}:{_procs.start_time(proc.pid)}"
+    mark = f"{proc.pid}:{start_time(proc.pid)}"
     proc.communicate(b"", timeout=30)
     return mark
 
@@ -33,7 +34,7 @@ def _process(mark: str | None, name: str) -> subprocess.Popen[bytes]:
 
 @pytest.mark.skipif(not _procs.PROC.is_dir(), reason="reads /proc (Linux)")
 def test_only_ray_processes_of_an_ended_driver_are_stopped() -> None:
-    ended, alive = _ended_driver(), f"{os.getpid()}:{_procs.start_time(os.getpid())}"
+    ended, alive = _ended_driver(), f"{os.getpid()}:{start_time(os.getpid())}"
     procs = {
         "ray process of an ended driver": _process(ended, "ray::DashboardAgent"),
         "ray process of a live driver": _process(alive, "ray::DashboardAgent"),
@@ -55,7 +56,7 @@ def test_only_ray_processes_of_an_ended_driver_are_stopped() -> None:
 @pytest.mark.skipif(not _procs.PROC.is_dir(), reason="reads /proc (Linux)")
 def test_a_zombie_driver_has_ended() -> None:
     proc = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
-    started = _procs.start_time(proc.pid)
+    started = start_time(proc.pid)
     assert _procs.running(proc.pid, started)
     proc.stdin.close()
     for _ in range(100):  # until it has exited; not waited for, it stays a zombie

@@ -6,13 +6,13 @@ import json
 
 import pytest
 
-from hpo_app import artifacts, record
+from hpo_record import files, job as job_record
 
 
-def _complete() -> record.JobRecord:
-    return record.JobRecord(
+def _complete() -> job_record.JobRecord:
+    return job_record.JobRecord(
         state="complete", model="ppo",
-        objective=record.Objective(("val/sharpe",), ("maximize",), (1.25,)),
+        objective=job_record.Objective(("val/sharpe",), ("maximize",), (1.25,)),
         metrics={"val/sharpe": 1.25, "test/sharpe": -0.5},
         baselines={"buy_and_hold": {"val/sharpe": 0.7}, "flat": {"val/sharpe": 0.0}},
         timesteps=2048, seconds=3.5, seed=7, periods_per_year=252.0, data_source="synthetic",
@@ -23,23 +23,23 @@ def _complete() -> record.JobRecord:
 
 def test_a_record_round_trips_through_its_file(tmp_path):
     written = _complete()
-    path = record.write(tmp_path / "job", written)
-    assert path == tmp_path / "job" / artifacts.METRICS_FILE
-    assert json.loads(path.read_text())["schema"] == record.SCHEMA
-    assert record.read(tmp_path / "job") == written
-    assert [p.name for p in (tmp_path / "job").iterdir()] == [artifacts.METRICS_FILE]  # no temp file left
+    path = job_record.write(tmp_path / "job", written)
+    assert path == tmp_path / "job" / files.METRICS_FILE
+    assert json.loads(path.read_text())["schema"] == job_record.SCHEMA
+    assert job_record.read(tmp_path / "job") == written
+    assert [p.name for p in (tmp_path / "job").iterdir()] == [files.METRICS_FILE]  # no temp file left
 
 
 def test_a_schema_1_record_loads(tmp_path):
     """As the engine wrote them before folds and lineage existed."""
-    (tmp_path / artifacts.METRICS_FILE).write_text(json.dumps({
+    (tmp_path / files.METRICS_FILE).write_text(json.dumps({
         "schema": 1, "state": "pruned", "model": "a2c",
         "objective": {"metrics": "val/sharpe", "directions": "maximize", "values": [0.5]},
         "metrics": {"val/sharpe": 0.5}, "baselines": {}, "timesteps": 400, "seconds": 1.0, "seed": 0,
         "periods_per_year": 252.0, "segments": {}, "error": None, "trial": None,
     }))
-    rec = record.read(tmp_path)
-    assert rec.state == "pruned" and rec.objective == record.Objective(("val/sharpe",), ("maximize",), (0.5,))
+    rec = job_record.read(tmp_path)
+    assert rec.state == "pruned" and rec.objective == job_record.Objective(("val/sharpe",), ("maximize",), (0.5,))
     assert rec.folds == [] and rec.lineage is None and rec.data_source is None
 
 
@@ -51,14 +51,14 @@ def test_a_schema_1_record_loads(tmp_path):
 ])
 def test_an_unreadable_record_is_one_line_naming_the_file(tmp_path, content, message):
     if content is not None:
-        (tmp_path / artifacts.METRICS_FILE).write_text(content)
-    with pytest.raises(record.RecordError) as err:
-        record.read(tmp_path)
+        (tmp_path / files.METRICS_FILE).write_text(content)
+    with pytest.raises(job_record.RecordError) as err:
+        job_record.read(tmp_path)
     assert message in str(err.value) and "\n" not in str(err.value)
     if content is not None and "finished" not in content:
-        assert str(tmp_path / artifacts.METRICS_FILE) in str(err.value)
+        assert str(tmp_path / files.METRICS_FILE) in str(err.value)
 
 
 def test_a_failed_record():
-    rec = record.failed("interrupted: stopped", trial={"number": 1, "study": "s"})
-    assert rec.state == artifacts.STATE_FAILED and rec.error == "interrupted: stopped" and rec.metrics == {}
+    rec = job_record.failed("interrupted: stopped", trial={"number": 1, "study": "s"})
+    assert rec.state == files.STATE_FAILED and rec.error == "interrupted: stopped" and rec.metrics == {}

@@ -19,9 +19,9 @@ from hydra.plugins.launcher import Launcher
 from hydra_plugins.hpo_sweeper._dispatch import Dispatcher, Job
 from hydra_plugins.hpo_sweeper._runner import Runner, Sweep
 from hydra_plugins.hpo_sweeper._space import parse
+from hpo_record.seam import FailedJob
+from hpo_record.study import ATTR_INTERRUPTED, INTERRUPTED
 from hydra_plugins.hpo_sweeper._study import (
-    ATTR_INTERRUPTED,
-    INTERRUPTED,
     Heartbeats,
     count_finished,
     counts,
@@ -29,7 +29,6 @@ from hydra_plugins.hpo_sweeper._study import (
     open_study,
     quiet_optuna,
 )
-from hydra_plugins.hpo_sweeper.hooks import FailedJob
 from omegaconf import OmegaConf
 from optuna.trial import TrialState
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from optuna.trial import TrialState
 
-from hpo_app import artifacts
+from hpo_record import files
 from tests.sweep_helpers import (
     TINY,
     explain,
@@ -35,7 +35,7 @@ def test_ray_sweep_writes_jobs_study_and_results_that_agree(tmp_path):
     # The driver printed a line per finished trial with the best so far.
     progress = [line for line in proc.stdout.splitlines() + proc.stderr.splitlines() if "] trial " in line]
     assert len(progress) == 4 and all("best" in line for line in progress)
-    assert (sweep / artifacts.MULTIRUN_FILE).exists()
+    assert (sweep / files.MULTIRUN_FILE).exists()
 
     jobs = job_dirs(sweep)
     assert [p.name for p in jobs] == ["0", "1", "2", "3"]
@@ -43,7 +43,7 @@ def test_ray_sweep_writes_jobs_study_and_results_that_agree(tmp_path):
     for job in jobs:
         trial = by_job[int(job.name)]
         metrics = job_metrics(job)
-        for name in (artifacts.EVAL_CURVE_FILE, artifacts.EQUITY_FILE, artifacts.MODEL_FILE):
+        for name in (files.EVAL_CURVE_FILE, files.EQUITY_FILE, files.MODEL_FILE):
             assert (job / name).stat().st_size > 0
         # The trial's value is the job's validation objective.
         assert trial.value == metrics["objective"]["values"][0] == metrics["metrics"]["val/sharpe"]
@@ -85,9 +85,9 @@ def test_failing_trial_is_recorded_and_the_sweep_completes(tmp_path):
     failed = next(t for t in study.trials if t.state == TrialState.FAIL)
     assert "missing.csv" in failed.user_attrs["error"]
     job = sweep / str(failed.user_attrs["job_num"])
-    assert job_metrics(job)["state"] == artifacts.STATE_FAILED
+    assert job_metrics(job)["state"] == files.STATE_FAILED
     assert "missing.csv" in job_metrics(job)["error"]
-    assert "DataError" in (job / artifacts.ERROR_FILE).read_text()
+    assert "DataError" in (job / files.ERROR_FILE).read_text()
     assert results(sweep)["counts"]["failed"] == 1
 
 
@@ -170,4 +170,4 @@ def test_a_trial_whose_config_does_not_compose_fails_alone_on_ray(tmp_path):
     failed = by_state[TrialState.FAIL]
     assert failed.params == {"data": "no_such_data"}
     assert "no_such_data" in failed.user_attrs["error"]
-    assert "no_such_data" in (sweep / str(failed.user_attrs["job_num"]) / artifacts.ERROR_FILE).read_text()
+    assert "no_such_data" in (sweep / str(failed.user_attrs["job_num"]) / files.ERROR_FILE).read_text()

@@ -14,7 +14,7 @@ import pytest
 from hydra_plugins.hpo_sweeper._study import counts
 from optuna.trial import TrialState
 
-from hpo_app import artifacts
+from hpo_record import files
 from tests.sweep_helpers import REPO, TINY, explain, job_dirs, job_metrics, load_study, run_app
 
 pytestmark = pytest.mark.slow
@@ -32,7 +32,7 @@ def _start(args: list[str], sweep: Path) -> subprocess.Popen[str]:
 
 
 def _trials(sweep: Path, state: TrialState) -> list:
-    if not (sweep / artifacts.MULTIRUN_FILE).exists():  # the study exists once this is written
+    if not (sweep / files.MULTIRUN_FILE).exists():  # the study exists once this is written
         return []
     try:
         return load_study(sweep).get_trials(states=(state,))
@@ -72,7 +72,7 @@ def test_trials_of_a_killed_driver_are_failed_by_heartbeat_and_the_resumed_sweep
             if "job_num" not in trial.user_attrs:  # killed between asking for it and giving it a job
                 continue
             metrics = job_metrics(sweep / str(trial.user_attrs["job_num"]))
-            if metrics["state"] == artifacts.STATE_FAILED:
+            if metrics["state"] == files.STATE_FAILED:
                 assert "stopped sending heartbeats" in metrics["error"]
     assert sum(counts(t) for t in study.trials) == n_trials
     assert not [t for t in study.trials if t.state == TrialState.RUNNING]
@@ -104,7 +104,7 @@ def test_a_second_driver_does_not_fail_the_running_trials_of_a_live_one(tmp_path
     assert first_trial.datetime_start < second_started - timedelta(seconds=GRACE_S)
     assert first_trial.datetime_complete > second_started
     for trial in study.trials:  # every trial's job directory is its own, and says complete
-        assert job_metrics(sweep / str(trial.user_attrs["job_num"]))["state"] == artifacts.STATE_COMPLETE
+        assert job_metrics(sweep / str(trial.user_attrs["job_num"]))["state"] == files.STATE_COMPLETE
     assert len({t.user_attrs["job_num"] for t in study.trials}) == len(study.trials) == len(job_dirs(sweep))
     # n_trials is per driver: each ran its own count (the first 1, the second 3, as nothing had
     # finished when it started).
@@ -116,7 +116,7 @@ def test_ctrl_c_while_the_sweep_is_set_up_ends_it_in_one_line(tmp_path):
     first trials were launched): exit 130 and a line saying so, never a traceback."""
     sweep = tmp_path / "sweep"
     driver = _start([*TINY, "hydra.sweeper.n_trials=2"], sweep)
-    _wait_for(lambda: (sweep / artifacts.MULTIRUN_FILE).exists(), seconds=120)
+    _wait_for(lambda: (sweep / files.MULTIRUN_FILE).exists(), seconds=120)
     driver.send_signal(signal.SIGINT)
     out, _ = driver.communicate(timeout=120)
     assert driver.returncode == 130, out[-3000:]
@@ -164,7 +164,7 @@ def test_a_worker_that_stops_responding_is_timed_out_killed_and_the_sweep_goes_o
     assert f"its process {stopped['pid']} on " in error and error.endswith("was killed"), error
     assert (hung.datetime_complete - hung.datetime_start).total_seconds() >= limit
     record = job_metrics(sweep / str(hung.user_attrs["job_num"]))
-    assert record["state"] == artifacts.STATE_FAILED and f"timed out after {limit} s" in record["error"]
+    assert record["state"] == files.STATE_FAILED and f"timed out after {limit} s" in record["error"]
     others = [t for t in study.trials if t.number != stopped["number"]]
     assert [t.state for t in others] == [TrialState.COMPLETE] * (n_trials - 1)
     assert f"trial {stopped['number']} (job {hung.user_attrs['job_num']}) FAIL" in out

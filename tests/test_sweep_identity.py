@@ -7,8 +7,8 @@ from __future__ import annotations
 import optuna
 import pytest
 
+from hpo_record.study import ATTR_IDENTITY
 from hydra_plugins.hpo_sweeper._identity import (
-    ATTR_IDENTITY,
     differences,
     identity,
     refusal,

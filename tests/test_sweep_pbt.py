@@ -24,8 +24,8 @@ import pytest
 from optuna.trial import TrialState
 from stable_baselines3 import PPO
 
-from hpo_app import artifacts, record
-from hydra_plugins.hpo_sweeper import _pbt
+from hpo_record import files, job as job_record
+from hpo_record.study import ATTR_END, ATTR_EXPLOITED, ATTR_MEMBER, ATTR_PARENT, ATTR_REASON, ATTR_START
 from tests.sweep_helpers import REPO, explain, load_study, n_complete, results, run_app
 
 pytestmark = pytest.mark.slow
@@ -38,11 +38,11 @@ MUTABLE = ("model.learning_rate", "model.ent_coef", "model.clip_range", "model.g
 
 
 def _intervals(sweep: Path) -> list[Any]:
-    return [t for t in load_study(sweep, "ppo").trials if t.user_attrs.get(_pbt.ATTR_MEMBER) is not None]
+    return [t for t in load_study(sweep, "ppo").trials if t.user_attrs.get(ATTR_MEMBER) is not None]
 
 
 def _curve(trial: Any) -> pd.DataFrame:
-    return pd.read_csv(Path(trial.user_attrs["job_dir"]) / artifacts.EVAL_CURVE_FILE)
+    return pd.read_csv(Path(trial.user_attrs["job_dir"]) / files.EVAL_CURVE_FILE)
 
 
 @pytest.fixture(scope="module")
@@ -61,19 +61,19 @@ def test_every_member_trains_its_budget_in_intervals_that_continue_each_other(pb
     trials = {t.number: t for t in _intervals(sweep)}
     assert all(t.state == TrialState.COMPLETE for t in trials.values())
     assert len(trials) <= MEMBERS * 3
-    ends = {m: max(t.user_attrs[_pbt.ATTR_END] for t in trials.values() if t.user_attrs[_pbt.ATTR_MEMBER] == m)
+    ends = {m: max(t.user_attrs[ATTR_END] for t in trials.values() if t.user_attrs[ATTR_MEMBER] == m)
             for m in range(MEMBERS)}
     assert ends == {m: TOTAL for m in range(MEMBERS)}
     for t in trials.values():
-        start, end, parent = (t.user_attrs[k] for k in (_pbt.ATTR_START, _pbt.ATTR_END, _pbt.ATTR_PARENT))
+        start, end, parent = (t.user_attrs[k] for k in (ATTR_START, ATTR_END, ATTR_PARENT))
         assert end == min(TOTAL, start + INTERVAL)
-        rec = record.read(Path(t.user_attrs["job_dir"]))
+        rec = job_record.read(Path(t.user_attrs["job_dir"]))
         if parent is None:
             assert start == 0 and rec.lineage is None
         else:  # it continued its parent's saved model: the steps, and the job directory on disk
-            assert start == trials[parent].user_attrs[_pbt.ATTR_END]
+            assert start == trials[parent].user_attrs[ATTR_END]
             assert rec.lineage == {"init_from": trials[parent].user_attrs["job_dir"], "from_timesteps": start}
-        assert PPO.load(Path(t.user_attrs["job_dir"]) / artifacts.MODEL_FILE).num_timesteps == end
+        assert PPO.load(Path(t.user_attrs["job_dir"]) / files.MODEL_FILE).num_timesteps == end
         assert f"trial {t.number} (job {t.user_attrs['job_num']}) COMPLETE" in out
     assert out.count("member ") >= len(trials)  # each progress line names its member
 
@@ -81,35 +81,35 @@ def test_every_member_trains_its_budget_in_intervals_that_continue_each_other(pb
 def test_exploit_copies_the_weights_so_the_clone_first_evaluates_as_its_parent_did(pbt_sweep) -> None:
     sweep, _ = pbt_sweep
     trials = {t.number: t for t in _intervals(sweep)}
-    clones = [t for t in trials.values() if t.user_attrs[_pbt.ATTR_REASON] == "exploit"]
+    clones = [t for t in trials.values() if t.user_attrs[ATTR_REASON] == "exploit"]
     assert clones, "no member was cloned"
     for t in trials.values():
-        parent = t.user_attrs[_pbt.ATTR_PARENT]
+        parent = t.user_attrs[ATTR_PARENT]
         if parent is None:
             continue
         first, before = _curve(t).iloc[0], _curve(trials[parent]).iloc[-1]
-        assert first["timesteps"] == before["timesteps"] == t.user_attrs[_pbt.ATTR_START]
+        assert first["timesteps"] == before["timesteps"] == t.user_attrs[ATTR_START]
         assert first["objective"] == before["objective"] == trials[parent].value
     for t in clones:  # a clone continues another member's checkpoint
-        donor = trials[t.user_attrs[_pbt.ATTR_PARENT]]
-        assert donor.user_attrs[_pbt.ATTR_MEMBER] == t.user_attrs[_pbt.ATTR_EXPLOITED] != t.user_attrs[_pbt.ATTR_MEMBER]
+        donor = trials[t.user_attrs[ATTR_PARENT]]
+        assert donor.user_attrs[ATTR_MEMBER] == t.user_attrs[ATTR_EXPLOITED] != t.user_attrs[ATTR_MEMBER]
 
 
 def test_explore_changes_the_mutable_hyperparameters_and_sb3_trains_with_them(pbt_sweep) -> None:
     sweep, _ = pbt_sweep
     trials = {t.number: t for t in _intervals(sweep)}
     for t in trials.values():
-        parent = t.user_attrs[_pbt.ATTR_PARENT]
+        parent = t.user_attrs[ATTR_PARENT]
         if parent is None:
             continue
         donor = trials[parent].params
         inherited = {k: v for k, v in t.params.items() if k not in MUTABLE}
         assert inherited == {k: v for k, v in donor.items() if k not in MUTABLE}
-        if t.user_attrs[_pbt.ATTR_REASON] == "exploit":
+        if t.user_attrs[ATTR_REASON] == "exploit":
             assert any(t.params[k] != donor[k] for k in MUTABLE)
         else:
             assert t.params == donor
-        model = PPO.load(Path(t.user_attrs["job_dir"]) / artifacts.MODEL_FILE)
+        model = PPO.load(Path(t.user_attrs["job_dir"]) / files.MODEL_FILE)
         assert model.learning_rate == t.params["model.learning_rate"]
         assert model.ent_coef == t.params["model.ent_coef"]
         assert model.gamma == t.params["model.gamma"] and model.gae_lambda == t.params["model.gae_lambda"]
@@ -119,16 +119,16 @@ def test_explore_changes_the_mutable_hyperparameters_and_sb3_trains_with_them(pb
 def test_the_result_is_the_best_member_at_the_end_with_its_schedule(pbt_sweep) -> None:
     sweep, proc = pbt_sweep
     trials = {t.number: t for t in _intervals(sweep)}
-    final = [t for t in trials.values() if t.user_attrs[_pbt.ATTR_END] == TOTAL]
+    final = [t for t in trials.values() if t.user_attrs[ATTR_END] == TOTAL]
     best = max(final, key=lambda t: t.value)
     res = results(sweep)
     assert res["best_value"] == best.value and res["best_trial"]["number"] == best.number
-    assert res["pbt"]["best"]["member"] == best.user_attrs[_pbt.ATTR_MEMBER]
+    assert res["pbt"]["best"]["member"] == best.user_attrs[ATTR_MEMBER]
     schedule = res["pbt"]["best_schedule"]
     assert [s["steps"] for s in schedule] == [[0, 128], [128, 256], [256, 384]]
     assert schedule[-1]["trial"] == best.number
     for earlier, later in itertools.pairwise(schedule):
-        assert trials[later["trial"]].user_attrs[_pbt.ATTR_PARENT] == earlier["trial"]
+        assert trials[later["trial"]].user_attrs[ATTR_PARENT] == earlier["trial"]
     for step in schedule:
         assert step["params"] == {k: v for k, v in trials[step["trial"]].params.items() if k in MUTABLE}
     assert len(res["pbt"]["intervals"]) == len(trials)
@@ -150,10 +150,10 @@ def test_a_failed_member_is_replaced_and_the_sweep_goes_on(tmp_path: Path) -> No
     assert failed, "no member drew the failing learning rate (change the sampler's seed)"
     for t in failed:
         assert "overflow" in t.user_attrs["error"]  # torch refuses the step size
-        member = t.user_attrs[_pbt.ATTR_MEMBER]
-        later = [u for u in trials if u.number > t.number and u.user_attrs[_pbt.ATTR_MEMBER] == member]
-        assert later and later[0].user_attrs[_pbt.ATTR_REASON] in ("replace", "restart")
-        if later[0].user_attrs[_pbt.ATTR_REASON] == "replace":
+        member = t.user_attrs[ATTR_MEMBER]
+        later = [u for u in trials if u.number > t.number and u.user_attrs[ATTR_MEMBER] == member]
+        assert later and later[0].user_attrs[ATTR_REASON] in ("replace", "restart")
+        if later[0].user_attrs[ATTR_REASON] == "replace":
             assert later[0].params["model.learning_rate"] == 0.0003
     res = results(sweep)
     assert res["pbt"]["finished_members"] == MEMBERS
@@ -184,16 +184,16 @@ def test_an_interrupted_population_resumes_from_its_latest_checkpoints(tmp_path:
     assert new
     latest = {}
     for t in before.values():
-        m = t.user_attrs[_pbt.ATTR_MEMBER]
-        if t.user_attrs[_pbt.ATTR_END] >= latest.get(m, (0, None))[0]:
-            latest[m] = (t.user_attrs[_pbt.ATTR_END], t.number)
+        m = t.user_attrs[ATTR_MEMBER]
+        if t.user_attrs[ATTR_END] >= latest.get(m, (0, None))[0]:
+            latest[m] = (t.user_attrs[ATTR_END], t.number)
     for m, (end, number) in latest.items():  # each member's first resumed interval starts from its checkpoint
         if end == TOTAL:
             continue
-        first = min((t for t in new if t.user_attrs[_pbt.ATTR_MEMBER] == m), key=lambda t: t.number)
-        assert first.user_attrs[_pbt.ATTR_START] >= end
-        if first.user_attrs[_pbt.ATTR_REASON] == "continue":
-            assert first.user_attrs[_pbt.ATTR_PARENT] == number
+        first = min((t for t in new if t.user_attrs[ATTR_MEMBER] == m), key=lambda t: t.number)
+        assert first.user_attrs[ATTR_START] >= end
+        if first.user_attrs[ATTR_REASON] == "continue":
+            assert first.user_attrs[ATTR_PARENT] == number
     assert results(sweep)["pbt"]["finished_members"] == MEMBERS
 
 
@@ -220,7 +220,7 @@ def test_the_report_shows_the_population_and_its_replay_trains_the_result_again(
                               check=False)
         assert proc.returncode == 0, proc.stderr[-2000:]
     last = tmp_path / f"replay/trial{res['best_trial']['number']}/steps{TOTAL}"
-    assert record.read(last).objective.values[0] == res["best_value"]  # step for step the same agent
+    assert job_record.read(last).objective.values[0] == res["best_value"]  # step for step the same agent
     assert not pbt.is_pbt(pd.DataFrame({"trial": [0]}))
 
 

@@ -16,8 +16,9 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from hpo_app import artifacts
-from hydra_plugins.hpo_sweeper._study import INTERRUPTED, counts
+from hpo_record import files
+from hpo_record.study import INTERRUPTED
+from hydra_plugins.hpo_sweeper._study import counts
 from tests.sweep_helpers import (
     REPO,
     TINY,
@@ -36,7 +37,7 @@ pytestmark = pytest.mark.slow
 def _create_study(sweep: Path, enqueued: list[dict]) -> optuna.study.Study:
     sweep.mkdir(parents=True)
     study = optuna.create_study(
-        study_name="a2c", storage=f"sqlite:///{sweep / artifacts.STUDY_DB_FILE}", direction="maximize"
+        study_name="a2c", storage=f"sqlite:///{sweep / files.STUDY_DB_FILE}", direction="maximize"
     )
     for params in enqueued:
         study.enqueue_trial(params)
@@ -62,12 +63,12 @@ def test_median_pruner_prunes_a_clearly_worse_trial_and_keeps_its_partial_curve(
     assert pruned.last_step == 1  # stopped at its first evaluation
     job = sweep / str(pruned.user_attrs["job_num"])
     metrics = job_metrics(job)
-    assert metrics["state"] == artifacts.STATE_PRUNED
+    assert metrics["state"] == files.STATE_PRUNED
     assert metrics["timesteps"] < 800
-    with (job / artifacts.EVAL_CURVE_FILE).open() as handle:
+    with (job / files.EVAL_CURVE_FILE).open() as handle:
         rows = list(csv.DictReader(handle))
     assert len(rows) == 1 and float(rows[0]["objective"]) == pruned.intermediate_values[1]
-    full = list(csv.DictReader((sweep / "0" / artifacts.EVAL_CURVE_FILE).open()))
+    full = list(csv.DictReader((sweep / "0" / files.EVAL_CURVE_FILE).open()))
     assert len(full) > 1 and int(full[-1]["timesteps"]) >= 800  # a complete trial's whole curve
     assert results(sweep)["counts"]["pruned"] == 1
 
@@ -86,7 +87,7 @@ def test_asha_prunes_during_a_ray_sweep(tmp_path):
     for trial in study.trials:
         if trial.state == TrialState.PRUNED:
             metrics = job_metrics(sweep / str(trial.user_attrs["job_num"]))
-            assert metrics["state"] == artifacts.STATE_PRUNED and metrics["timesteps"] < 1800
+            assert metrics["state"] == files.STATE_PRUNED and metrics["timesteps"] < 1800
 
 
 def test_a_long_trial_does_not_hold_back_short_ones(tmp_path):
@@ -146,10 +147,10 @@ def test_interrupted_sweep_resumes_to_exactly_n_trials_without_overwriting(tmp_p
     assert 2 <= len(finished) < n_trials
     # Every job that wrote its metrics is recorded complete: nothing finished was lost.
     for job in job_dirs(sweep):
-        metrics = job_metrics(job) if (job / artifacts.METRICS_FILE).exists() else None
-        if metrics and metrics["state"] == artifacts.STATE_COMPLETE:
+        metrics = job_metrics(job) if (job / files.METRICS_FILE).exists() else None
+        if metrics and metrics["state"] == files.STATE_COMPLETE:
             assert any(t.user_attrs.get("job_num") == int(job.name) for t in finished), job.name
-        if metrics and metrics["state"] == artifacts.STATE_FAILED:  # cut short: says so on disk
+        if metrics and metrics["state"] == files.STATE_FAILED:  # cut short: says so on disk
             assert metrics["error"] == INTERRUPTED
     assert all(t.user_attrs.get("error") == INTERRUPTED for t in study.trials if t.state == TrialState.FAIL)
     assert not [t for t in study.trials if t.state == TrialState.RUNNING]
@@ -162,8 +163,8 @@ def test_interrupted_sweep_resumes_to_exactly_n_trials_without_overwriting(tmp_p
     assert "Sweep finished" in proc2.stdout + proc2.stderr and "  resume:  " not in proc2.stdout + proc2.stderr
     study = load_study(sweep)
     assert sum(counts(t) for t in study.trials) == n_trials
-    for name, files in before.items():  # nothing that existed was overwritten
-        assert _hash_tree(sweep / name) == files
+    for name, tree in before.items():  # nothing that existed was overwritten
+        assert _hash_tree(sweep / name) == tree
     new_jobs = sorted(int(j.name) for j in job_dirs(sweep) if j.name not in before)
     assert new_jobs == list(range(first_new_job, first_new_job + n_trials - len(finished)))
     assert results(sweep)["counts"]["complete"] == n_trials
@@ -182,7 +183,7 @@ def test_ctrl_c_with_the_basic_launcher_stops_the_trial_running_in_the_driver(tm
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
     proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not (sweep / "0" / artifacts.EVAL_CURVE_FILE).exists():
+    while time.monotonic() < deadline and not (sweep / "0" / files.EVAL_CURVE_FILE).exists():
         time.sleep(0.3)  # the first job is training
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=120)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from hpo_app import record
+from hpo_record import job as job_record
 from tests.conftest import REPO_ROOT
 from tests.servers import free_port
 from tests.sweep_helpers import TINY, explain, run_app
@@ -69,7 +69,7 @@ def test_a_sweep_keeps_its_study_in_postgresql_and_the_report_reads_it(postgres:
     job_dirs = [Path(t.user_attrs["job_dir"]) for t in trials]
     assert len(set(job_dirs)) == 4 and all(d.parent == sweep_dir for d in job_dirs)
     for trial, job_dir in zip(trials, job_dirs):
-        job = record.read(job_dir)
+        job = job_record.read(job_dir)
         assert job.trial["number"] == trial.number and job.objective.values[0] == pytest.approx(trial.value)
 
     report = subprocess.run([sys.executable, "-m", "analysis.report", str(sweep_dir), "--out", str(tmp_path / "report")],
@@ -129,7 +129,7 @@ def test_two_drivers_with_their_own_sweep_directories_share_one_postgresql_study
     assert len(set(job_dirs)) == 4 and {d.parent for d in job_dirs} == set(dirs)
     assert sorted(p for d in dirs for p in d.iterdir() if p.name.isdigit()) == sorted(job_dirs)
     for trial, job_dir in zip(trials, job_dirs):
-        job = record.read(job_dir)
+        job = job_record.read(job_dir)
         assert job.state == "complete" and job.objective.values[0] == pytest.approx(trial.value)
         assert job_dir.name == str(trial.user_attrs["job_num"])
     assert len({tuple(sorted(t.params.items())) for t in trials}) == 4
@@ -137,7 +137,7 @@ def test_two_drivers_with_their_own_sweep_directories_share_one_postgresql_study
 
 _OPEN_AT = """
 import sys, time
-from hydra_plugins.hpo_sweeper.storage import open_storage, storage_url
+from hpo_record.storage import open_storage, storage_url
 start = float(sys.argv[2])
 while time.time() < start:
     pass

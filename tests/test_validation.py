@@ -10,7 +10,7 @@ import optuna
 import pandas as pd
 import pytest
 
-from hpo_app import artifacts
+from hpo_record import files
 from hpo_app.app import engine_from_config
 from hpo_app.data import DataError
 from hpo_app.features import fold_view
@@ -98,7 +98,7 @@ def walkforward_run(tmp_path_factory) -> tuple[Path, object]:
 
 def test_walkforward_trains_every_fold_and_seed_and_aggregates_them(walkforward_run):
     out, seen = walkforward_run
-    m = json.loads((out / artifacts.METRICS_FILE).read_text())
+    m = json.loads((out / files.METRICS_FILE).read_text())
     engine = engine_from_config(compose_config(WF), Path("/dev/null"))
     folds = make_folds(engine.validation, engine.prepare().segments)
     assert [(f["fold"], f["seed"]) for f in m["folds"]] == [(k, s) for k in (1, 2, 3) for s in (0, 1)]
@@ -109,9 +109,9 @@ def test_walkforward_trains_every_fold_and_seed_and_aggregates_them(walkforward_
     # The pruner saw one point per finished run: the aggregate so far, step = the run's number.
     assert [p.step for p in seen] == [1, 2, 3, 4, 5, 6]
     assert [p.objective for p in seen] == pytest.approx([np.mean(values[:k]) for k in range(1, 7)])
-    curve = pd.read_csv(out / artifacts.EVAL_CURVE_FILE)
+    curve = pd.read_csv(out / files.EVAL_CURVE_FILE)
     assert sorted(set(zip(curve["fold"], curve["seed"]))) == [(k, s) for k in (1, 2, 3) for s in (0, 1)]
-    equity = pd.read_csv(out / artifacts.EQUITY_FILE)
+    equity = pd.read_csv(out / files.EQUITY_FILE)
     assert set(equity["segment"]) == {"train", "val", "test", "fold1", "fold2", "fold3"}
 
 
@@ -124,8 +124,8 @@ def test_a_trial_bad_on_its_first_fold_stops_there(tmp_path):
     engine.on_evaluation = prune
     with pytest.raises(optuna.TrialPruned, match="pruned at run 1"):
         engine.run()
-    m = json.loads((tmp_path / artifacts.METRICS_FILE).read_text())
-    assert m["state"] == artifacts.STATE_PRUNED and [f["fold"] for f in m["folds"]] == [1]
+    m = json.loads((tmp_path / files.METRICS_FILE).read_text())
+    assert m["state"] == files.STATE_PRUNED and [f["fold"] for f in m["folds"]] == [1]
     assert m["objective"]["values"][0] == pytest.approx(m["folds"][0]["metrics"]["val/sharpe"], rel=1e-12)
 
 

@@ -15,7 +15,7 @@ one report. The identity is:
   list ignores: a key added to ``resume_ignore`` on resume is ignored in the recorded identity
   too, and a key the sweep ignored stays ignored when a resume's list leaves it out.
 
-It is stored in the study's user attribute ``sweep_identity`` as plain data.
+It is stored in the study's user attribute ``sweep_identity`` (``hpo_record.study.ATTR_IDENTITY``) as plain data.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-ATTR_IDENTITY = "sweep_identity"
 MAX_SHOWN = 3  # differences named in the one-line refusal
 
 

@@ -2,8 +2,8 @@
 
 What it adds to the released hydra-optuna-sweeper (same keys):
 
-- pruning: the jobs report intermediate values (``trial.current_trial()``) and the configured
-  pruner (``hydra.sweeper.pruner``) stops them; a pruned job is told PRUNED;
+- pruning: the jobs report intermediate values (``hpo_record.trial.current_trial()``) and the
+  configured pruner (``hydra.sweeper.pruner``) stops them; a pruned job is told PRUNED;
 - asynchronous dispatch: a new trial starts as soon as any running one finishes, instead of
   blocking batches of ``n_jobs`` (``_dispatch``, ``_runner``);
 - resume, heartbeats and stale trials, job numbers that never collide (``_study``);
@@ -32,10 +32,16 @@ from hydra.types import HydraContext, TaskFunction
 from hydra.utils import get_method
 from omegaconf import DictConfig, OmegaConf
 
-from hydra_plugins.hpo_sweeper import _launchers, _pbt, _private
+from hpo_record.files import MULTIRUN_FILE
+from hpo_record.job import one_line
+from hpo_record.seam import FailedJob
+from hpo_record.storage import storage_url
+from hpo_record.study import ATTR_JOB_DIR, ATTR_JOB_NUM
+from hpo_record.trial import build_pruner
+
+from hydra_plugins.hpo_sweeper import _launchers, _pbt, _pbt_settings, _private
 from hydra_plugins.hpo_sweeper._dispatch import Dispatcher
 from hydra_plugins.hpo_sweeper._identity import identity
-from hydra_plugins.hpo_sweeper._outcome import one_line
 from hydra_plugins.hpo_sweeper._preflight import (
     SweepError,
     opened,
@@ -52,24 +58,16 @@ from hydra_plugins.hpo_sweeper._results import (
 from hydra_plugins.hpo_sweeper._runner import Runner, Sweep, _on_ctrl_c
 from hydra_plugins.hpo_sweeper._space import SearchSpace, grid_size, parse
 from hydra_plugins.hpo_sweeper._study import (
-    ATTR_JOB_DIR,
-    ATTR_JOB_NUM,
     Heartbeats,
-    build_pruner,
     build_sampler,
     count_finished,
     open_study,
     quiet_optuna,
     requeue_cut_points,
 )
-from hydra_plugins.hpo_sweeper.hooks import FailedJob, call_job_failed, load_hook
-from hydra_plugins.hpo_sweeper.storage import (
-    storage_url,
-)
+from hydra_plugins.hpo_sweeper.hooks import call_job_failed, load_hook
 
 log = logging.getLogger("hydra_plugins.hpo_sweeper")
-
-MULTIRUN_FILE = "multirun.yaml"
 
 
 def _names(value: Any) -> list[str]:
@@ -173,8 +171,8 @@ class HpoSweeperImpl(Sweeper):
             format_value = load_hook(self.hooks.get("format_value"), "format_value")
             next_steps = load_hook(self.hooks.get("next_steps"), "next_steps")
             config = self._check_config(space, load_hook(self.hooks.get("check"), "check"))
-            pbt = None if self.pbt is None else _pbt.settings(self.pbt, config, directions=self.directions,
-                                                               pruner=self.pruner, searched=list(space.distributions))
+            pbt = None if self.pbt is None else _pbt_settings.settings(
+                self.pbt, config, directions=self.directions, pruner=self.pruner, searched=list(space.distributions))
             self._stop_if_interrupted()
             writable(sweep_dir)
             sweep_identity = identity(config, space, self.directions, self.metrics, self.resume_ignore)

@@ -15,6 +15,8 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from hpo_record.trial import start_time
+
 from hydra_plugins.hpo_sweeper import _procs
 from hydra_plugins.hpo_sweeper._private import BASIC_LAUNCHER
 
@@ -68,7 +70,7 @@ def start_ray(config: DictConfig) -> None:
     # The mark reaches the processes ray.init starts (GCS, raylet; the raylet's own children inherit
     # it from the raylet), and no later child of this driver.
     before = os.environ.get(DRIVER_ENV)
-    os.environ[DRIVER_ENV] = f"{os.getpid()}:{_procs.start_time(os.getpid())}"
+    os.environ[DRIVER_ENV] = f"{os.getpid()}:{start_time(os.getpid())}"
     try:
         ray.init(**options)
     finally:

@@ -57,12 +57,6 @@ def as_values(value: Any, n: int) -> list[float] | str:
     return values
 
 
-def one_line(err: BaseException) -> str:
-    """``Type: first line of the message``: how a failure is named in the study and the log."""
-    text = str(err).strip().splitlines()
-    return f"{type(err).__name__}: {text[0] if text else ''}".strip()
-
-
 @dataclass
 class Tally:
     """Counts and the best value so far, kept in memory from what the driver told Optuna."""

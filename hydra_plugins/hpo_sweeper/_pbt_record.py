@@ -1,7 +1,8 @@
-"""What a population-based training sweep's study records of each interval (``ATTR_*`` user
-attributes: its member, its steps, where it started from), and what is read back from them: an
-interval's lineage, the sweep's summary for ``optimization_results.yaml``, and the intervals a
-stopped driver left waiting. The decisions are :mod:`hydra_plugins.hpo_sweeper._pbt`'s.
+"""What a population-based training sweep's study records of each interval (the ``ATTR_*`` user
+attributes of :mod:`hpo_record.study`: its member, its steps, where it started from), and what is
+read back from them: the sweep's summary for ``optimization_results.yaml`` (the best member's
+schedule follows its lineage, ``hpo_record.study.lineage``), and the intervals a stopped driver
+left waiting. The decisions are :mod:`hydra_plugins.hpo_sweeper._pbt`'s.
 """
 
 from __future__ import annotations
@@ -9,15 +10,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    from hydra_plugins.hpo_sweeper._pbt import PbtSettings
+from hpo_record.study import (
+    ATTR_END,
+    ATTR_ERROR,
+    ATTR_EXPLOITED,
+    ATTR_JOB_NUM,
+    ATTR_MEMBER,
+    ATTR_PARENT,
+    ATTR_REASON,
+    ATTR_START,
+    lineage,
+)
 
-ATTR_MEMBER = "pbt_member"  # the member this interval trained
-ATTR_START = "pbt_start"  # its steps at the start of the interval
-ATTR_END = "pbt_end"  # its steps at the end (what the job was asked to reach)
-ATTR_PARENT = "pbt_parent"  # the trial whose checkpoint it continued (None: trained from scratch)
-ATTR_EXPLOITED = "pbt_exploited"  # the member whose checkpoint it cloned before this interval, if any
-ATTR_REASON = "pbt_reason"  # why it starts where it does: first, continue, exploit, replace, retry, restart
+if TYPE_CHECKING:
+    from hydra_plugins.hpo_sweeper._pbt_settings import PbtSettings
 
 
 STALE_WAITING = "enqueued by a driver that stopped before starting it (population-based training)"
@@ -29,8 +35,6 @@ def discard_waiting(study: Any) -> int:
     population decides its members' next intervals again, and the next ``ask`` must not take it."""
     from optuna.trial import TrialState
 
-    from hydra_plugins.hpo_sweeper._study import ATTR_ERROR
-
     n = len(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
     for _ in range(n):
         trial = study.ask()  # takes the oldest waiting one
@@ -39,23 +43,9 @@ def discard_waiting(study: Any) -> int:
     return n
 
 
-def lineage(trials: Sequence[Any], number: int) -> list[Any]:
-    """The intervals that led to trial ``number``, first to last (following ``ATTR_PARENT``)."""
-    by_number = {t.number: t for t in trials}
-    chain: list[Any] = []
-    current = by_number.get(number)
-    while current is not None and current not in chain:
-        chain.append(current)
-        parent = current.user_attrs.get(ATTR_PARENT)
-        current = by_number.get(parent) if parent is not None else None
-    return chain[::-1]
-
-
 def summary(trials: Sequence[Any], settings: PbtSettings | None, direction: str, mutable: Sequence[str]) -> dict[str, Any]:
     """``optimization_results.yaml``'s ``pbt`` node: the best member at the end of its budget, its
     schedule (the hyperparameters in force over its lineage), and every interval."""
-    from hydra_plugins.hpo_sweeper._study import ATTR_JOB_NUM
-
     intervals = [t for t in trials if t.user_attrs.get(ATTR_MEMBER) is not None]
     total = settings.total if settings is not None else max((int(t.user_attrs[ATTR_END]) for t in intervals), default=0)
     final = [t for t in intervals if t.state.name == "COMPLETE" and int(t.user_attrs[ATTR_END]) >= total]

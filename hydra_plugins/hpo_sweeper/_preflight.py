@@ -8,9 +8,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-from hydra_plugins.hpo_sweeper._outcome import one_line
+from hpo_record.files import STUDY_DB_FILE, STUDY_JOURNAL_FILE
+from hpo_record.job import one_line
+from hpo_record.storage import display_url
+
 from hydra_plugins.hpo_sweeper._results import shown_path
-from hydra_plugins.hpo_sweeper.storage import JOURNAL_FILE, SQLITE_FILE, display_url
 
 
 class SweepError(ValueError):
@@ -20,9 +22,9 @@ class SweepError(ValueError):
 def shown_storage(storage: str | None, url: str, sweep_dir: Path) -> str:
     """The study's storage as a user reads it: the sweep's own file as a path, a URL without its password."""
     if storage is None:
-        return shown_path(sweep_dir / SQLITE_FILE)
+        return shown_path(sweep_dir / STUDY_DB_FILE)
     if storage == "journal":
-        return shown_path(sweep_dir / JOURNAL_FILE)
+        return shown_path(sweep_dir / STUDY_JOURNAL_FILE)
     return display_url(url)
 
 

@@ -27,18 +27,9 @@ def processes() -> dict[int, tuple[int, str]]:
     return out
 
 
-def start_time(pid: int) -> int | None:
-    """When ``pid`` started (clock ticks since boot), to tell it from a later process with its
-    number; None if it does not exist."""
-    try:
-        return int((PROC / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[19])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
 def running(pid: int, started: int | None) -> bool:
-    """Whether ``pid`` is the process that started at ``started`` and has not ended (a zombie,
-    killed but not yet waited for by its parent, has ended)."""
+    """Whether ``pid`` is the process that started at ``started`` (``hpo_record.trial.start_time``)
+    and has not ended (a zombie, killed but not yet waited for by its parent, has ended)."""
     try:
         fields = (PROC / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
     except OSError:

@@ -31,25 +31,25 @@ import optuna
 from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
+from hpo_record.files import RESULTS_FILE
+from hpo_record.storage import display_url
+from hpo_record.study import ATTR_JOB_DIR, ATTR_JOB_NUM
+
 from hydra_plugins.hpo_sweeper._space import SearchSpace
-from hydra_plugins.hpo_sweeper._study import ATTR_JOB_DIR, ATTR_JOB_NUM
-from hydra_plugins.hpo_sweeper.storage import display_url
 
 log = logging.getLogger(__name__)
-
-RESULTS_FILE = "optimization_results.yaml"
 
 
 def results(study: optuna.study.Study, *, url: str, space: SearchSpace, n_trials: int,
             metrics: list[str], pbt: Any = None) -> dict[str, Any]:
-    """``pbt``: the sweep's PBT settings (``_pbt.PbtSettings``); the best is then the best member
+    """``pbt``: the sweep's PBT settings (``_pbt_settings.PbtSettings``); the best is then the best member
     at the end of its budget, and a ``pbt`` node holds its schedule and every interval."""
     trials = study.get_trials(deepcopy=False)
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     out: dict[str, Any] = {"name": "optuna"}
     population = None
     if pbt is not None:
-        from hydra_plugins.hpo_sweeper._pbt import summary
+        from hydra_plugins.hpo_sweeper._pbt_record import summary
 
         population = summary(trials, pbt, study.directions[0].name.lower(), pbt.mutable)
         if "best" in population:
@@ -133,7 +133,7 @@ def end_lines(
     if not by_state["complete"]:
         lines.append("No trial completed")
     elif pbt is not None:
-        from hydra_plugins.hpo_sweeper._pbt import summary
+        from hydra_plugins.hpo_sweeper._pbt_record import summary
 
         lines += _pbt_lines(summary(trials, pbt, study.directions[0].name.lower(), pbt.mutable), trials, sweep_dir,
                             lambda v: format_value(names[0], v), names[0])

@@ -26,30 +26,29 @@ import optuna
 from omegaconf import DictConfig
 from optuna.trial import TrialState
 
+from hpo_record.job import one_line
+from hpo_record.seam import FailedJob
+from hpo_record.study import ATTR_ERROR, ATTR_JOB_DIR, ATTR_JOB_NUM, ATTR_WORKER, INTERRUPTED
+from hpo_record.trial import environment
+
 from hydra_plugins.hpo_sweeper._dispatch import Dispatcher, Finished, Job
 from hydra_plugins.hpo_sweeper._outcome import (
     Outcome,
     Tally,
     decode,
-    one_line,
     progress_line,
 )
 from hydra_plugins.hpo_sweeper._pbt import Population, job_overrides
 from hydra_plugins.hpo_sweeper._space import SearchSpace
 from hydra_plugins.hpo_sweeper._study import (
-    ATTR_ERROR,
-    ATTR_JOB_DIR,
-    ATTR_JOB_NUM,
-    INTERRUPTED,
     Heartbeats,
     JobNumbers,
     count_finished,
     mark_interrupted,
     tell,
 )
-from hydra_plugins.hpo_sweeper._timeout import ATTR_WORKER, TrialTimeout, stop_workers
-from hydra_plugins.hpo_sweeper.hooks import FailedJob, call_job_failed
-from hydra_plugins.hpo_sweeper.trial import environment
+from hydra_plugins.hpo_sweeper._timeout import TrialTimeout, stop_workers
+from hydra_plugins.hpo_sweeper.hooks import call_job_failed
 
 log = logging.getLogger("hydra_plugins.hpo_sweeper")
 

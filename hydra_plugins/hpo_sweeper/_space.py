@@ -19,8 +19,9 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
 from optuna.distributions import BaseDistribution, CategoricalDistribution
 
+from hpo_record.job import one_line
+
 from hydra_plugins.hpo_sweeper import _private
-from hydra_plugins.hpo_sweeper._outcome import one_line
 
 
 class SearchSpaceError(ValueError):

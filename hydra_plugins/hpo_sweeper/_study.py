@@ -1,5 +1,6 @@
-"""Study bookkeeping: samplers and pruners, creating or resuming the study, which trials count,
-interrupted trials, job numbers, and heartbeats.
+"""Study bookkeeping: samplers, creating or resuming the study, which trials count, interrupted
+trials, job numbers, and heartbeats. (Pruners are built by ``hpo_record.trial.build_pruner``, as
+each job's link to its trial builds its own.)
 
 Rules that the README documents:
 
@@ -29,24 +30,13 @@ import optuna
 from hydra.utils import instantiate
 from optuna.trial import TrialState
 
-from hydra_plugins.hpo_sweeper._identity import ATTR_IDENTITY, differences, refusal
-from hydra_plugins.hpo_sweeper.storage import (
-    display_url,
-    has_heartbeat,
-    open_storage,
-    use_wal,
-)
+from hpo_record.storage import display_url, has_heartbeat, open_storage, use_wal
+from hpo_record.study import ATTR_ERROR, ATTR_IDENTITY, ATTR_INTERRUPTED, ATTR_JOB_NUM, INTERRUPTED
+from hpo_record.trial import OPTUNA_TARGETS
+
+from hydra_plugins.hpo_sweeper._identity import differences, refusal
 
 log = logging.getLogger(__name__)
-
-ATTR_JOB_NUM = "job_num"
-ATTR_JOB_DIR = "job_dir"
-ATTR_ERROR = "error"
-ATTR_INTERRUPTED = "interrupted"
-
-INTERRUPTED = "interrupted: the sweep was stopped while this trial ran"
-
-_WHITELIST = ("optuna.samplers.*", "optuna.pruners.*", "hydra_plugins.hydra_optuna_sweeper.*")
 
 
 class StudyError(ValueError):
@@ -68,15 +58,7 @@ def build_sampler(cfg: Any) -> Any:
     """The sampler of ``hydra.sweeper.sampler`` (a partial for the grid sampler)."""
     if cfg is None:
         return optuna.samplers.TPESampler()
-    return instantiate(cfg, _execution_whitelist_=_WHITELIST)
-
-
-def build_pruner(cfg: Any) -> optuna.pruners.BasePruner:
-    if cfg is None:
-        return optuna.pruners.NopPruner()
-    pruner = instantiate(cfg, _execution_whitelist_=_WHITELIST)
-    assert isinstance(pruner, optuna.pruners.BasePruner)
-    return pruner
+    return instantiate(cfg, _execution_whitelist_=OPTUNA_TARGETS)
 
 
 def open_study(

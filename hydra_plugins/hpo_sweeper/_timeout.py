@@ -1,7 +1,7 @@
 """The trial time limit (``hydra.sweeper.trial_timeout``): stop the worker of a job past it.
 
-A job says where it runs when it opens its link to the trial (``trial.current_trial`` records
-host, process id, the process's start time and Ray node in the trial's system attribute
+A job says where it runs when it opens its link to the trial (``hpo_record.trial.current_trial``
+records host, process id, the process's start time and Ray node in the trial's system attribute
 ``hpo:worker``). The driver, once a job has run longer than the limit (counted from when a slot was
 free for it), first records the jobs that returned meanwhile, then fails the trials still
 running and kills their processes: with Ray, by tasks pinned to the workers' nodes that need no
@@ -27,10 +27,9 @@ import sys
 import time
 from typing import Any
 
-from hydra_plugins.hpo_sweeper import _procs
-from hydra_plugins.hpo_sweeper._outcome import one_line
+from hpo_record.job import one_line
+from hpo_record.trial import start_time
 
-ATTR_WORKER = "hpo:worker"
 STOP_WAIT_S = 15.0
 """How long the driver waits, all timed-out trials together, for their workers to be killed."""
 
@@ -39,19 +38,10 @@ class TrialTimeout(RuntimeError):
     """A trial ran longer than ``hydra.sweeper.trial_timeout``."""
 
 
-def where_this_runs() -> dict[str, Any]:
-    """This process, as the driver needs it to stop the job (recorded by the job)."""
-    info: dict[str, Any] = {"host": socket.gethostname(), "pid": os.getpid(), "started": _procs.start_time(os.getpid())}
-    ray = sys.modules.get("ray")  # a Ray worker has it imported and initialized; never import it here
-    if ray is not None and ray.is_initialized():
-        info["ray_node_id"] = ray.get_runtime_context().get_node_id()
-    return info
-
-
 def kill(pid: int, started: int | None) -> str:
     """SIGKILL ``pid`` if it is still the process that started at ``started`` (run on its node, in a
     Ray worker: if that is the job's own worker, the job has returned and freed it)."""
-    if pid == os.getpid() or (started is not None and _procs.start_time(pid) != started):
+    if pid == os.getpid() or (started is not None and start_time(pid) != started):
         return "had already ended"
     try:
         os.kill(pid, signal.SIGKILL)

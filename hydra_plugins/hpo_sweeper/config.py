@@ -83,7 +83,7 @@ class HooksConf:
     # check(config: DictConfig, searched: list[str]) -> None, called once before any trial with
     # the config of a representative trial; raising ValueError refuses the sweep with its message.
     check: Optional[str] = None
-    # job_failed(job: hydra_plugins.hpo_sweeper.hooks.FailedJob) -> None, called for a trial whose
+    # job_failed(job: hpo_record.seam.FailedJob) -> None, called for a trial whose
     # job ended without its task returning: interrupted, stale, config not composed, worker died.
     job_failed: Optional[str] = None
     # format_value(metric: str, value: float) -> str: how the driver shows an objective value in

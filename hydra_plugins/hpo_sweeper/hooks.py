@@ -7,7 +7,7 @@ documented points, each optional, so that any Hydra app can be swept:
    direction, for a multi-objective study). Anything else, or a non-finite value, fails the
    trial. A task that raises ``optuna.TrialPruned`` is recorded PRUNED; any other exception FAIL,
    with its one-line message in the trial's user attribute ``error``.
-2. **The trial side** (``hydra_plugins.hpo_sweeper.trial.current_trial()``): inside a job, the
+2. **The trial side** (``hpo_record.trial.current_trial()``): inside a job, the
    task gets a link to its Optuna trial, reports intermediate values to it and asks whether to
    stop (the pruner of ``hydra.sweeper.pruner`` decides). Outside a sweep it returns None.
 3. **Hooks** named in ``hydra.sweeper.hooks`` by dotted path:
@@ -17,7 +17,7 @@ documented points, each optional, so that any Hydra app can be swept:
      of searched keys, then again for every other choice and every range's high end. Raise ``ValueError`` with a one-line message to refuse the sweep: the
      driver prints ``error: <message>`` and exits with code 2 before any trial. Composing that
      config is itself a check: a searched key the config lacks is refused the same way.
-   - ``job_failed(job)``: called with a :class:`FailedJob` for every trial whose job ended
+   - ``job_failed(job)``: called with a ``hpo_record.seam.FailedJob`` for every trial whose job ended
      without its task returning or raising (interrupted by Ctrl-C, found stale by heartbeat,
      its config did not compose, its worker died), so the application can leave its own record
      of the failure in the job directory. Errors raised by the hook are logged, never fatal.
@@ -31,23 +31,11 @@ documented points, each optional, so that any Hydra app can be swept:
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable
 
+from hpo_record.seam import FailedJob
+
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class FailedJob:
-    """A trial whose job ended without its task's own outcome."""
-
-    job_dir: Path
-    job_num: int | None
-    trial_number: int
-    study_name: str
-    error: str  # one line: what happened
-    details: str  # a traceback, or the same line again
 
 
 def load_hook(path: str | None, key: str) -> Callable[..., Any] | None:

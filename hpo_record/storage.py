@@ -9,9 +9,9 @@ SQLite gets a long busy timeout and write-ahead logging, so parallel trials writ
 values do not hit "database is locked". RDB storages record heartbeats; the journal storage has
 none in Optuna 5 (its trials left RUNNING by a killed driver stay RUNNING).
 
-Public: a job's trial side and the analysis open a sweep's storage with :func:`open_storage`.
-Optuna is imported when a storage is opened, not with this module (Hydra imports every public
-module of a plugin package at start-up).
+The sweeper opens the study's storage with these functions; a job's trial side (:mod:`hpo_record.trial`) and
+the analysis open it with :func:`open_storage`. Optuna and SQLAlchemy are imported when a storage
+is opened, not with this module: importing the contract stays cheap.
 """
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hpo_record.files import STUDY_DB_FILE, STUDY_JOURNAL_FILE
+
 if TYPE_CHECKING:
     import optuna
 
-SQLITE_FILE = "optuna.db"
-JOURNAL_FILE = "optuna.journal"
 SQLITE_TIMEOUT_S = 60  # well below the default grace period: a lock never outlasts a heartbeat
 
 StaleCallback = Callable[["optuna.study.Study", "optuna.trial.FrozenTrial"], None]
@@ -35,9 +35,9 @@ StaleCallback = Callable[["optuna.study.Study", "optuna.trial.FrozenTrial"], Non
 def storage_url(storage: str | None, sweep_dir: Path) -> str:
     """The storage's full name: a URL, or ``journal:<absolute path>``."""
     if storage is None:
-        return f"sqlite:///{sweep_dir / SQLITE_FILE}"
+        return f"sqlite:///{sweep_dir / STUDY_DB_FILE}"
     if storage == "journal":
-        return f"journal:{sweep_dir / JOURNAL_FILE}"
+        return f"journal:{sweep_dir / STUDY_JOURNAL_FILE}"
     if storage.startswith("journal:"):
         return f"journal:{Path(storage[len('journal:'):]).absolute()}"
     return _with_driver(storage)

@@ -1,9 +1,10 @@
 """The trial side of a sweep: a job's link to its Optuna trial (reporting and pruning).
 
-The driver names the trial in the job's environment (``hydra.job.env_set``, so it reaches a job
-on a Ray worker as well as one the basic launcher runs in-process). In the job::
+The driver names the trial in the job's environment (:func:`environment`, put in
+``hydra.job.env_set``, so it reaches a job on a Ray worker as well as one the basic launcher runs
+in-process). In the job::
 
-    from hydra_plugins.hpo_sweeper.trial import current_trial
+    from hpo_record.trial import current_trial
 
     link = current_trial()              # None outside a sweep of this sweeper
     for step, value in evaluations:
@@ -12,25 +13,38 @@ on a Ray worker as well as one the basic launcher runs in-process). In the job::
             if link.should_prune():
                 raise optuna.TrialPruned(f"pruned at step {step}")
 
-Opening the link also records where the job runs (host, process, Ray node), so that the driver
-can stop a job past ``hydra.sweeper.trial_timeout``.
-The pruner is the one the sweep was configured with (``hydra.sweeper.pruner``, read from the
-job's Hydra config); it decides from the intermediate values of all trials in the study.
-Only public Optuna APIs are used: the storage's ``set_trial_intermediate_value`` and
-``get_trial``, and the pruner's ``prune(study, trial)`` (what ``optuna.Trial.report`` and
-``should_prune`` do inside ``study.optimize``).
+Opening the link also records where the job runs (host, process, its start time, Ray node: the
+trial's system attribute ``hpo:worker``), so that the driver can stop a job past
+``hydra.sweeper.trial_timeout``. The pruner is the one the sweep was configured with
+(``hydra.sweeper.pruner``, read from the job's Hydra config, built as the driver builds it); it
+decides from the intermediate values of all trials in the study. Only public Optuna APIs are
+used: the storage's ``set_trial_intermediate_value`` and ``get_trial``, and the pruner's
+``prune(study, trial)`` (what ``optuna.Trial.report`` and ``should_prune`` do inside
+``study.optimize``). Optuna and Hydra are imported when a link is opened, not with this module.
 """
 
 from __future__ import annotations
 
 import os
+import socket
+import sys
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hpo_record.storage import open_storage
+from hpo_record.study import ATTR_WORKER
+
+if TYPE_CHECKING:
+    import optuna
 
 ENV_STORAGE = "HPO_SWEEPER_STORAGE"
 ENV_STUDY = "HPO_SWEEPER_STUDY"
 ENV_TRIAL_ID = "HPO_SWEEPER_TRIAL_ID"
 ENV_TRIAL_NUMBER = "HPO_SWEEPER_TRIAL_NUMBER"
+
+OPTUNA_TARGETS = ("optuna.samplers.*", "optuna.pruners.*", "hydra_plugins.hydra_optuna_sweeper.*")
+"""The ``_target_``s a sampler or pruner config (``hydra.sweeper.sampler``, ``.pruner``) may name."""
 
 
 @dataclass
@@ -84,10 +98,6 @@ def current_trial() -> TrialLink | None:
     import optuna
     from hydra.core.hydra_config import HydraConfig
 
-    from hydra_plugins.hpo_sweeper.storage import open_storage
-    from hydra_plugins.hpo_sweeper._study import build_pruner
-    from hydra_plugins.hpo_sweeper._timeout import ATTR_WORKER, where_this_runs
-
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     pruner_cfg = HydraConfig.get().sweeper.get("pruner") if HydraConfig.initialized() else None
     storage = open_storage(os.environ[ENV_STORAGE])
@@ -100,3 +110,36 @@ def current_trial() -> TrialLink | None:
     storage.set_trial_system_attr(int(trial_id), ATTR_WORKER, where_this_runs())
     return TrialLink(storage=storage, study=study, trial_id=int(trial_id), number=int(os.environ[ENV_TRIAL_NUMBER]),
                      pruner=build_pruner(pruner_cfg))
+
+
+def build_pruner(cfg: Any) -> optuna.pruners.BasePruner:
+    """The pruner of a ``hydra.sweeper.pruner`` config (None: Optuna's NopPruner), built alike by
+    the driver and by each job's link."""
+    import optuna
+
+    if cfg is None:
+        return optuna.pruners.NopPruner()
+    from hydra.utils import instantiate
+
+    pruner = instantiate(cfg, _execution_whitelist_=OPTUNA_TARGETS)
+    assert isinstance(pruner, optuna.pruners.BasePruner)
+    return pruner
+
+
+def where_this_runs() -> dict[str, Any]:
+    """This process, as the driver needs it to stop the job (``ATTR_WORKER``): ``host``, ``pid``,
+    ``started`` (:func:`start_time`) and, in a Ray worker, ``ray_node_id``."""
+    info: dict[str, Any] = {"host": socket.gethostname(), "pid": os.getpid(), "started": start_time(os.getpid())}
+    ray = sys.modules.get("ray")  # a Ray worker has it imported and initialized; never import it here
+    if ray is not None and ray.is_initialized():
+        info["ray_node_id"] = ray.get_runtime_context().get_node_id()
+    return info
+
+
+def start_time(pid: int) -> int | None:
+    """When ``pid`` started (clock ticks since boot, from ``/proc``, Linux), to tell it from a later
+    process with its number; None if it does not exist (or elsewhere than Linux)."""
+    try:
+        return int((Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None

@@ -27,7 +27,7 @@ whose records still load::
       "kept": {"rule": "best", "timesteps": [9000]}  # train.keep=best: the step of each run's kept policy
     }
 
-Metric keys are ``<segment>/<metric>`` with segment in ``artifacts.SEGMENTS`` and metric in
+Metric keys are ``<segment>/<metric>`` with segment in ``hpo_record.files.SEGMENTS`` and metric in
 ``hpo_app.metrics.METRIC_NAMES``.
 """
 
@@ -40,7 +40,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from hpo_app.artifacts import METRICS_FILE, STATE_COMPLETE, STATE_FAILED, STATE_PRUNED
+from hpo_record.files import METRICS_FILE, STATE_COMPLETE, STATE_FAILED, STATE_PRUNED
 
 SCHEMA = 2
 STATES = (STATE_COMPLETE, STATE_PRUNED, STATE_FAILED)
@@ -127,7 +127,8 @@ def read(job_dir: Path) -> JobRecord:
 
 
 def one_line(err: BaseException) -> str:
-    """``Type: first line of the message``: how a failure is named in a record, a log or a report."""
+    """``Type: first line of the message``: how a failure is named in a record, the study (a
+    trial's ``error``), a log or a report."""
     text = str(err).strip().splitlines()
     return f"{type(err).__name__}: {text[0] if text else ''}".strip()
 

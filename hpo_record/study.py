@@ -1,0 +1,48 @@
+"""What a sweep's Optuna study holds beyond Optuna's own fields: the names of the attributes the
+sweeper sets on the study and its trials, and how a population-based training trial's lineage
+is read back from them.
+
+The sweeper writes them, but ``hpo:worker``, which a job's link to its trial writes; the
+analysis, the benchmarks and the tests read them. Optuna's dashboard shows the user attributes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+# The study's user attributes.
+ATTR_IDENTITY = "sweep_identity"  # what makes a resume the same sweep (hydra_plugins/hpo_sweeper/_identity.py)
+
+# Each trial's user attributes.
+ATTR_JOB_NUM = "job_num"  # Hydra's job number: the job directory's name in the sweep directory
+ATTR_JOB_DIR = "job_dir"  # the job directory, absolute, as the driver made it
+ATTR_ERROR = "error"  # one line (hpo_record.job.one_line) when the job failed or was cut short
+ATTR_INTERRUPTED = "interrupted"  # True on a trial cut short (Ctrl-C): it does not count toward n_trials
+
+# A population-based training interval's user attributes (one trial is one interval of a member).
+ATTR_MEMBER = "pbt_member"  # the member this interval trained
+ATTR_START = "pbt_start"  # its steps at the start of the interval
+ATTR_END = "pbt_end"  # its steps at the end (what the job was asked to reach)
+ATTR_PARENT = "pbt_parent"  # the trial whose checkpoint it continued (None: trained from scratch)
+ATTR_EXPLOITED = "pbt_exploited"  # the member whose checkpoint it cloned before this interval, if any
+ATTR_REASON = "pbt_reason"  # why it starts where it does: first, continue, exploit, replace, retry, restart
+
+# Each trial's system attribute, written by its job.
+ATTR_WORKER = "hpo:worker"  # where the job runs: host, pid, its start time, Ray node (to stop it past the time limit)
+
+INTERRUPTED = "interrupted: the sweep was stopped while this trial ran"
+"""``error`` of a trial cut short by Ctrl-C (and the failed job record the application leaves)."""
+
+
+def lineage(trials: Sequence[Any], number: int) -> list[Any]:
+    """The intervals that led to trial ``number``, first to last (following ``ATTR_PARENT``);
+    ``trials`` are Optuna's ``FrozenTrial``s of one study."""
+    by_number = {t.number: t for t in trials}
+    chain: list[Any] = []
+    current = by_number.get(number)
+    while current is not None and current not in chain:
+        chain.append(current)
+        parent = current.user_attrs.get(ATTR_PARENT)
+        current = by_number.get(parent) if parent is not None else None
+    return chain[::-1]

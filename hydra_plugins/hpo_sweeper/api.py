@@ -1,0 +1,35 @@
+"""The sweeper's public functions for tools that make or read a sweep's files without running a
+sweep (``bench/make_day.py`` writes a synthetic day of sweeps with them): the search space as a
+sweep parses it, and ``optimization_results.yaml``'s content as a sweep writes it.
+
+Hydra imports the public modules of a plugin package at start-up: this one imports the
+implementation (Optuna, Hydra's override parser) inside its functions only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import optuna
+
+    from hydra_plugins.hpo_sweeper._space import SearchSpace
+
+
+def search_space(params: Mapping[str, Any], overrides: Sequence[str] = ()) -> SearchSpace:
+    """The search space of ``hydra.sweeper.params`` (key -> sweep grammar, as in
+    ``conf/search_space/``) followed by command-line ``overrides`` (the last override of a key
+    wins); ``SearchSpaceError`` (a ``ValueError``, one line) when an override is broken."""
+    from hydra_plugins.hpo_sweeper._space import parse
+
+    return parse([f"{k}={v}" for k, v in params.items()], list(overrides))
+
+
+def results(study: optuna.study.Study, *, url: str, space: SearchSpace, n_trials: int,
+            metrics: list[str]) -> dict[str, Any]:
+    """What the sweeper writes to ``optimization_results.yaml`` for ``study``, stored at ``url``
+    (shown without its password), searched over ``space``."""
+    from hydra_plugins.hpo_sweeper._results import results as summary
+
+    return summary(study, url=url, space=space, n_trials=n_trials, metrics=metrics)
