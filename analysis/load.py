@@ -31,7 +31,7 @@ from hpo_record.files import (
 from hpo_record.job import one_line
 from hpo_record.study import ATTR_ERROR, ATTR_JOB_DIR, ATTR_JOB_NUM
 
-from . import pbt
+from . import confirmation, pbt
 from .cache import Memo, tree_stats
 from .find import NoSweepError, find_sweep_dirs, storage_of, sweep_labels
 from .workers import fork_pool
@@ -54,6 +54,7 @@ class Sweep:
     returns: dict[int, np.ndarray] = field(default_factory=dict)  # trial -> per-bar validation returns
     periods_per_year: float | None = None
     facts: dict[str, Any] = field(default_factory=dict)  # model, data, edge, validation, n_trials
+    confirmation: dict[str, Any] | None = None  # the raced confirmation's decision (analysis.confirmation)
 
     @property
     def objective_metrics(self) -> tuple[str, ...]:
@@ -108,13 +109,15 @@ def open_studies(path: Path, label: str) -> tuple[list[Sweep], list[str]]:
             warnings.simplefilter("ignore")
             optuna.logging.set_verbosity(optuna.logging.WARNING)
             storage = open_storage(url)
-            names = optuna.study.get_all_study_names(storage)
+            names = [n for n in optuna.study.get_all_study_names(storage) if not confirmation.is_confirmation(n)]
             studies = [_snapshot(optuna.load_study(study_name=n, storage=storage)) for n in names]
+            decisions = {n: confirmation.read(storage, n) for n in names}
     except Exception as err:  # noqa: BLE001 - one unreadable sweep must not stop the report
         return [], [f"{label}: study unreadable ({one_line(err)})"]
     facts = _facts_of(path)
     return [Sweep(label if len(studies) == 1 else f"{label}:{s.study_name}", path, s,
-                  facts.get("model") or s.study_name, facts=facts) for s in studies], []
+                  facts.get("model") or s.study_name, facts=facts, confirmation=decisions[s.study_name])
+            for s in studies], []
 
 
 class ReadOnlyCopy(optuna.storages.InMemoryStorage):

@@ -26,6 +26,7 @@ from typing import Any
 
 from hpo_app import fmt as hfmt
 
+from . import confirmation
 from .cache import CACHE_DIR, Memo
 from .load import STATES, Multirun, NoSweepError, as_float, load_multirun
 from .render import Block, render_html, render_markdown
@@ -77,7 +78,9 @@ def _glance_blocks(analysis: Analysis) -> list[Block]:
     items = []
     for s in analysis.sweeps:
         v = verdict(s)
-        items.append(f"**{s.sweep.model or '?'} · {s.name}** ({sum(s.counts.values())} trials): {v.headline}. {v.detail}.")
+        recommended = confirmation.glance(s.sweep.confirmation, s.sweep.objective_metrics[0])
+        items.append(f"**{s.sweep.model or '?'} · {s.name}** ({sum(s.counts.values())} trials): "
+                     + (f"{recommended}. " if recommended else "") + f"Best trial: {v.headline}. {v.detail}.")
     blocks = [Block("h2", "At a glance"), Block("list", items=items)]
     best = best_sweep(analysis.sweeps)
     if best is not None:

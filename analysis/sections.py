@@ -15,7 +15,7 @@ import pandas as pd
 
 from hpo_app import fmt as hfmt
 
-from . import pbt
+from . import confirmation, pbt
 from .load import as_float
 from .render import Block, fmt
 from .tables import (
@@ -23,6 +23,7 @@ from .tables import (
     FEW_RANK_TRIALS,
     MIN_RANK_TRIALS,
     SweepSummary,
+    cached_rerun,
     metrics_beside_baselines,
     objective_columns,
     objective_label,
@@ -78,6 +79,16 @@ def _metrics_table(best: pd.Series) -> pd.DataFrame | None:
     return pd.DataFrame({"metric": list(mt.index), **rows})
 
 
+def _rerun_of(s: SweepSummary, number: int) -> str | None:
+    """The checked single-run command of search trial ``number`` (the best trial's is already known)."""
+    if s.best is not None and int(s.best["trial"]) == number:
+        return s.rerun
+    rows = s.trials[s.trials["trial"] == number]
+    job_dir = rows["job_dir"].iloc[0] if len(rows) else None
+    rerun = cached_rerun(job_dir) if isinstance(job_dir, str) else None
+    return None if rerun is None else rerun.command
+
+
 def sweep_blocks(s: SweepSummary, plots: Sequence[Any]) -> list[Block]:
     info = s.sweep
     blocks = [Block("h2", f"{info.model or '?'} · {s.name}")]
@@ -96,6 +107,7 @@ def sweep_blocks(s: SweepSummary, plots: Sequence[Any]) -> list[Block]:
         blocks.append(Block("p", f"Complete trials whose validation policy is a baseline in disguise (in the market "
                                  f"on every bar, or never): {kinds}. They learned nothing but to hold."))
 
+    blocks += confirmation.blocks(info.confirmation, info.objective_metrics[0], lambda n: _rerun_of(s, n))
     if s.best is not None:
         b = s.best
         blocks.append(Block("h3", f"Best trial: #{int(b['trial'])} (job directory {int(b['job_num'])})"))

@@ -80,7 +80,7 @@ def next_steps(sweep_dir: str) -> list[str]:
 
 def paired_scores(job_dir: str) -> list[float]:
     """The job's per-bar validation returns (higher is better), from its record."""
-    returns = record.read(Path(job_dir)).val_returns
+    returns = job_record.read(Path(job_dir)).val_returns
     if not returns:
         raise ValueError(f"{job_dir}: its job record has no validation returns")
     return [float(x) for x in returns]

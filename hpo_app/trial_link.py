@@ -24,7 +24,8 @@ class TrialLink:
 
     @property
     def info(self) -> dict[str, Any]:
-        return {"number": self.trial.number, "study": self.trial.study_name}
+        info = {"number": self.trial.number, "study": self.trial.study_name}
+        return {**info, "role": self.trial.role} if self.trial.role else info
 
     def __call__(self, point: Evaluation) -> None:
         self.trial.report(point.objective, step=point.step)

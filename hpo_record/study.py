@@ -28,6 +28,20 @@ ATTR_PARENT = "pbt_parent"  # the trial whose checkpoint it continued (None: tra
 ATTR_EXPLOITED = "pbt_exploited"  # the member whose checkpoint it cloned before this interval, if any
 ATTR_REASON = "pbt_reason"  # why it starts where it does: first, continue, exploit, replace, retry, restart
 
+# What a trial is for (user attribute ATTR_ROLE; absent: a trial of the search).
+ATTR_ROLE = "role"
+ROLE_CONTROL = "control"  # the untuned default configuration, the search's first trial
+ROLE_CONFIRMATION = "confirmation"  # a run of the raced confirmation (never pruned)
+
+# The raced confirmation: a second study beside the search's, named <study><CONFIRM_SUFFIX>.
+CONFIRM_SUFFIX = ":confirm"
+ATTR_CANDIDATES = "candidates"  # the study's: [{label, params, search_value, trial}], the control first
+ATTR_SEEDS = "confirm_seeds"  # the study's: the confirmation seeds, in the order of the rounds
+ATTR_DECISION = "decision"  # the study's: the recommendation, once the race is decided (_race.Decision)
+ATTR_CANDIDATE = "candidate"  # a run's: the candidate it trained ("control", "trial <n>")
+ATTR_CONFIRM_SEED = "confirm_seed"  # a run's: its seed
+ATTR_SCORES = "scores"  # a run's: its per-observation scores (the app's paired_scores hook), higher is better
+
 # Each trial's system attribute, written by its job.
 ATTR_WORKER = "hpo:worker"  # where the job runs: host, pid, its start time, Ray node (to stop it past the time limit)
 

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hpo_record.storage import open_storage
-from hpo_record.study import ATTR_WORKER
+from hpo_record.study import ATTR_ROLE, ATTR_WORKER, ROLE_CONFIRMATION
 
 if TYPE_CHECKING:
     import optuna
@@ -56,6 +56,7 @@ class TrialLink:
     trial_id: int
     number: int
     pruner: Any  # optuna.pruners.BasePruner
+    role: str | None = None  # hpo_record.study's ROLE_CONTROL, ROLE_CONFIRMATION; None: a search trial
 
     @property
     def study_name(self) -> str:
@@ -108,8 +109,11 @@ def current_trial() -> TrialLink | None:
     )
     # Where this job runs, so that the driver can stop it past hydra.sweeper.trial_timeout.
     storage.set_trial_system_attr(int(trial_id), ATTR_WORKER, where_this_runs())
+    role = storage.get_trial(int(trial_id)).user_attrs.get(ATTR_ROLE)
+    # A confirmation run is never pruned: it is one key of a race that compares whole runs.
+    pruner = optuna.pruners.NopPruner() if role == ROLE_CONFIRMATION else build_pruner(pruner_cfg)
     return TrialLink(storage=storage, study=study, trial_id=int(trial_id), number=int(os.environ[ENV_TRIAL_NUMBER]),
-                     pruner=build_pruner(pruner_cfg))
+                     pruner=pruner, role=role)
 
 
 def build_pruner(cfg: Any) -> optuna.pruners.BasePruner:

@@ -16,13 +16,15 @@ from hpo_record import files
 
 REPO = Path(__file__).resolve().parents[1]
 
-# A tiny but real budget: A2C with short rollouts on 800 synthetic bars.
+# A tiny but real budget: A2C with short rollouts on 800 synthetic bars; no raced confirmation
+# after the search (tests/test_sweep_confirm.py runs it).
 TINY = [
     "model=a2c",
     "data.n_bars=800",
     "train.total_timesteps=600",
     "train.eval_every=200",
     "env.episode_length=128",
+    "hydra.sweeper.confirm.top_k=0",
 ]
 
 

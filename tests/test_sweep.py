@@ -47,7 +47,8 @@ def test_ray_sweep_writes_jobs_study_and_results_that_agree(tmp_path):
             assert (job / name).stat().st_size > 0
         # The trial's value is the job's validation objective.
         assert trial.value == metrics["objective"]["values"][0] == metrics["metrics"]["val/sharpe"]
-        assert metrics["trial"] == {"number": trial.number, "study": "a2c"}
+        role = {"role": "control"} if trial.number == 0 else {}  # the first trial: the untuned default
+        assert metrics["trial"] == {"number": trial.number, "study": "a2c", **role}
         # The re-range and the pin reached the model's config.
         config = job_config(job)
         assert 1e-4 <= config["model"]["learning_rate"] <= 2e-4

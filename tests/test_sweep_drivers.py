@@ -82,7 +82,7 @@ def test_trials_of_a_killed_driver_are_failed_by_heartbeat_and_the_resumed_sweep
 def test_a_second_driver_does_not_fail_the_running_trials_of_a_live_one(tmp_path):
     sweep = tmp_path / "sweep"
     # One trial at a time on Ray (n_jobs=1 is below Ray's 2 CPUs here: no queue), long ones.
-    first = _start([*TINY, "train.total_timesteps=20000", "train.eval_every=2000", "hydra.sweeper.n_jobs=1",
+    first = _start([*TINY, "train.total_timesteps=40000", "train.eval_every=2000", "env.n_envs=1", "hydra.sweeper.n_jobs=1",
                     "hydra.sweeper.n_trials=1", *FAST_HEARTBEAT], sweep)
     # Until the first driver's trial has run longer than the grace period: a guess from the job
     # directories (or a heartbeat that was not kept) would fail it now.
@@ -92,7 +92,7 @@ def test_a_second_driver_does_not_fail_the_running_trials_of_a_live_one(tmp_path
     # Shorter trials than the first driver's: a change the resume must be told to allow.
     second = run_app([*TINY, "hydra/launcher=basic", "hydra.sweeper.n_trials=3", "hydra.sweeper.resume=true",
                       "hydra.sweeper.resume_ignore=[resources,train.device,train.save_model,train.total_timesteps,"
-                      "train.eval_every]", *FAST_HEARTBEAT], sweep)
+                      "train.eval_every,env.n_envs]", *FAST_HEARTBEAT], sweep)
     out, _ = first.communicate(timeout=300)
     assert first.returncode == 0, out[-3000:]
     assert second.returncode == 0, explain(second)

@@ -32,6 +32,7 @@ pytestmark = pytest.mark.slow
 
 TOTAL, INTERVAL, MEMBERS = 384, 128, 4
 PBT = ["model=ppo", "scheduler=pbt", "data.n_bars=600", "model.n_steps=64", "model.batch_size=32", "model.n_epochs=2",
+       "env.n_envs=1",
        f"train.total_timesteps={TOTAL}", "train.eval_every=64", f"hydra.sweeper.pbt.perturbation_interval={INTERVAL}",
        f"hydra.sweeper.pbt.population_size={MEMBERS}", "hydra.sweeper.n_jobs=2"]
 MUTABLE = ("model.learning_rate", "model.ent_coef", "model.clip_range", "model.gae_lambda", "model.gamma")

@@ -36,10 +36,10 @@ from hpo_record.files import MULTIRUN_FILE
 from hpo_record.job import one_line
 from hpo_record.seam import FailedJob
 from hpo_record.storage import storage_url
-from hpo_record.study import ATTR_JOB_DIR, ATTR_JOB_NUM
+from hpo_record.study import ATTR_JOB_DIR, ATTR_JOB_NUM, ATTR_ROLE, ROLE_CONTROL
 from hpo_record.trial import build_pruner
 
-from hydra_plugins.hpo_sweeper import _launchers, _pbt, _pbt_settings, _private
+from hydra_plugins.hpo_sweeper import _confirm, _launchers, _pbt, _pbt_settings, _private
 from hydra_plugins.hpo_sweeper._dispatch import Dispatcher
 from hydra_plugins.hpo_sweeper._identity import identity
 from hydra_plugins.hpo_sweeper._preflight import (
@@ -48,14 +48,12 @@ from hydra_plugins.hpo_sweeper._preflight import (
     shown_storage,
     writable,
 )
-from hydra_plugins.hpo_sweeper._results import (
-    end_lines,
-    results,
-    resume_command,
-    shown_path,
-    write_results,
-)
-from hydra_plugins.hpo_sweeper._runner import Runner, Sweep, _on_ctrl_c
+from hydra_plugins.hpo_sweeper._results import results, shown_path, write_results
+from hydra_plugins.hpo_sweeper._confirm import control_params
+from hydra_plugins.hpo_sweeper._confirm_run import recorded, run_confirmation
+from hydra_plugins.hpo_sweeper._ending import end_sweep
+from hydra_plugins.hpo_sweeper._runner import Runner, Sweep, _on_ctrl_c, quoted
+from hydra_plugins.hpo_sweeper._schedule import PbtSchedule, SearchSchedule
 from hydra_plugins.hpo_sweeper._space import SearchSpace, grid_size, parse
 from hydra_plugins.hpo_sweeper._study import (
     Heartbeats,
@@ -100,6 +98,8 @@ class HpoSweeperImpl(Sweeper):
         hooks: DictConfig,
         resume_ignore: Any = (),
         pbt: DictConfig | None = None,
+        control: bool = True,
+        confirm: DictConfig | None = None,
     ) -> None:
         self.sampler_cfg, self.pruner_cfg = sampler, pruner
         self.directions = _names(direction)
@@ -119,6 +119,8 @@ class HpoSweeperImpl(Sweeper):
         self.hooks = hooks
         self.resume_ignore = _names(resume_ignore)
         self.pbt = pbt
+        self.control = control
+        self.confirm = confirm
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         self.config = config
@@ -173,6 +175,9 @@ class HpoSweeperImpl(Sweeper):
             config = self._check_config(space, load_hook(self.hooks.get("check"), "check"))
             pbt = None if self.pbt is None else _pbt_settings.settings(
                 self.pbt, config, directions=self.directions, pruner=self.pruner, searched=list(space.distributions))
+            confirm = (_confirm.settings(self.confirm, config)
+                       if self.confirm is not None and pbt is None and len(self.directions) == 1 else None)
+            paired_scores = load_hook(self.hooks.get("paired_scores"), "paired_scores")
             self._stop_if_interrupted()
             writable(sweep_dir)
             sweep_identity = identity(config, space, self.directions, self.metrics, self.resume_ignore)
@@ -194,13 +199,14 @@ class HpoSweeperImpl(Sweeper):
         def save_results() -> None:
             pbt_settings = sweep.population.settings if sweep.population is not None else None
             write_results(sweep_dir, results(study, url=url, space=space, n_trials=self.n_trials, metrics=self.metrics,
-                                             pbt=pbt_settings))
+                                             pbt=pbt_settings, recommendation=recorded(study, storage) if confirm else None))
 
         names = self.metrics or ["value"] * len(self.directions)
 
         def show_value(i: int, value: float) -> str:
             return _formatted(format_value, names[i], value)
 
+        control_values, control = self._control(space, self.config, study, pbt is None, confirm is not None)
         self.heartbeats = Heartbeats(study, storage)
         self.heartbeats.start()  # fails the stale trials of drivers that died, first
         sweep = Sweep(study, storage, url, space, sweep_dir, int(self.n_trials), float(self.max_failure_rate),
@@ -213,6 +219,10 @@ class HpoSweeperImpl(Sweeper):
         if pbt is not None:
             sweep.population = population = _pbt.population(pbt, slots, space, self.directions[0], study)
             sweep.n_trials = self.n_trials = population.settings.population_size * population.settings.n_intervals
+            sweep.schedule = PbtSchedule(population, space.distributions, quoted)
+        else:
+            sweep.schedule = SearchSchedule(space.distributions, max(0, int(self.n_trials) - count_finished(study)),
+                                            int(self.n_trials), control)
         dispatcher = Dispatcher(self.launcher, slots=slots, queue_depth=queue,
                                 serial=_launchers.is_serial(self.config),
                                 stop_jobs=_launchers.stop_ray if ray else None)
@@ -225,29 +235,37 @@ class HpoSweeperImpl(Sweeper):
         )
         try:
             runner.run()
+            if not runner.stop_requested:
+                self.heartbeats.settle()
         finally:
             self.heartbeats.stop()
         save_results()
-        if runner.stop_requested:
-            how = "interrupted (Ctrl-C)"
-        elif runner.too_many_failures:
-            how = (f"stopped: {runner.tally.failures} failed trial(s) in this run, more than "
-                   f"max_failure_rate={self.max_failure_rate}; each error is in its job directory")
-        else:
-            how = "finished"
-        early = (not sweep.population.finished if sweep.population is not None
-                 else count_finished(study) < int(self.n_trials))
-        steps = _next_steps(next_steps, sweep_dir)
-        resume = resume_command(self.config, sweep_dir) if early else None
-        for line in end_lines(study, sweep_dir=sweep_dir, n_trials=int(self.n_trials), how=how,
-                              format_value=lambda m, v: _formatted(format_value, m, v), metrics=self.metrics,
-                              next_steps=steps, resume_command=resume,
-                              pbt=sweep.population.settings if sweep.population is not None else None):
-            (log.warning if early else log.info)(line)
-        if runner.stop_requested:
-            sys.exit(130)
-        if runner.too_many_failures:
-            sys.exit(1)
+        confirmed = None
+        if (confirm is not None and not runner.stop_requested and not runner.too_many_failures
+                and count_finished(study) >= int(self.n_trials)):
+            confirmed = run_confirmation(confirm, sweep, dispatcher, control_values, paired_scores, runner.stop_requested)
+            self.runner = confirmed.runner
+            save_results()
+        end_sweep(study, sweep, runner, confirmed, confirm is not None, max_failure_rate=self.max_failure_rate,
+                  n_trials=int(self.n_trials), steps=_next_steps(next_steps, sweep_dir),
+                  format_value=lambda m, v: _formatted(format_value, m, v), metrics=self.metrics)
+
+    def _control(self, space: SearchSpace, config: DictConfig, study: optuna.study.Study, ordinary: bool,
+                 confirming: bool) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """The control's values (the config's own of the searched keys), and what to enqueue as the
+        search's first trial: them, unless the control is off, already in the study, a PBT or grid
+        sweep's, or not a point of the search space (then one line says which value lies outside)."""
+        values, outside = control_params(space.distributions, config)
+        if not self.control or not ordinary or not space.distributions or self.grid:
+            return values, None  # (the grid sampler visits its own points: an enqueued one would run twice)
+        if outside:
+            log.info("The control (the untuned default) is not a point of the search space (%s is outside its "
+                     "range): no search trial for it%s", ", ".join(outside),
+                     "; the confirmation still races it" if confirming else "")
+            return values, None
+        if any(t.user_attrs.get(ATTR_ROLE) == ROLE_CONTROL for t in study.get_trials(deepcopy=False)):
+            return values, None
+        return values, values
 
     # -- set-up -----------------------------------------------------------------------------
     def _check_settings(self) -> None:

@@ -67,6 +67,8 @@ class Tally:
     best: tuple[float, int] | None = None  # (value, trial number), single objective
     n_complete: int = 0
     show: Callable[[int, float], str] = field(default=lambda i, v: f"{v:.4f}")  # objective i's value, for people
+    what: str = "trial"  # what a finished job is called in the progress line
+    show_best: bool = True  # whether the progress line shows the best value so far
 
     def add(self, outcome: Outcome) -> None:
         self.done += 1
@@ -91,13 +93,14 @@ def progress_line(outcome: Outcome, tally: Tally, n_trials: int, running: int) -
     """``[3/8] trial 2 (job 2) COMPLETE in 14s: value 0.3120 | best 0.4402 (trial 0) | 2 running``"""
     if outcome.state == TrialState.COMPLETE:
         text = "value " + ", ".join(tally.show(i, v) for i, v in enumerate(outcome.values or []))
-        if outcome.detail:  # population-based training: what the member does next
+        if outcome.detail:  # population-based training: what the member does next; a confirmation run: its key
             text += f"; {outcome.detail}"
     elif outcome.state == TrialState.PRUNED:
         text = outcome.detail
     else:
         text = "error: " + outcome.detail[:160]
+    best = f" | best {tally.best_text()}" if tally.show_best else ""
     return (
-        f"[{tally.done}/{n_trials}] trial {outcome.number} (job {outcome.job_num}) {outcome.state.name} "
-        f"in {outcome.seconds:.0f}s: {text} | best {tally.best_text()} | {running} running"
+        f"[{tally.done}/{n_trials}] {tally.what} {outcome.number} (job {outcome.job_num}) {outcome.state.name} "
+        f"in {outcome.seconds:.0f}s: {text}{best} | {running} running"
     )

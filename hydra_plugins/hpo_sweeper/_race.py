@@ -8,7 +8,7 @@ The rule, written once here (docs/sweeper.md quotes it):
    ``confirm.seeds``), each run scored on the same observations as every other (the app's
    ``paired_scores`` hook: per-bar validation returns). A candidate is compared with the control
    only on the seeds both have finished (paired, blocked: SMAC's intensification, irace's race).
-2. **Losers stop early.** From round ``min_rounds`` on, after each round, a candidate whose mean
+2. **Losers stop early.** From round ``min_rounds`` on, after each round but the last, a candidate whose mean
    per-observation difference to the control, or to the current leader (both averaged over their
    common seeds), is negative at one-sided level ``level`` (a paired t-test over the observations)
    runs no more seeds. A candidate whose run fails is out (its reason kept).
@@ -127,8 +127,8 @@ class Race:
     def close_round(self) -> list[str]:
         """After a round: stop the candidates that lose beyond noise; returns the lines that say so."""
         r = self.round()
-        if r < self.min_rounds or self.control.out is not None:
-            return []
+        if r < self.min_rounds or r >= len(self.seeds) or self.control.out is not None:
+            return []  # too early to judge, or every seed has run: the decision weighs them all
         lines = []
         contenders = [s for s in self.alive() if s.candidate.label != CONTROL]
         leader = max(contenders + [self.control], key=lambda s: self._mean(s, s.finished))

@@ -13,6 +13,7 @@ or ``solutions``); the rest say what was searched and how the trials ended::
     directions: [maximize]
     objective_metrics: [val/sharpe]
     search_space: {model.learning_rate: {type: float, low: 1.0e-05, high: 0.003, log: true}, ...}
+    recommendation: {recommended: control, p_value: 0.41, candidates: [...]}   # the raced confirmation
     fixed_params: {model.gamma: '0.99'}
     n_trials: 20
     counts: {complete: 17, pruned: 2, failed: 1, running: 0}
@@ -41,9 +42,10 @@ log = logging.getLogger(__name__)
 
 
 def results(study: optuna.study.Study, *, url: str, space: SearchSpace, n_trials: int,
-            metrics: list[str], pbt: Any = None) -> dict[str, Any]:
+            metrics: list[str], pbt: Any = None, recommendation: dict[str, Any] | None = None) -> dict[str, Any]:
     """``pbt``: the sweep's PBT settings (``_pbt_settings.PbtSettings``); the best is then the best member
-    at the end of its budget, and a ``pbt`` node holds its schedule and every interval."""
+    at the end of its budget, and a ``pbt`` node holds its schedule and every interval.
+    ``recommendation``: the raced confirmation's decision (``_confirm_run.summary``), when there is one."""
     trials = study.get_trials(deepcopy=False)
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     out: dict[str, Any] = {"name": "optuna"}
@@ -86,6 +88,8 @@ def results(study: optuna.study.Study, *, url: str, space: SearchSpace, n_trials
     )
     if population is not None:
         out["pbt"] = population
+    if recommendation is not None:
+        out["recommendation"] = recommendation
     return out
 
 

@@ -38,7 +38,8 @@ from hydra_plugins.hpo_sweeper._outcome import (
     decode,
     progress_line,
 )
-from hydra_plugins.hpo_sweeper._pbt import Population, job_overrides
+from hydra_plugins.hpo_sweeper._pbt import Population
+from hydra_plugins.hpo_sweeper._schedule import Schedule, SearchSchedule
 from hydra_plugins.hpo_sweeper._space import SearchSpace
 from hydra_plugins.hpo_sweeper._study import (
     Heartbeats,
@@ -74,6 +75,7 @@ class Sweep:
     show_value: Callable[[int, float], str]  # objective i's value as the application shows it
     trial_timeout: float | None = None  # seconds a job may run (since a slot was free for it)
     population: Population | None = None  # population-based training: trials are its members' intervals
+    schedule: Schedule | None = None  # what runs next (None: n_trials of the sampler's choice)
 
 
 class Runner:
@@ -85,7 +87,10 @@ class Runner:
         self.study_id = sweep.storage.get_study_id_from_name(self.study.study_name)
         self.numbers = JobNumbers(sweep.sweep_dir, self.study)
         done = count_finished(self.study)
-        self.to_start = max(0, sweep.n_trials - done) if sweep.population is None else sweep.population.remaining()
+        if sweep.schedule is None:
+            sweep.schedule = SearchSchedule(sweep.space.distributions, max(0, sweep.n_trials - done), sweep.n_trials,
+                                            None)
+        self.schedule = sweep.schedule
         self.tally = Tally(done=done, directions=[d.name.lower() for d in self.study.directions],
                            show=sweep.show_value)
         if len(self.study.directions) == 1:
@@ -149,51 +154,50 @@ class Runner:
                 self.sweep.write_results()
                 last_write = time.monotonic()
 
+    @property
+    def to_start(self) -> int:
+        return self.schedule.remaining()
+
     def _planned(self) -> int:
         """Trials in all, as things stand (PBT: a failed member's interval runs again)."""
-        population = self.sweep.population
-        return self.sweep.n_trials if population is None else self.tally.done + population.remaining()
+        return self.schedule.planned_total(self.tally.done)
 
     def _more(self) -> bool:
         """Whether a trial is to start now."""
-        population = self.sweep.population
-        return population.ready() if population is not None else self.to_start > 0
+        return self.schedule.ready()
 
     def _start_one(self) -> None:
-        population = self.sweep.population
-        interval = population.next_interval() if population is not None else None
-        if interval is not None and interval.params is not None:
-            self.study.enqueue_trial(interval.params, skip_if_exists=False)  # the member's, not the sampler's
-        trial = self._asked = self.study.ask(fixed_distributions=self.sweep.space.distributions)
+        planned = self.schedule.next()
+        if planned.params is not None:  # the schedule's (the control, a member's, a race's), not the sampler's
+            self.study.enqueue_trial(planned.params, user_attrs=planned.attrs, skip_if_exists=False)
+        trial = self._asked = self.study.ask(fixed_distributions=self.schedule.distributions)
         # The heartbeat first: a trial without one is never found stale if this driver dies.
         trial_id = self.sweep.storage.get_trial_id_from_study_id_trial_number(self.study_id, trial.number)
         self.heartbeats.add(trial_id)
         job_num = self.numbers.claim()
         trial.set_user_attr(ATTR_JOB_NUM, job_num)
         trial.set_user_attr(ATTR_JOB_DIR, str(self.sweep.sweep_dir / str(job_num)))
-        if self.sweep.custom_search_space is not None:
+        for key, value in planned.attrs.items():
+            trial.set_user_attr(key, value)
+        if self.sweep.custom_search_space is not None and planned.overrides is None:
             self.sweep.custom_search_space(self.sweep.config, trial)
         env = environment(self.sweep.url, self.study.study_name, trial_id, trial.number)
-        overrides = self.sweep.space.overrides(trial.params) + [f"++hydra.job.env_set.{k}={quoted(v)}" for k, v in env.items()]
-        if interval is not None:
-            assert population is not None
-            for key, value in interval.attrs().items():
-                trial.set_user_attr(key, value)
-            population.started(interval, trial.params)
-            if interval.decided:
-                log.info("PBT: %s; trial %d (job %d) trains it from %d to %d steps", interval.decided, trial.number,
-                         job_num, interval.start, interval.end)
-            overrides += job_overrides(population.settings, interval, quoted)
+        overrides = planned.overrides if planned.overrides is not None else self.sweep.space.overrides(trial.params)
+        overrides = [*overrides, *planned.extra, *(f"++hydra.job.env_set.{k}={quoted(v)}" for k, v in env.items())]
+        self.schedule.started(planned, trial.params)
+        if planned.line:
+            log.info("%s: trial %d (job %d)", planned.line, trial.number, job_num)
         if self.stop_requested:  # Ctrl-C while this trial was being set up: it is cut, not run
             return
-        self.to_start -= 1
-        self.dispatcher.submit(Job(job_num, overrides, payload=(trial, trial_id, interval)))
+        self.dispatcher.submit(Job(job_num, overrides, payload=(trial, trial_id, planned)))
         self._asked = None
 
     def _record(self, finished: Finished) -> Outcome:
-        """Tell Optuna how a job ended and keep the tally."""
-        trial, trial_id, interval = finished.job.payload
+        """Tell Optuna how a job ended (the schedule hears it first) and keep the tally."""
+        trial, trial_id, planned = finished.job.payload
         state, values, error = decode(finished.ret, len(self.study.directions))
+        job_dir = str(self.sweep.sweep_dir / str(finished.job.job_num))
+        decided = self.schedule.finished(planned, trial, job_dir, state, values)
         detail = ""
         if state == TrialState.COMPLETE:
             tell(self.study, trial, values=values)
@@ -212,10 +216,7 @@ class Runner:
                 self.job_failed(trial.number, finished.job.job_num, detail,
                                 "".join(traceback.format_exception(finished.ret)))
         self.heartbeats.discard(trial_id)
-        if interval is not None and self.sweep.population is not None:
-            score = values[0] if state == TrialState.COMPLETE and values else None
-            job_dir = str(self.sweep.sweep_dir / str(finished.job.job_num))
-            decided = self.sweep.population.finished_interval(interval, trial.number, job_dir, score)
+        if decided:
             detail = f"{detail}; {decided}" if detail else decided
         outcome = Outcome(trial.number, finished.job.job_num, state, values, detail, finished.seconds, error)
         self.tally.add(outcome)

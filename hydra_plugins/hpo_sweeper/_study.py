@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime
 import logging
 import threading
+import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -216,8 +217,38 @@ class Heartbeats:
         if not self.enabled:
             return
         self.fail_stale()
+        # Trials another driver has RUNNING now: a dead driver's, not stale yet, or a live one's.
+        self.left = {t.number for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
         self._thread = threading.Thread(target=self._run, name="hpo-heartbeats", daemon=True)
         self._thread.start()
+
+    def settle(self) -> None:
+        """Before the sweep ends: the trials another driver had RUNNING when this one started are
+        waited for until they finish, or go stale and are failed (a resume started at once after a
+        driver was killed leaves none RUNNING). A live driver's trials keep their heartbeats: after
+        the grace period and two heartbeat intervals they are left to it, and a line says so."""
+        if not self.enabled or not getattr(self, "left", None):
+            return
+        grace = float(self.storage.grace_period or 2 * self.interval)  # type: ignore[attr-defined]
+        deadline, said = time.monotonic() + grace + 2 * self.interval, False
+        while True:
+            running = {t.number for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
+            left = sorted(running & self.left)
+            if not left:
+                return
+            if time.monotonic() > deadline:
+                log.info("Trial(s) %s of another driver are still RUNNING with live heartbeats: left to it",
+                         ", ".join(map(str, left)))
+                return
+            if not said:
+                log.info("Waiting for trial(s) %s, left RUNNING by another driver when this one started: "
+                         "failed once stale (no heartbeat for %g s), unless they finish", ", ".join(map(str, left)), grace)
+                said = True
+            try:
+                self.fail_stale()
+                time.sleep(min(5.0, self.interval))
+            except KeyboardInterrupt:  # Ctrl-C: the next driver fails them once stale
+                return
 
     def stop(self) -> None:
         self._stop.set()

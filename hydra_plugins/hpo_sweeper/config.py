@@ -93,6 +93,10 @@ class HooksConf:
     # below its best trial (the command that reports on the sweep, say); sweep_dir is the path
     # as a user would type it (relative to the working directory when inside it).
     next_steps: Optional[str] = None
+    # paired_scores(job_dir: str) -> list[float]: a confirmation run's per-observation scores (higher is
+    # better; the same observations for every run of the sweep), which the raced confirmation pairs.
+    # None: each run's value is its one observation.
+    paired_scores: Optional[str] = None
 
 
 @dataclass
@@ -110,6 +114,20 @@ class PbtConf:
     checkpoint_key: str = "train.init_from"  # the task's key: the job directory to continue from
     seed: Optional[int] = None  # of exploit's and explore's random choices
     seed_key: Optional[str] = None  # the task's seed key: member i's jobs run with its value + i (null: as is)
+
+
+@dataclass
+class ConfirmConf:
+    """The raced confirmation after the search (``_race``, ``_confirm``): the top candidates and the
+    control trained again on fresh seeds; the control stays the recommendation unless a candidate
+    beats it beyond noise (Hansen's SPA over the candidates, at ``level``)."""
+
+    top_k: int = 5  # candidates raced against the control (0: no confirmation)
+    seeds: int = 3  # confirmation seeds: rounds of the race
+    level: float = 0.05  # the tests' level (stopping losers, and the decision)
+    min_rounds: int = 2  # rounds before a loser can be stopped
+    seed_key: Optional[str] = None  # the task's seed key (the app's: seed); required when top_k > 0
+    seed_offset: int = 1000  # confirmation seeds: the config's seed + seed_offset + round
 
 
 @dataclass
@@ -143,6 +161,10 @@ class HpoSweeperConf:
     custom_search_space: Optional[str] = None  # released sweeper's (config, trial) -> None hook
     hooks: HooksConf = field(default_factory=HooksConf)
     pbt: Optional[PbtConf] = None  # population-based training (scheduler=pbt); None: independent trials
+    # The first trial is the control: the config's own values of the searched keys (what the user gets
+    # without sweeping), marked role=control in the study. Not with population-based training.
+    control: bool = True
+    confirm: ConfirmConf = field(default_factory=ConfirmConf)
 
 
 @dataclass

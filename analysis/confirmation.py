@@ -1,0 +1,108 @@
+"""The raced confirmation in the report: which configuration the sweep recommends (the untuned
+default, its control, unless a candidate beat it beyond noise), by how much and how surely, and how
+much of each candidate's search score came back on fresh seeds (the winner's curse, measured).
+
+The sweeper keeps the decision in the study beside the search's (``<study>:confirm``, its user
+attribute ``decision``: ``hydra_plugins/hpo_sweeper/_confirm_run.summary``); this module reads it
+and says it in words.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import optuna
+import pandas as pd
+
+from hpo_app import fmt
+from hpo_record.study import ATTR_DECISION, CONFIRM_SUFFIX
+
+from .render import Block
+
+WHAT_IT_IS = (
+    "After the search, its best candidates and the control (the configuration you get without sweeping) "
+    "were trained again on fresh seeds, which the search never used, and compared with the control bar by "
+    "bar on the validation segment. The control stays the recommendation unless a candidate beats it by "
+    "more than chance allows, given how many candidates were tried: Hansen's test of superior predictive "
+    "ability (SPA) asks that question, and a p-value below the level (0.05) says yes.")
+
+
+def is_confirmation(study_name: str) -> bool:
+    return study_name.endswith(CONFIRM_SUFFIX)
+
+
+def read(storage: Any, study_name: str) -> dict[str, Any] | None:
+    """The decision of a study's confirmation (None: none, or not decided yet)."""
+    try:
+        return optuna.load_study(study_name=f"{study_name}{CONFIRM_SUFFIX}", storage=storage).user_attrs.get(ATTR_DECISION)
+    except KeyError:
+        return None
+
+
+def _luck(decision: dict[str, Any]) -> dict[str, Any] | None:
+    """The candidate with the best search score, and how much of it came back confirmed."""
+    rows = [r for r in decision["candidates"] if r["search_value"] is not None and r["confirmed_value"] is not None]
+    return max(rows, key=lambda r: r["search_value"]) if rows else None
+
+
+def glance(decision: dict[str, Any] | None, metric: str) -> str:
+    """One line for the report's top: the recommendation and the search's luck."""
+    if decision is None:
+        return ""
+    name = metric.split("/", 1)[-1]
+    what = ("the control (the untuned default)" if decision["recommended"] == "control"
+            else f"{decision['recommended']}, which beat the control beyond noise")
+    line = f"Recommended: {what}"
+    if decision["p_value"] is not None:
+        line += f" (SPA p = {decision['p_value']:.3f})"
+    top = _luck(decision)
+    if top is not None:
+        line += (f"; the best search score, {fmt.metric(name, top['search_value'])} ({top['label']}), came back as "
+                 f"{fmt.metric(name, top['confirmed_value'])} on fresh seeds")
+    return line
+
+
+def blocks(decision: dict[str, Any] | None, metric: str, rerun_of: Callable[[int], str | None]) -> list[Block]:
+    """The section on the recommendation: first in each sweep's part of the report."""
+    if decision is None:
+        return []
+    name = metric.split("/", 1)[-1]
+    out = [Block("h3", "Recommendation"), Block("p", WHAT_IT_IS)]
+    recommended = decision["recommended"]
+    row = next(r for r in decision["candidates"] if r["label"] == recommended)
+    if recommended == "control":
+        out.append(Block("p", f"**Recommended: the control, the untuned default.** {decision['reason'].capitalize()}: "
+                              "tuning did not pay here; train the default configuration."))
+    else:
+        se = decision["difference_se"] or math.nan
+        out.append(Block("p", f"**Recommended: {recommended}.** {decision['reason'].capitalize()}. On validation it "
+                              f"earns {decision['difference']:+.5f} more per bar than the control (± {se:.5f}, one "
+                              "standard error), averaged over the confirmation seeds."))
+    command = rerun_of(row["trial"]) if row["trial"] is not None else None
+    if command:
+        out += [Block("p", "The command that trains it:"), Block("code", command)]
+    elif recommended == "control":
+        out.append(Block("p", "Train it with the sweep's own command, without `-m`."))
+    table = pd.DataFrame([{
+        "candidate": r["label"], "search trial": "-" if r["trial"] is None else str(r["trial"]),
+        f"search {name}": _v(name, r["search_value"]), f"confirmed {name}": _v(name, r["confirmed_value"]),
+        "came back": "-" if r["difference"] is None else ("+" if r["difference"] >= 0 else "") + fmt.metric(name, r["difference"]),
+        "seeds": str(len(r["seeds"])), "note": r["out"] or ""} for r in decision["candidates"]])
+    out.append(Block("p", "Each candidate's score in the search (one seed, the one it was picked on) beside its "
+                          "mean on the confirmation seeds: the difference is how much of its search score was the "
+                          "luck of the draw (the winner's curse)."))
+    out.append(Block("table", table=table))
+    top = _luck(decision)
+    if top is not None:
+        out.append(Block("p", f"The best search score, {fmt.metric(name, top['search_value'])} ({top['label']}), came "
+                              f"back as {fmt.metric(name, top['confirmed_value'])} on fresh seeds."))
+    if decision["p_value"] is not None:
+        out.append(Block("p", f"SPA p-value {decision['p_value']:.3f} at level {decision['level']:g}; confirmation "
+                              f"seeds {', '.join(map(str, decision['seeds']))}."))
+    return out
+
+
+def _v(name: str, value: float | None) -> str:
+    return "-" if value is None else fmt.metric(name, value)
