@@ -11,8 +11,9 @@ speed    steps per CPU-second of ``model.learn`` (in this process, after a warm-
 sweep    ``hpo=standard`` (PPO) before and after, one after the other: trials per hour, and each
          trial's time in a Ray worker beside its engine's own seconds (the worker's start-up).
 
-"Before" runs the code of ``--baseline DIR`` (a checkout of the commit before vectorization) with the
-old defaults; "after" this checkout with its defaults. Writes docs/benchmarks.md's sections
+"Before" runs the code of ``--baseline DIR`` (a checkout of the commit before vectorization) with its
+defaults, the old ones; "now" this checkout with its defaults (for ``model.learn`` both run on this
+checkout, "before" with the old defaults as overrides). Writes docs/benchmarks.md's sections
 ``trial-profile``, ``trial-speed``, ``trial-sweep``, whatever they show.
 
     git worktree add /tmp/before 8403beb
@@ -106,7 +107,7 @@ def profile_one(code: Path, model: str, overrides: tuple[str, ...], out: Path) -
 def part_profile(baseline: Path, work: Path) -> str:
     rows = []
     for model in MODELS:
-        for label, code, overrides in (("before", baseline, OLD[model]), ("now", REPO, ())):
+        for label, code, overrides in (("before", baseline, ()), ("now", REPO, ())):
             prof = profile_one(code, model, overrides, work / f"profile-{model}-{label}")
             cpu, _, steps = whole_trial(code, model, overrides, work / f"whole-{model}-{label}")
             shares = {cat: sum(prof["functions"].get(n, 0.0) for n in names) for cat, names in CATEGORIES.items()}
@@ -158,9 +159,9 @@ def part_speed(baseline: Path, work: Path, repeats: int) -> str:
         learn = {"before": [], "now": []}
         trial = {"before": [], "now": []}
         for i in range(repeats):
-            for label, code, overrides in (("before", baseline, OLD[model]), ("now", REPO, ())):
+            for label, code in (("before", baseline), ("now", REPO)):
                 learn[label].append(learn_speed(model, OLD[model] if label == "before" else (), 20000))
-                cpu, _, steps = whole_trial(code, model, overrides, work / f"speed-{model}-{label}-{i}")
+                cpu, _, steps = whole_trial(code, model, (), work / f"speed-{model}-{label}-{i}")
                 trial[label].append(steps / cpu)
         lb, ln = np.median(learn["before"]), np.median(learn["now"])
         tb, tn = np.median(trial["before"]), np.median(trial["now"])
@@ -179,11 +180,11 @@ def part_sweep(baseline: Path, work: Path) -> str:
     import optuna
 
     rows = []
-    for label, code, overrides in (("before", baseline, OLD["ppo"]), ("now", REPO, ())):
+    for label, code in (("before", baseline), ("now", REPO)):
         sweep = work / f"sweep-{label}"
         started = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "hpo_app", "-m", "model=ppo", "hpo=standard", *overrides,
-                        f"hydra.sweep.dir={sweep}"], cwd=work, env=_env(code), check=True, capture_output=True)
+        subprocess.run([sys.executable, "-m", "hpo_app", "-m", "model=ppo", "hpo=standard", f"hydra.sweep.dir={sweep}"],
+                       cwd=work, env=_env(code), check=True, capture_output=True)
         wall = time.perf_counter() - started
         study = optuna.load_study(study_name="ppo", storage=f"sqlite:///{sweep / 'optuna.db'}")
         trials = [t for t in study.trials if t.datetime_complete is not None]

@@ -99,6 +99,25 @@ def control_params(space_distributions: Mapping[str, BaseDistribution], config: 
     return values, outside
 
 
+def control_trial(distributions: Mapping[str, BaseDistribution], config: Any, study: optuna.study.Study, *,
+                  enabled: bool, ordinary: bool, confirming: bool) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The control's values, and what to enqueue as the search's first trial: them, unless the
+    control is off (``hydra.sweeper.control``), already in the study, a population-based training or
+    grid sweep's (``ordinary`` false: the grid sampler visits its own points, an enqueued one would
+    run twice), or not a point of the search space (one line then says which value lies outside)."""
+    values, outside = control_params(distributions, config)
+    if not enabled or not ordinary or not distributions:
+        return values, None
+    if outside:
+        log.info("The control (the untuned default) is not a point of the search space (%s is outside its "
+                 "range): no search trial for it%s", ", ".join(outside),
+                 "; the confirmation still races it" if confirming else "")
+        return values, None
+    if any(t.user_attrs.get(ATTR_ROLE) == ROLE_CONTROL for t in study.get_trials(deepcopy=False)):
+        return values, None
+    return values, values
+
+
 def _contains(dist: BaseDistribution, value: Any) -> bool:
     try:
         return bool(dist._contains(dist.to_internal_repr(value)))  # Optuna has no public test of membership

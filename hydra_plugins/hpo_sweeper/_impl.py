@@ -29,14 +29,13 @@ import optuna
 from hydra.core.plugins import Plugins
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
-from hydra.utils import get_method
 from omegaconf import DictConfig, OmegaConf
 
 from hpo_record.files import MULTIRUN_FILE
 from hpo_record.job import one_line
 from hpo_record.seam import FailedJob
 from hpo_record.storage import storage_url
-from hpo_record.study import ATTR_JOB_DIR, ATTR_JOB_NUM, ATTR_ROLE, ROLE_CONTROL
+from hpo_record.study import ATTR_JOB_DIR, ATTR_JOB_NUM
 from hpo_record.trial import build_pruner
 
 from hydra_plugins.hpo_sweeper import _confirm, _launchers, _pbt, _pbt_settings, _private
@@ -44,17 +43,18 @@ from hydra_plugins.hpo_sweeper._dispatch import Dispatcher
 from hydra_plugins.hpo_sweeper._identity import identity
 from hydra_plugins.hpo_sweeper._preflight import (
     SweepError,
+    check_settings,
     opened,
     shown_storage,
     writable,
 )
 from hydra_plugins.hpo_sweeper._results import results, shown_path, write_results
-from hydra_plugins.hpo_sweeper._confirm import control_params
+from hydra_plugins.hpo_sweeper._confirm import control_trial
 from hydra_plugins.hpo_sweeper._confirm_run import recorded, run_confirmation
 from hydra_plugins.hpo_sweeper._ending import end_sweep
-from hydra_plugins.hpo_sweeper._runner import Runner, Sweep, _on_ctrl_c, quoted
+from hydra_plugins.hpo_sweeper._runner import Runner, Sweep, _on_ctrl_c
 from hydra_plugins.hpo_sweeper._schedule import PbtSchedule, SearchSchedule
-from hydra_plugins.hpo_sweeper._space import SearchSpace, grid_size, parse
+from hydra_plugins.hpo_sweeper._space import SearchSpace, grid_size, parse, quoted
 from hydra_plugins.hpo_sweeper._study import (
     Heartbeats,
     build_sampler,
@@ -63,7 +63,7 @@ from hydra_plugins.hpo_sweeper._study import (
     quiet_optuna,
     requeue_cut_points,
 )
-from hydra_plugins.hpo_sweeper.hooks import call_job_failed, load_hook
+from hydra_plugins.hpo_sweeper.hooks import call_job_failed, formatted, load_hook, next_lines
 
 log = logging.getLogger("hydra_plugins.hpo_sweeper")
 
@@ -166,8 +166,8 @@ class HpoSweeperImpl(Sweeper):
         sweep_dir = Path(str(self.config.hydra.sweep.dir)).absolute()
         url = storage_url(self.storage, sweep_dir)
         try:
-            self._check_settings()
-            extender = self._custom_search_space()
+            check_settings(self)
+            extender = load_hook(self.custom_search_space, "custom_search_space", root="hydra.sweeper")
             space = self._search_space(arguments)
             self.job_failed = load_hook(self.hooks.get("job_failed"), "job_failed")
             format_value = load_hook(self.hooks.get("format_value"), "format_value")
@@ -204,9 +204,10 @@ class HpoSweeperImpl(Sweeper):
         names = self.metrics or ["value"] * len(self.directions)
 
         def show_value(i: int, value: float) -> str:
-            return _formatted(format_value, names[i], value)
+            return formatted(format_value, names[i], value)
 
-        control_values, control = self._control(space, self.config, study, pbt is None, confirm is not None)
+        control_values, control = control_trial(space.distributions, self.config, study, enabled=self.control,
+                                                ordinary=pbt is None and not self.grid, confirming=confirm is not None)
         self.heartbeats = Heartbeats(study, storage)
         self.heartbeats.start()  # fails the stale trials of drivers that died, first
         sweep = Sweep(study, storage, url, space, sweep_dir, int(self.n_trials), float(self.max_failure_rate),
@@ -215,7 +216,7 @@ class HpoSweeperImpl(Sweeper):
         ray = _launchers.is_ray(self.config)
         if ray:
             _launchers.start_ray(self.config)
-        slots, queue = self._slots()
+        slots, queue = _launchers.slots(self.config, self.n_jobs, int(self.queue))
         if pbt is not None:
             sweep.population = population = _pbt.population(pbt, slots, space, self.directions[0], study)
             sweep.n_trials = self.n_trials = population.settings.population_size * population.settings.n_intervals
@@ -247,55 +248,10 @@ class HpoSweeperImpl(Sweeper):
             self.runner = confirmed.runner
             save_results()
         end_sweep(study, sweep, runner, confirmed, confirm is not None, max_failure_rate=self.max_failure_rate,
-                  n_trials=int(self.n_trials), steps=_next_steps(next_steps, sweep_dir),
-                  format_value=lambda m, v: _formatted(format_value, m, v), metrics=self.metrics)
-
-    def _control(self, space: SearchSpace, config: DictConfig, study: optuna.study.Study, ordinary: bool,
-                 confirming: bool) -> tuple[dict[str, Any], dict[str, Any] | None]:
-        """The control's values (the config's own of the searched keys), and what to enqueue as the
-        search's first trial: them, unless the control is off, already in the study, a PBT or grid
-        sweep's, or not a point of the search space (then one line says which value lies outside)."""
-        values, outside = control_params(space.distributions, config)
-        if not self.control or not ordinary or not space.distributions or self.grid:
-            return values, None  # (the grid sampler visits its own points: an enqueued one would run twice)
-        if outside:
-            log.info("The control (the untuned default) is not a point of the search space (%s is outside its "
-                     "range): no search trial for it%s", ", ".join(outside),
-                     "; the confirmation still races it" if confirming else "")
-            return values, None
-        if any(t.user_attrs.get(ATTR_ROLE) == ROLE_CONTROL for t in study.get_trials(deepcopy=False)):
-            return values, None
-        return values, values
+                  n_trials=int(self.n_trials), steps=next_lines(next_steps, shown_path(sweep_dir)),
+                  format_value=lambda m, v: formatted(format_value, m, v), metrics=self.metrics)
 
     # -- set-up -----------------------------------------------------------------------------
-    def _check_settings(self) -> None:
-        if int(self.n_trials) < 1:
-            raise SweepError(f"hydra.sweeper.n_trials={self.n_trials}: must be at least 1")
-        if not 0.0 <= float(self.max_failure_rate) <= 1.0:
-            raise SweepError(f"hydra.sweeper.max_failure_rate={self.max_failure_rate}: must be between 0 and 1")
-        if self.n_jobs is not None and int(self.n_jobs) < 1:
-            raise SweepError(f"hydra.sweeper.n_jobs={self.n_jobs}: must be at least 1 (or null: as many as CPUs)")
-        if int(self.queue) < 0:
-            raise SweepError(f"hydra.sweeper.queue={self.queue}: must be 0 or more")
-        if int(self.heartbeat_interval) < 1 or int(self.grace_period) < 2 * int(self.heartbeat_interval) + 2:
-            raise SweepError(
-                f"hydra.sweeper.heartbeat_interval={self.heartbeat_interval}, grace_period={self.grace_period}: "
-                "the interval must be at least 1 s and the grace period at least twice the interval plus 2 s "
-                "(heartbeats are stored to the second; a live driver's trials must never look stale)"
-            )
-        if self.trial_timeout is not None and not float(self.trial_timeout) > 0:
-            raise SweepError(f"hydra.sweeper.trial_timeout={float(self.trial_timeout):g}: must be a number of seconds above 0 "
-                             "(or null: no limit)")
-        subdir = OmegaConf.to_container(self.config.hydra.sweep, resolve=False).get("subdir")  # type: ignore[union-attr]
-        if str(subdir) != "${hydra.job.num}":
-            raise SweepError(f"hydra.sweep.subdir={subdir}: this sweeper names job directories by job number "
-                             "(hydra.sweep.subdir=${hydra.job.num})")
-        for direction in self.directions:
-            if direction not in ("minimize", "maximize"):
-                raise SweepError(f"hydra.sweeper.direction={direction}: minimize or maximize")
-        if self.metrics and len(self.metrics) != len(self.directions):
-            raise SweepError(f"hydra.sweeper.metric: {len(self.metrics)} name(s) for {len(self.directions)} direction(s)")
-
     def _search_space(self, arguments: list[str]) -> SearchSpace:
         space = parse([f"{k}={v}" for k, v in (self.params or {}).items()], arguments)
         self.sampler = build_sampler(self.sampler_cfg)
@@ -332,27 +288,6 @@ class HpoSweeperImpl(Sweeper):
                 "(a key the config lacks is added with +key=...)"
             ) from None
 
-    def _slots(self) -> tuple[int, int]:
-        """Trials in parallel, and trials queued beyond them. A queued job waits in Ray's queue
-        only if every CPU Ray has is taken: with fewer trials in parallel than Ray could run,
-        it would run at once, so there is no queue then."""
-        if not _launchers.is_ray(self.config):
-            return (int(self.n_jobs or 1), int(self.queue))
-        capacity = _launchers.ray_slots(self.config)
-        slots = capacity if self.n_jobs is None else int(self.n_jobs)
-        if slots < capacity and self.queue:
-            log.info("hydra.sweeper.n_jobs=%d is below the %d trials Ray can run at once: no queue", slots, capacity)
-            return (slots, 0)
-        return (slots, int(self.queue))
-
-    def _custom_search_space(self) -> Any:
-        if not self.custom_search_space:
-            return None
-        try:
-            return get_method(self.custom_search_space)
-        except Exception as err:  # noqa: BLE001 - Hydra raises several types for a bad path
-            raise SweepError(f"hydra.sweeper.custom_search_space={self.custom_search_space}: {one_line(err)}") from None
-
     def _on_stale(self, study: optuna.study.Study, trial: optuna.trial.FrozenTrial) -> None:
         """A RUNNING trial whose driver stopped sending heartbeats was just marked FAIL."""
         reason = (f"interrupted: its driver stopped sending heartbeats (none for "
@@ -363,22 +298,3 @@ class HpoSweeperImpl(Sweeper):
             call_job_failed(self.job_failed, FailedJob(Path(job_dir), trial.user_attrs.get(ATTR_JOB_NUM),
                                                        trial.number, study.study_name, reason, reason))
 
-
-def _formatted(hook: Any, metric: str, value: float) -> str:
-    """The application's way to show ``value`` (hook ``format_value``), or 4 decimals."""
-    if hook is not None:
-        try:
-            return str(hook(metric, value))
-        except Exception:
-            log.debug("hooks.format_value raised", exc_info=True)
-    return f"{value:.4f}"
-
-
-def _next_steps(hook: Any, sweep_dir: Path) -> list[str]:
-    if hook is None:
-        return []
-    try:
-        return [str(line) for line in hook(shown_path(sweep_dir))]
-    except Exception:
-        log.exception("hooks.next_steps raised")
-        return []

@@ -126,3 +126,17 @@ def stop_ray() -> None:
 
     if ray.is_initialized():
         ray.shutdown()
+
+
+def slots(config: DictConfig, n_jobs: int | None, queue: int) -> tuple[int, int]:
+    """Trials in parallel, and trials queued beyond them. A queued job waits in Ray's queue only if
+    every CPU Ray has is taken: with fewer trials in parallel than Ray could run, it would run at
+    once, so there is no queue then."""
+    if not is_ray(config):
+        return (int(n_jobs or 1), queue)
+    capacity = ray_slots(config)
+    n = capacity if n_jobs is None else int(n_jobs)
+    if n < capacity and queue:
+        log.info("hydra.sweeper.n_jobs=%d is below the %d trials Ray can run at once: no queue", n, capacity)
+        return (n, 0)
+    return (n, queue)

@@ -8,6 +8,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from omegaconf import OmegaConf
+
 from hpo_record.files import STUDY_DB_FILE, STUDY_JOURNAL_FILE
 from hpo_record.job import one_line
 from hpo_record.storage import display_url
@@ -70,3 +72,33 @@ def opened(url: str, open_it: Any) -> Any:
                 f"({reason}); start one driver, then the others with hydra.sweeper.resume=true"
             ) from None
         raise SweepError(f"storage {display_url(url)}: cannot open or write the study ({reason})") from None
+
+
+def check_settings(s: Any) -> None:
+    """The sweeper's own settings (``config.HpoSweeperConf``, the attributes of ``s``), each refusal one line."""
+    if int(s.n_trials) < 1:
+        raise SweepError(f"hydra.sweeper.n_trials={s.n_trials}: must be at least 1")
+    if not 0.0 <= float(s.max_failure_rate) <= 1.0:
+        raise SweepError(f"hydra.sweeper.max_failure_rate={s.max_failure_rate}: must be between 0 and 1")
+    if s.n_jobs is not None and int(s.n_jobs) < 1:
+        raise SweepError(f"hydra.sweeper.n_jobs={s.n_jobs}: must be at least 1 (or null: as many as CPUs)")
+    if int(s.queue) < 0:
+        raise SweepError(f"hydra.sweeper.queue={s.queue}: must be 0 or more")
+    if int(s.heartbeat_interval) < 1 or int(s.grace_period) < 2 * int(s.heartbeat_interval) + 2:
+        raise SweepError(
+            f"hydra.sweeper.heartbeat_interval={s.heartbeat_interval}, grace_period={s.grace_period}: "
+            "the interval must be at least 1 s and the grace period at least twice the interval plus 2 s "
+            "(heartbeats are stored to the second; a live driver's trials must never look stale)"
+        )
+    if s.trial_timeout is not None and not float(s.trial_timeout) > 0:
+        raise SweepError(f"hydra.sweeper.trial_timeout={float(s.trial_timeout):g}: must be a number of seconds above 0 "
+                         "(or null: no limit)")
+    subdir = OmegaConf.to_container(s.config.hydra.sweep, resolve=False).get("subdir")  # type: ignore[union-attr]
+    if str(subdir) != "${hydra.job.num}":
+        raise SweepError(f"hydra.sweep.subdir={subdir}: this sweeper names job directories by job number "
+                         "(hydra.sweep.subdir=${hydra.job.num})")
+    for direction in s.directions:
+        if direction not in ("minimize", "maximize"):
+            raise SweepError(f"hydra.sweeper.direction={direction}: minimize or maximize")
+    if s.metrics and len(s.metrics) != len(s.directions):
+        raise SweepError(f"hydra.sweeper.metric: {len(s.metrics)} name(s) for {len(s.directions)} direction(s)")

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 import signal
 import threading
 import time
@@ -40,7 +39,7 @@ from hydra_plugins.hpo_sweeper._outcome import (
 )
 from hydra_plugins.hpo_sweeper._pbt import Population
 from hydra_plugins.hpo_sweeper._schedule import Schedule, SearchSchedule
-from hydra_plugins.hpo_sweeper._space import SearchSpace
+from hydra_plugins.hpo_sweeper._space import SearchSpace, quoted
 from hydra_plugins.hpo_sweeper._study import (
     Heartbeats,
     JobNumbers,
@@ -286,13 +285,6 @@ class Runner:
                 continue
             self._pending.append(self._record(finished))
         self._print_pending()
-
-
-def quoted(value: str) -> str:
-    """``value`` as a quoted string of Hydra's override grammar (no interpolation inside)."""
-    escaped = re.sub(r"(\\*)'", lambda m: m.group(1) * 2 + "\\'", value)  # Hydra: \' is a quote
-    escaped = re.sub(r"(\\+)$", lambda m: m.group(1) * 2, escaped)  # and \\ before the closing one
-    return "'" + escaped.replace("${", "\\${") + "'"  # OmegaConf: \${ is not interpolated
 
 
 def _on_ctrl_c(handler: Any) -> Any:

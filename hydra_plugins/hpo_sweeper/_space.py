@@ -11,6 +11,7 @@ log scale.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -154,3 +155,10 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (bool, int, float, str)) or value is None:
         return value
     return str(value)
+
+
+def quoted(value: str) -> str:
+    """``value`` as a quoted string of Hydra's override grammar (no interpolation inside)."""
+    escaped = re.sub(r"(\\*)'", lambda m: m.group(1) * 2 + "\\'", value)  # Hydra: \' is a quote
+    escaped = re.sub(r"(\\+)$", lambda m: m.group(1) * 2, escaped)  # and \\ before the closing one
+    return "'" + escaped.replace("${", "\\${") + "'"  # OmegaConf: \${ is not interpolated

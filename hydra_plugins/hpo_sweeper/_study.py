@@ -223,10 +223,9 @@ class Heartbeats:
         self._thread.start()
 
     def settle(self) -> None:
-        """Before the sweep ends: the trials another driver had RUNNING when this one started are
-        waited for until they finish, or go stale and are failed (a resume started at once after a
-        driver was killed leaves none RUNNING). A live driver's trials keep their heartbeats: after
-        the grace period and two heartbeat intervals they are left to it, and a line says so."""
+        """Before the sweep ends, wait for the trials another driver had RUNNING when this one started
+        to finish, or go stale and be failed (a resume started at once after a driver was killed
+        leaves none RUNNING); a live driver's, still beating after grace + 2 intervals, are left to it."""
         if not self.enabled or not getattr(self, "left", None):
             return
         grace = float(self.storage.grace_period or 2 * self.interval)  # type: ignore[attr-defined]

@@ -38,8 +38,9 @@ from hpo_record.seam import FailedJob
 log = logging.getLogger(__name__)
 
 
-def load_hook(path: str | None, key: str) -> Callable[..., Any] | None:
-    """The function at dotted ``path`` (None when not configured)."""
+def load_hook(path: str | None, key: str, root: str = "hydra.sweeper.hooks") -> Callable[..., Any] | None:
+    """The function at dotted ``path`` (None when not configured); a path that cannot be imported
+    is a ValueError naming ``<root>.<key>`` (the sweep is refused in one line)."""
     if not path:
         return None
     from hydra.utils import get_method
@@ -47,7 +48,7 @@ def load_hook(path: str | None, key: str) -> Callable[..., Any] | None:
     try:
         return get_method(path)
     except Exception as err:  # noqa: BLE001 - Hydra raises several types for a bad path
-        raise ValueError(f"hydra.sweeper.hooks.{key}={path}: cannot be imported ({err})") from None
+        raise ValueError(f"{root}.{key}={path}: cannot be imported ({err})") from None
 
 
 def call_job_failed(hook: Callable[[FailedJob], None] | None, job: FailedJob) -> None:
@@ -57,3 +58,24 @@ def call_job_failed(hook: Callable[[FailedJob], None] | None, job: FailedJob) ->
         hook(job)
     except Exception:  # noqa: BLE001 - the application's record is best effort
         log.exception("hooks.job_failed raised for trial %d (job %s)", job.trial_number, job.job_num)
+
+
+def formatted(hook: Callable[[str, float], Any] | None, metric: str, value: float) -> str:
+    """The application's way to show ``value`` (hook ``format_value``), or 4 decimals."""
+    if hook is not None:
+        try:
+            return str(hook(metric, value))
+        except Exception:  # noqa: BLE001 - the application's hook: never fatal
+            log.debug("hooks.format_value raised", exc_info=True)
+    return f"{value:.4f}"
+
+
+def next_lines(hook: Callable[[str], Any] | None, sweep_dir: str) -> list[str]:
+    """The application's lines below a sweep's best trial (hook ``next_steps``)."""
+    if hook is None:
+        return []
+    try:
+        return [str(line) for line in hook(sweep_dir)]
+    except Exception:  # noqa: BLE001 - the application's hook: never fatal
+        log.exception("hooks.next_steps raised")
+        return []
