@@ -82,6 +82,8 @@ print(json.dumps({"total": total, "steps": result.timesteps, "functions": stats}
 
 
 def _env(code: Path) -> dict[str, str]:
+    """The environment that runs ``code``'s modules (an editable install maps ``hpo_app.conf`` to this
+    checkout's conf/, so each command also names its config directory with --config-path)."""
     return {**os.environ, "PYTHONPATH": str(code), "PYTHONHASHSEED": "0"}
 
 
@@ -89,7 +91,8 @@ def whole_trial(code: Path, model: str, overrides: tuple[str, ...], out: Path) -
     """CPU seconds, wall seconds and steps of ``python -m hpo_app`` run from ``code``."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "hpo_app", f"model={model}", *overrides, f"hydra.run.dir={out}",
+    subprocess.run([sys.executable, "-m", "hpo_app", "--config-path", str(code / "conf"), f"model={model}", *overrides,
+                    f"hydra.run.dir={out}",
                     "resources.cpus_per_trial=1"], cwd=out.parent, env=_env(code), check=True,
                    capture_output=True)
     wall = time.perf_counter() - started
@@ -183,7 +186,8 @@ def part_sweep(baseline: Path, work: Path) -> str:
     for label, code in (("before", baseline), ("now", REPO)):
         sweep = work / f"sweep-{label}"
         started = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "hpo_app", "-m", "model=ppo", "hpo=standard", f"hydra.sweep.dir={sweep}"],
+        subprocess.run([sys.executable, "-m", "hpo_app", "--config-path", str(code / "conf"), "-m", "model=ppo",
+                        "hpo=standard", f"hydra.sweep.dir={sweep}"],
                        cwd=work, env=_env(code), check=True, capture_output=True)
         wall = time.perf_counter() - started
         study = optuna.load_study(study_name="ppo", storage=f"sqlite:///{sweep / 'optuna.db'}")

@@ -8,7 +8,7 @@
   not composed, worker died) gets a failed job record and ``error.txt`` in its directory.
 - ``format_value``: the sweep's progress and end lines show values as the run's log and the
   report do (``hpo_app.fmt``).
-- ``next_steps``: the sweep's last lines name the command that reports on it.
+- ``next_steps``: the sweep's last lines name the commands that report on it and export its agent.
 - ``paired_scores``: a confirmation run's per-bar net returns on validation (the job record's
   ``val_returns``: every fold's block in order), the observations the raced confirmation pairs
   candidates on; the same bars for every configuration of a sweep.
@@ -74,8 +74,9 @@ def format_value(metric: str, value: float) -> str:
 
 
 def next_steps(sweep_dir: str) -> list[str]:
-    """Below the sweep's best trial: the command that reports on it."""
-    return [f"report:  python -m analysis.report {shlex.quote(sweep_dir)}"]
+    """Below the sweep's best trial: the commands that report on it and export its agent."""
+    return [f"report:  python -m analysis.report {shlex.quote(sweep_dir)}",
+            f"export:  python -m hpo_app.export {shlex.quote(sweep_dir)} --out agent"]
 
 
 def paired_scores(job_dir: str) -> list[float]:
