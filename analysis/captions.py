@@ -9,11 +9,13 @@ CAPTIONS: dict[str, str] = {
     "importance": "Optuna's parameter importance: how much of the variation of the objective each hyperparameter "
     "explains over the complete trials, by the evaluator named in the title (fANOVA up to 200 trials, PED-ANOVA "
     "beyond). Parameters near zero could be pinned in the next sweep; with few trials the estimate is rough.",
-    "parallel": "Optuna's parallel coordinates: one line per complete trial across its hyperparameters (the twelve most "
-    "important when there are more) and the objective (first axis); the colour is the objective (colour bar). Bands "
-    "where the lines of good trials gather show good regions.",
-    "slices": "Optuna's slice plot: the objective against each hyperparameter separately (complete trials; colour: "
-    "trial number). A clear trend or a peak shows a parameter that matters; a flat cloud one that does not.",
+    "parallel": "Optuna's parallel coordinates: one line per complete trial across its hyperparameters (the six most "
+    "important by Optuna's importance when there are more; the first six of the search space when importance could not "
+    "be computed) and the objective (first axis); the colour is the objective (colour bar). Bands where the lines of "
+    "good trials gather show good regions.",
+    "slices": "The objective against each hyperparameter separately, one small panel each (the same six parameters; "
+    "complete trials; colour: trial number). A clear trend or a peak shows a parameter that matters; a flat cloud one "
+    "that does not.",
     "curves": "Validation objective during training, one line per trial (blue: complete, a dot at its end; orange: pruned, "
     "with an x where the pruner stopped it; grey: running or failed). The black line is the best trial. Curves still "
     "rising at the end suggest a larger training budget.",

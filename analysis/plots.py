@@ -30,6 +30,7 @@ from matplotlib.ticker import NullLocator  # noqa: E402
 
 from . import pbt  # noqa: E402
 from .captions import TITLES  # noqa: E402
+from .load import param_column  # noqa: E402
 from .tables import (  # noqa: E402
     FEW_RANK_TRIALS,
     MIN_RANK_TRIALS,
@@ -45,7 +46,7 @@ STATE_COLORS = {"complete": "#1f77b4", "pruned": "#ff7f0e", "failed": "#d62728",
 BEST_COLOR = "#d62728"
 BH_COLOR = "#2ca02c"
 
-MAX_PARAMS = 12
+MAX_PARAMS = 6  # parameters in the parallel-coordinates and slice plots: the most important ones
 
 
 def _title(summary: SweepSummary, what: str) -> str:
@@ -79,9 +80,12 @@ def _short(name: str) -> str:
     return name[len("model."):] if name.startswith("model.") else name
 
 
-def _important_params(summary: SweepSummary) -> list[str] | None:
+def _important_params(summary: SweepSummary) -> list[str]:
+    """The ``MAX_PARAMS`` most important parameters (Optuna's importance), or the first ones of the
+    search space when importance could not be computed."""
     imp = summary.importance
-    return list(imp.importances)[:MAX_PARAMS] if imp is not None and imp.ok else None
+    names = list(imp.importances) if imp is not None and imp.ok else list(summary.sweep.params)
+    return names[:MAX_PARAMS]
 
 
 # --------------------------------------------------------------------------- Optuna's plots
@@ -130,28 +134,54 @@ def plot_importance(summary: SweepSummary, path: Path) -> Path | None:
     return _save(ax.figure, path, _title(summary, TITLES["importance"]))
 
 
+def _which(summary: SweepSummary, params: list[str]) -> str:
+    n = len(summary.sweep.params)
+    if len(params) == n:
+        return "every parameter"
+    ranked = summary.importance is not None and summary.importance.ok
+    return f"the {len(params)} most important of {n} parameters" if ranked else f"the first {len(params)} of {n} parameters"
+
+
 def plot_parallel(summary: SweepSummary, path: Path) -> Path | None:
     from optuna.visualization.matplotlib import plot_parallel_coordinate
 
     if len(summary.complete) < 2 or not summary.sweep.params:
         return None
-    ax = plot_parallel_coordinate(summary.sweep.study, params=_important_params(summary), **_target(summary))
-    ax.figure.set_size_inches(max(8, 1.1 * len(_important_params(summary) or summary.sweep.params) + 2), 5)
-    return _save(ax.figure, path, _title(summary, TITLES["parallel"]) + f" ({len(summary.complete)} complete trials)")
+    params = _important_params(summary)
+    ax = plot_parallel_coordinate(summary.sweep.study, params=params, **_target(summary))
+    ax.set_title("")  # one title: the figure's own
+    ax.set_xticks(ax.get_xticks(), [_short(t.get_text()) for t in ax.get_xticklabels()], rotation=20, ha="right",
+                  fontsize=8)
+    ax.figure.set_size_inches(max(8.0, 1.4 * len(params) + 3), 5)
+    shown = _which(summary, params)
+    return _save(ax.figure, path, _title(summary, TITLES["parallel"]) + f" ({shown}, {len(summary.complete)} complete trials)")
 
 
 def plot_slices(summary: SweepSummary, path: Path) -> Path | None:
-    from optuna.visualization.matplotlib import plot_slice
-
-    if summary.complete.empty or not summary.sweep.params:
+    """The objective against each of the most important parameters, a grid of small panels (colour:
+    trial number; a log axis for a parameter searched on a log scale)."""
+    done = summary.complete
+    if done.empty or not summary.sweep.params:
         return None
-    axes = plot_slice(summary.sweep.study, params=_important_params(summary), **_target(summary))
-    fig = _first_figure(axes)
-    fig.set_size_inches(max(6, 2.6 * len(np.ravel(axes))), 4)
-    for ax in np.ravel(axes):
-        ax.set_xlabel(_short(ax.get_xlabel()), fontsize=9)
+    params = _important_params(summary)
+    cols = min(3, len(params))
+    rows = math.ceil(len(params) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False)
+    for ax, name in zip(axes.ravel(), params):
+        values = done[param_column(name)]
+        numeric = pd.to_numeric(values, errors="coerce")
+        x = numeric if numeric.notna().all() else values.astype(str)
+        points = ax.scatter(x, done["objective"], c=done["trial"], cmap="viridis", s=14)
+        if getattr(summary.sweep.distributions.get(name), "log", False):
+            ax.set_xscale("log")
+        ax.set_xlabel(_short(name), fontsize=9)
+        ax.set_ylabel(objective_label(summary.sweep, 0), fontsize=8)
         ax.tick_params(labelsize=7)
-    return _save(fig, path, _title(summary, TITLES["slices"]) + f" ({len(summary.complete)} complete trials)")
+    for ax in axes.ravel()[len(params):]:
+        ax.set_visible(False)
+    fig.colorbar(points, ax=axes.ravel().tolist(), label="trial", shrink=0.8)
+    shown = _which(summary, params)
+    return _save(fig, path, _title(summary, TITLES["slices"]) + f" ({shown}, {len(done)} complete trials)")
 
 
 def plot_pareto(summary: SweepSummary, path: Path) -> Path | None:

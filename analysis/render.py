@@ -139,7 +139,8 @@ def render_html(blocks: Sequence[Block], title: str = "Sweeps report") -> str:
             data = base64.b64encode(Path(b.image.path).read_bytes()).decode("ascii")
             name = html.escape(Path(b.image.path).name)
             out.append(
-                f"<figure id='{name}'><img src='data:image/png;base64,{data}' alt='{html.escape(b.text)} ({name})'>"
+                f"<figure id='{name}'><a href='{name}' target='_blank' title='open full size'>"
+                f"<img src='data:image/png;base64,{data}' alt='{html.escape(b.text)} ({name})'></a>"
                 f"<figcaption><b>{html.escape(b.text)}</b> ({name}). {html.escape(b.image.caption)}</figcaption></figure>"
             )
     out.append("</body></html>")

@@ -73,6 +73,16 @@ def document(analysis: Analysis, plots: Sequence[Any], command: str | None = Non
     return blocks
 
 
+GLOSSARY = (
+    "How to read these lines. The recommendation comes from the raced confirmation: the best candidates and the "
+    "untuned default trained again on fresh seeds; a candidate is recommended only if it beats the default by more "
+    "than chance allows (SPA p-value below 0.05). The deflated Sharpe ratio is the probability that the best trial's "
+    "validation Sharpe beats what the best of that many trials would show with no skill at all: 0.95 or more and the "
+    "edge is unlikely to be luck, 0.3 and it probably is. PBO, the probability of backtest overfitting, is how often "
+    "the trial best on one half of the validation bars falls to the median or below on the other half: near 0 the "
+    "choice holds up, above 0.5 it overfits. Test is the segment no trial was chosen on.")
+
+
 def _glance_blocks(analysis: Analysis) -> list[Block]:
     """At the very top: one verdict line per sweep, the best sweep on validation, what to try next."""
     items = []
@@ -81,7 +91,7 @@ def _glance_blocks(analysis: Analysis) -> list[Block]:
         recommended = confirmation.glance(s.sweep.confirmation, s.sweep.objective_metrics[0])
         items.append(f"**{s.sweep.model or '?'} · {s.name}** ({sum(s.counts.values())} trials): "
                      + (f"{recommended}. " if recommended else "") + f"Best trial: {v.headline}. {v.detail}.")
-    blocks = [Block("h2", "At a glance"), Block("list", items=items)]
+    blocks = [Block("h2", "At a glance"), Block("list", items=items), Block("p", GLOSSARY)]
     best = best_sweep(analysis.sweeps)
     if best is not None:
         s, caveat = best

@@ -265,7 +265,13 @@ def _gap_line(s: SweepSummary) -> str:
     train, val = as_float(s.best.get("train/sharpe")), as_float(s.best.get("val/sharpe"))
     if math.isnan(train) or math.isnan(val):
         return ""
-    line = f"Memorization: its training Sharpe is {hfmt.metric('sharpe', train)}, validation {hfmt.metric('sharpe', val)}: a gap of {hfmt.metric('sharpe', train - val)}"
+    gap = train - val
+    if gap > 0:
+        head = "Training against validation: it does better on the bars it trained on"
+    else:
+        head = "Training against validation: it does no better on the bars it trained on than on validation (no sign of memorization)"
+    line = (f"{head}. Its training Sharpe is {hfmt.metric('sharpe', train)}, validation {hfmt.metric('sharpe', val)}: "
+            f"a gap of {hfmt.metric('sharpe', gap)}")
     ref_train, ref_val = as_float(s.best.get("reference/train/sharpe")), as_float(s.best.get("reference/val/sharpe"))
     if math.isnan(ref_train) or math.isnan(ref_val):
         return line + "."
