@@ -3,7 +3,7 @@
 It is NOT real market data (this project's machines have no internet): 2,000 business days of the
 planted-edge market (``hpo_app.synthetic.edge_prices``: AR(1) daily log returns, coefficient 0.15, 1 %
 volatility, seed 11), so that the example has something real to find and a known answer. Replace
-it with your own file; any CSV with a date column and OHLC(V) columns works (README, Market data).
+it with your own file; any CSV with a date column and OHLC(V) columns works (docs/guide.md, Market data).
 
     python examples/make_prices.py
 """

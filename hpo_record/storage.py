@@ -16,6 +16,7 @@ is opened, not with this module: importing the contract stays cheap.
 
 from __future__ import annotations
 
+import importlib.util
 import random
 import time
 from collections.abc import Callable
@@ -45,15 +46,37 @@ def storage_url(storage: str | None, sweep_dir: Path) -> str:
 
 def _with_driver(url: str) -> str:
     """A PostgreSQL URL without a driver names SQLAlchemy's default, psycopg2; when that is not
-    installed, psycopg 3 (which hpo_app installs) is used."""
+    installed, psycopg 3 (hpo-app's extra ``postgres`` installs it) is used."""
     if url.startswith("postgres://"):  # Heroku's spelling; SQLAlchemy 2 knows only postgresql://
         url = "postgresql://" + url[len("postgres://"):]
     if url.startswith("postgresql://"):
-        import importlib.util
-
         if importlib.util.find_spec("psycopg2") is None and importlib.util.find_spec("psycopg") is not None:
             return "postgresql+psycopg://" + url[len("postgresql://"):]
     return url
+
+
+POSTGRES_INSTALL = 'pip install "hpo-app[postgres]"'
+"""What installs the PostgreSQL driver (psycopg 3) that a ``postgresql://`` storage uses."""
+
+
+class DriverMissing(ImportError):
+    """The database driver a storage URL needs is not installed; the message is one line saying what
+    to install."""
+
+
+def check_driver(url: str) -> None:
+    """Raise :class:`DriverMissing` when ``url`` is a PostgreSQL URL whose driver is not installed
+    (SQLAlchemy's own error names neither the driver nor what installs it)."""
+    dialect, _, driver = url.split("://", 1)[0].partition("+")
+    if dialect != "postgresql" or "://" not in url:
+        return
+    module = {"": "psycopg2", "psycopg_async": "psycopg"}.get(driver, driver)
+    if importlib.util.find_spec(module) is not None:
+        return
+    if driver in ("", "psycopg", "psycopg_async"):
+        raise DriverMissing(f"the PostgreSQL driver is not installed: {POSTGRES_INSTALL}")
+    raise DriverMissing(f"the PostgreSQL driver {driver} (postgresql+{driver}://) is not installed; "
+                        f"postgresql:// uses psycopg 3: {POSTGRES_INSTALL}")
 
 
 def display_url(url: str) -> str:
@@ -75,7 +98,8 @@ def open_storage(
     grace_period: int | None = None,
     on_stale: StaleCallback | None = None,
 ) -> optuna.storages.BaseStorage:
-    """The storage at ``url``; heartbeats on when ``heartbeat_interval`` is given (RDB only)."""
+    """The storage at ``url``; heartbeats on when ``heartbeat_interval`` is given (RDB only). A
+    PostgreSQL URL whose driver is not installed raises :class:`DriverMissing`."""
     import optuna
 
     if url.startswith("journal:"):
@@ -83,6 +107,7 @@ def open_storage(
 
         path = Path(url[len("journal:"):])
         return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
+    check_driver(url)
     heartbeat: dict[str, Any] = {}
     if heartbeat_interval is not None:
         heartbeat = {

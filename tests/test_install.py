@@ -1,5 +1,7 @@
 """Install anywhere: the built wheel, installed into a fresh virtual environment, runs from a
-directory that is not the repository, with the configs it ships (``hpo_app.conf``).
+directory that is not the repository, with the configs it ships (``hpo_app.conf``). The wheel is
+installed without extras (no psycopg, optuna-dashboard or pytest): a run, a sweep and its report
+need none of them.
 
 Slow: the fresh environment installs every dependency (from pip's cache when it has them).
 """

@@ -11,7 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from hpo_record import job as job_record
+from analysis.load import open_studies
+from hpo_record import files, job as job_record
+from hpo_record.storage import open_storage, storage_url
+from hydra_plugins.hpo_sweeper._preflight import SweepError, opened
 from tests.conftest import REPO_ROOT
 from tests.servers import free_port
 from tests.sweep_helpers import TINY, explain, run_app
@@ -51,6 +54,24 @@ def test_an_unreachable_database_is_refused_without_its_password(tmp_path: Path)
     line = _refused(proc)
     assert line.startswith("error: storage postgresql+psycopg://hpo:***@127.0.0.1:") and "Connection refused" in line
     assert "s3cret" not in proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("given, shown", [
+    ("postgresql://hpo:s3cret@db:5432/hpo", "postgresql://hpo:***@db:5432/hpo"),
+    ("postgres://hpo:s3cret@db:5432/hpo", "postgresql://hpo:***@db:5432/hpo"),
+    ("postgresql+psycopg://hpo:s3cret@db:5432/hpo", "postgresql+psycopg://hpo:***@db:5432/hpo"),
+])
+def test_a_postgresql_storage_without_its_driver_is_refused_naming_the_extra(monkeypatch, tmp_path, given, shown):
+    """psycopg is the extra `postgres`: without it (nor psycopg2) the sweep's line says what to install."""
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # import psycopg now fails, find_spec finds nothing
+    monkeypatch.setitem(sys.modules, "psycopg2", None)
+    url = storage_url(given, tmp_path)
+    with pytest.raises(SweepError) as refused:
+        opened(url, lambda: open_storage(url))  # as the sweeper opens its study (_impl.py)
+    assert str(refused.value) == f'storage {shown}: the PostgreSQL driver is not installed: pip install "hpo-app[postgres]"'
+    (tmp_path / files.MULTIRUN_FILE).write_text(f"hydra:\n  sweeper:\n    storage: {given}\n")
+    assert open_studies(tmp_path, "sweep") == ([], [
+        'sweep: study unreadable (DriverMissing: the PostgreSQL driver is not installed: pip install "hpo-app[postgres]")'])
 
 
 # -- a real PostgreSQL server (the `postgres` fixture: tests/conftest.py) --------------------------

@@ -12,7 +12,7 @@ from omegaconf import OmegaConf
 
 from hpo_record.files import STUDY_DB_FILE, STUDY_JOURNAL_FILE
 from hpo_record.job import one_line
-from hpo_record.storage import display_url
+from hpo_record.storage import DriverMissing, display_url
 
 from hydra_plugins.hpo_sweeper._results import shown_path
 
@@ -59,11 +59,13 @@ def writable(sweep_dir: Path) -> None:
 
 def opened(url: str, open_it: Any) -> Any:
     """``open_it()``, with a storage that cannot be opened or written refused in one line that
-    names it (without its password) and the reason the database gave."""
+    names it (without its password) and the reason the database gave, or the driver to install."""
     try:
         return open_it()
     except ValueError:
         raise
+    except DriverMissing as err:  # not installed here: say what installs it
+        raise SweepError(f"storage {display_url(url)}: {err}") from None
     except Exception as err:  # noqa: BLE001 - SQLAlchemy's and the drivers' errors
         reason = one_line(getattr(err, "orig", None) or err)
         if "already exists" in reason:  # two drivers creating the same new storage's tables at once

@@ -2,7 +2,7 @@
 trials, job numbers, and heartbeats. (Pruners are built by ``hpo_record.trial.build_pruner``, as
 each job's link to its trial builds its own.)
 
-Rules that the README documents:
+Rules that docs/guide.md ("Failures, time limits, Ctrl-C and resume") and docs/sweeper.md document:
 
 - A study that already has trials is continued only with ``hydra.sweeper.resume=true``.
 - Toward ``n_trials`` count the trials that finished on their own: COMPLETE, PRUNED, and FAIL
