@@ -107,9 +107,8 @@ def choose(out: Path, models: tuple[str, ...]) -> tuple[str, dict[str, str]]:
         for i, (label, _) in enumerate(configs):
             chunk = results[i * len(CHOOSE_SEEDS):(i + 1) * len(CHOOSE_SEEDS)]
             val, test = np.mean([r["val/sharpe"] for r in chunk]), np.mean([r["test/sharpe"] for r in chunk])
-            secs = np.mean([r["seconds"] for r in chunk])
             means[label] = val
-            rows.append(f"| {model.upper()} | {label} | {val:.2f} | {test:.2f} | {secs:.1f} |")
+            rows.append(f"| {model.upper()} | {label} | {val:.2f} | {test:.2f} |")
         pick = max((label for label, _ in CANDIDATES[model]), key=lambda lab: means[lab])
         old_val = [r["val/sharpe"] for r in results[:len(CHOOSE_SEEDS)]]
         i = [label for label, _ in configs].index(pick)
@@ -119,13 +118,13 @@ def choose(out: Path, models: tuple[str, ...]) -> tuple[str, dict[str, str]]:
         picks[model] = pick if adopted else "before (1 env)"
         verdict = "adopted" if adopted else "not adopted: the model keeps one env"
         rows.append(f"| {model.upper()} | **pick: {pick}** (pick - before {diff.mean():+.2f} ± {se:.2f}: {verdict}) "
-                    "| | | |")
+                    "| | |")
     text = "\n".join([
         "Data seeds 0-5 of the planted-edge market, 30k steps, seed 0; mean over the seeds. The pick is the",
         "8-env candidate with the best mean validation Sharpe (test is shown, never used).",
         "Command: `python bench/bench_vec.py --part choose`.", "",
-        "| model | candidate | val Sharpe | test Sharpe | seconds per run |", "|---|---|---|---|---|", *rows])
-    return text, picks
+        "| model | candidate | val Sharpe | test Sharpe |", "|---|---|---|---|", *rows])
+    return text, picks  # (speed: bench/bench_trial.py; these runs shared the machine)
 
 
 def quality(out: Path, new: dict[str, tuple[str, ...]]) -> str:
