@@ -41,10 +41,16 @@ CAPTIONS: dict[str, str] = {
     "IQR, dots: trials, red star: the best trial by validation), on validation and on test. Green dashes mark "
     "buy-and-hold on each sweep's data. Compare models by the whole distribution, not only the best trial, which is "
     "partly luck.",
+    "tearsheet": (
+        "The chosen agent (the sweep's recommendation; its best trial when the sweep has none) on validation and test, "
+        "beside buy-and-hold: how far below its running peak its equity stood (drawdown), its Sharpe ratio over the last "
+        "63 bars, its return in each month, and the share of the last 20 bars it held a position. Net of costs; "
+        "statistics by empyrical."),
 }
 TITLES: dict[str, str] = {
     "history": "Optimization history", "importance": "Parameter importance", "parallel": "Parallel coordinates",
     "slices": "Objective against each parameter", "curves": "Learning curves", "val_test": "Validation against test",
     "equity": "Equity of the best trial", "pareto": "Pareto front", "comparison": "Comparison of sweeps",
     "pbt_scores": "Population: scores and clones", "pbt_schedules": "Population: hyperparameter schedules",
+    "tearsheet": "Tearsheet of the chosen agent",
 }

@@ -12,14 +12,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import tearsheet
 from .cache import Memo, frame_bytes
 from .captions import CAPTIONS, TITLES
 from .tables import Analysis, SweepSummary
 from .workers import cpus, fork_pool
 
-SWEEP_KINDS = ("history", "importance", "parallel", "slices", "curves", "val_test", "equity", "pareto",
+SWEEP_KINDS = ("history", "importance", "parallel", "slices", "curves", "val_test", "equity", "tearsheet", "pareto",
                "pbt_scores", "pbt_schedules")
-_COST = {"slices": 4, "parallel": 2, "equity": 2, "comparison": 2}  # rough relative drawing cost
+_COST = {"slices": 4, "parallel": 2, "equity": 2, "tearsheet": 4, "comparison": 2}  # rough relative drawing cost
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,8 @@ def plot_key(memo: Memo, analysis: Analysis, index: int, kind: str) -> str | Non
     curves = analysis.curves
     own_curves = curves[curves["sweep"] == s.name] if "sweep" in curves else curves
     drawn = {"curves": lambda: frame_bytes(own_curves, alone=True),
-             "equity": lambda: frame_bytes(s.equity)}.get(kind, lambda: b"")
+             "equity": lambda: frame_bytes(s.equity),
+             "tearsheet": lambda: frame_bytes(tearsheet.chosen_equity(s)[0])}.get(kind, lambda: b"")
     return memo.key("plot", kind, s.data_key, repr(s.importance), drawn())
 
 

@@ -28,7 +28,7 @@ from matplotlib.collections import LineCollection  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import NullLocator  # noqa: E402
 
-from . import pbt  # noqa: E402
+from . import pbt, tearsheet  # noqa: E402
 from .captions import TITLES  # noqa: E402
 from .load import param_column  # noqa: E402
 from .tables import (  # noqa: E402
@@ -357,6 +357,7 @@ def sweep_plotters(analysis: Analysis) -> dict[str, Callable[[SweepSummary, Path
         "history": plot_history, "importance": plot_importance, "parallel": plot_parallel, "slices": plot_slices,
         "curves": lambda s, p: plot_curves(s, analysis.curves, p), "val_test": plot_val_test,
         "equity": plot_equity, "pareto": plot_pareto,
+        "tearsheet": lambda s, p: tearsheet.plot_tearsheet(s, p, _save, lambda what: _title(s, what)),
         "pbt_scores": lambda s, p: pbt.plot_scores(s, p, _figure, _save, _title(s, TITLES["pbt_scores"])),
         "pbt_schedules": lambda s, p: pbt.plot_schedules(s, p, _figure, _save, _title(s, TITLES["pbt_schedules"])),
     }

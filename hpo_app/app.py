@@ -12,6 +12,7 @@ from hydra.utils import to_absolute_path
 from omegaconf import DictConfig, OmegaConf
 
 from hpo_record import files, job as job_record
+from hpo_app import loggers
 from hpo_app.checks import unknown_key
 from hpo_app.data import DataError
 from hpo_app.engine import ConfigError, TrainingEngine, objective_spec
@@ -96,7 +97,24 @@ def run(cfg: DictConfig, output_dir: Path) -> float | list[float]:
     if link is not None:
         engine.on_evaluation = link
         engine.trial_info = link.info
+    engine.loggers = loggers.build(cfg.get("logger"), _run_info(cfg, output_dir, engine.trial_info))
     return engine.run().objective
+
+
+def _run_info(cfg: DictConfig, output_dir: Path, trial: dict[str, Any] | None) -> loggers.RunInfo:
+    """What the loggers are told of the run: its directory, a name, its config flattened."""
+    values = OmegaConf.to_container(cfg, resolve=True)
+    assert isinstance(values, dict)
+    params: dict[str, Any] = {}
+    for group, node in values.items():
+        if group in ("logger", "hydra"):
+            continue
+        if isinstance(node, dict):
+            params.update({f"{group}.{k}": v for k, v in node.items()})
+        else:
+            params[str(group)] = node
+    name = f"{cfg.model.name} trial {trial['number']} (job {output_dir.name})" if trial else str(output_dir.name)
+    return loggers.RunInfo(output_dir, name, params, trial, output_dir.parent if trial else None)
 
 
 def _write_error(cfg: DictConfig, output_dir: Path, err: BaseException) -> None:

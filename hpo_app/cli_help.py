@@ -30,6 +30,7 @@ GROUPS = {
     "search_space": "the parameters a sweep searches (follows model by default)",
     "sampler": "how Optuna chooses the next trial",
     "scheduler": "pruning: stop unpromising trials early",
+    "logger": "experiment tracking (TensorBoard, MLflow)",
 }
 
 WIDTH = 100

@@ -45,6 +45,7 @@ from hpo_app.features import (
     prepare_data,
     select_features,
 )
+from hpo_app.loggers import Loggers
 from hpo_app.metrics import METRIC_NAMES
 from hpo_app.model_schema import ModelConf
 from hpo_record.job import one_line
@@ -134,6 +135,7 @@ class TrainingEngine:
         self.validation = validation
         self.output_dir = Path(output_dir)
         self.on_evaluation = on_evaluation
+        self.loggers = Loggers()  # experiment trackers (hpo_app.loggers); the app sets them
         self.trial_info = trial_info
         self.curve: list[Evaluation] = []
         self.runs: list[_Run] = []
@@ -167,10 +169,12 @@ class TrainingEngine:
                         "so nothing for a pruner to act on (only the final one)",
                         self.train_spec.total_timesteps, self.train_spec.eval_every)
         state, pruned = files.STATE_COMPLETE, None
+        outputs = self.loggers.sb3_outputs()  # stable-baselines3's own scalars, to the trackers
         try:
             for fold, seed in plan:
                 view = fold_view(prepared, fold.train, fold.val) if self.validation.kind == "walkforward" else prepared
-                pruned = self._one_run(AgentRun(view, self.env_spec, self.model_spec, self.train_spec, seed), fold)
+                agent = AgentRun(view, self.env_spec, self.model_spec, self.train_spec, seed, outputs)
+                pruned = self._one_run(agent, fold)
                 if pruned is not None:
                     state = files.STATE_PRUNED
                     break
@@ -280,6 +284,7 @@ class TrainingEngine:
         result = RunResult(state, values, metrics, baselines, self.timesteps, time.perf_counter() - started,
                            self.output_dir)
         self._write_record(result, final[0].prepared, error=None)
+        self.loggers.close(state, metrics, [self.output_dir / files.METRICS_FILE, self.output_dir / files.MODEL_FILE])
         self._log_summary(result)
         return result
 
@@ -311,6 +316,7 @@ class TrainingEngine:
                 writer.writerow(["timesteps", "objective", *names, *extra])
             writer.writerow([timesteps, point.objective, *(val_metrics[n] for n in names),
                              *([] if self.single else [fold.index, seed])])
+        self.loggers.evaluation(timesteps, val_metrics)
         log.info("step %d: %s = %s", timesteps, self.metric, fmt.metric(self.metric, point.objective))
         return point
 
@@ -372,6 +378,7 @@ class TrainingEngine:
     def _write_failure(self, exc: BaseException, prepared: PreparedData | None) -> None:
         (self.output_dir / files.ERROR_FILE).write_text("".join(traceback.format_exception(exc)))
         self._write_record(None, prepared, error=one_line(exc))
+        self.loggers.close(files.STATE_FAILED, {}, [self.output_dir / files.METRICS_FILE, self.output_dir / files.ERROR_FILE])
 
     def _log_summary(self, result: RunResult) -> None:
         m, base = result.metrics, result.baselines

@@ -53,7 +53,7 @@ class Logger:
 
 
 class TensorBoard(Logger):
-    def __init__(self, log_dir: str | None = None) -> None:
+    def __init__(self, log_dir: str | None) -> None:  # the setting's default: conf/logger/tensorboard.yaml
         self.log_dir = log_dir  # None: <run directory>/tensorboard
 
     def open(self, info: RunInfo) -> None:
@@ -77,7 +77,7 @@ class TensorBoard(Logger):
 class MLflow(Logger):
     PARENT_FILE = "mlflow_parent.json"
 
-    def __init__(self, tracking_uri: str | None = None, experiment: str = "hpo_app") -> None:
+    def __init__(self, tracking_uri: str | None, experiment: str) -> None:  # defaults: conf/logger/mlflow.yaml
         self.tracking_uri, self.experiment = tracking_uri, experiment
 
     def open(self, info: RunInfo) -> None:
@@ -89,7 +89,10 @@ class MLflow(Logger):
 
         home = info.sweep_dir or info.output_dir
         self.client = MlflowClient(self.tracking_uri or f"sqlite:///{home.resolve() / 'mlflow.db'}")
-        experiment = self._experiment()
+        # With the default store the artifacts go beside it (MLflow's own default is ./mlruns, in
+        # whatever directory the command ran from); a server keeps them where it is told to.
+        artifacts = None if self.tracking_uri else (home.resolve() / "mlartifacts").as_uri()
+        experiment = self._experiment(artifacts)
         tags = {"hpo.run_dir": str(info.output_dir.resolve())}
         if info.trial:
             tags.update({f"hpo.trial.{k}": str(v) for k, v in info.trial.items()})
@@ -100,12 +103,12 @@ class MLflow(Logger):
         for i in range(0, len(params), 100):  # MLflow takes at most 100 parameters a call
             self.client.log_batch(self.run_id, params=params[i:i + 100])
 
-    def _experiment(self) -> str:
+    def _experiment(self, artifact_location: str | None) -> str:
         found = self.client.get_experiment_by_name(self.experiment)
         if found is not None:
             return str(found.experiment_id)
         try:
-            return str(self.client.create_experiment(self.experiment))
+            return str(self.client.create_experiment(self.experiment, artifact_location=artifact_location))
         except Exception:  # noqa: BLE001 - another job created it first
             return str(self.client.get_experiment_by_name(self.experiment).experiment_id)
 
@@ -178,10 +181,14 @@ class Loggers:
         self._each("closed the run", lambda lg: lg.close(state, metrics, artifacts))
 
 
+TARGETS = ("hpo_app.loggers.*",)
+"""The ``_target_``s a logger config may name."""
+
+
 def build(node: Any, info: RunInfo) -> Loggers:
     """The loggers a ``logger`` config node names (each entry a ``_target_``), opened."""
     from hydra.utils import instantiate
 
-    loggers = Loggers([instantiate(conf) for conf in (node or {}).values() if conf])
+    loggers = Loggers([instantiate(conf, _execution_whitelist_=TARGETS) for conf in (node or {}).values() if conf])
     loggers.open(info)
     return loggers

@@ -132,6 +132,7 @@ class AppConf:
     validation: ValidationConf = field(default_factory=ValidationConf)
     objective: ObjectiveConf = field(default_factory=ObjectiveConf)
     model: Any = MISSING  # a model's file brings its schema (hpo_app.model_schema)
+    logger: Any = field(default_factory=dict)  # conf/logger/*.yaml: {name: {_target_: hpo_app.loggers.<Class>, ...}}
 
 
 GROUP_SCHEMAS: dict[str, type] = {"data": DataConf, "env": EnvConf, "train": TrainConf, "resources": ResourcesConf,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +78,8 @@ class _EvaluationCallback(BaseCallback):
         if self.num_timesteps >= self.next_eval:
             self.next_eval = (self.num_timesteps // self._eval_every + 1) * self._eval_every
             self._evaluate(self.num_timesteps)
+            if self.model.logger.output_formats:  # SB3's training scalars at every evaluation, at least
+                self.model.logger.dump(self.num_timesteps)
 
     def _on_step(self) -> bool:
         return True
@@ -92,6 +94,7 @@ class AgentRun:
     model_spec: ModelConf
     train: TrainConf
     seed: int
+    outputs: list[Any] = field(default_factory=list)  # stable-baselines3 KVWriters (hpo_app.loggers)
 
     def __post_init__(self) -> None:
         self._eval_envs: dict[str, TradingEnv] = {}
@@ -152,8 +155,8 @@ class AgentRun:
         callback = _EvaluationCallback(self.train.eval_every, evaluate)
         callback.next_eval = (start // self.train.eval_every + 1) * self.train.eval_every
         # SB3's default logger (no tensorboard, verbose 0) makes an empty /tmp/SB3-<time> directory
-        # on every learn() and never removes it; a logger with no outputs writes nothing anywhere.
-        model.set_logger(Logger(folder=None, output_formats=[]))
+        # on every learn() and never removes it; ours writes to the trackers' outputs only.
+        model.set_logger(Logger(folder=None, output_formats=list(self.outputs)))
         try:
             model.learn(total_timesteps=self.train.total_timesteps - start, callback=callback,
                         reset_num_timesteps=start == 0)

@@ -67,6 +67,8 @@ def test_mlflow_holds_the_run_its_params_curve_metrics_and_artifacts(tmp_path: P
     assert run.data.metrics["final/test/sharpe"] == pytest.approx(result.record.metrics["test/sharpe"])
     names = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"metrics.json", "model.zip"} <= names
+    # beside the store, in the run's directory: nothing in the directory the command ran from
+    assert (tmp_path / "run" / "mlartifacts").is_dir() and not (Path.cwd() / "mlruns").exists()
 
 
 def test_an_unreachable_tracking_server_says_so_once_and_the_run_completes(tmp_path: Path) -> None:
@@ -87,7 +89,7 @@ def test_a_sweep_logs_a_parent_run_and_a_child_per_trial(tmp_path: Path) -> None
     from tests.sweep_helpers import TINY, explain, load_study, run_app
 
     sweep = tmp_path / "sweep"
-    proc = run_app([*TINY, "hydra/launcher=basic", "hydra.sweeper.n_trials=3", "logger=many",
+    proc = run_app([*TINY, "hydra/launcher=basic", "hydra.sweeper.n_trials=3", "hydra.sweeper.max_failure_rate=0.5", "logger=many",
                     "model.learning_rate=choice(0.0002, 1e38)"], sweep)
     assert proc.returncode == 0, explain(proc)
     client = _client(f"sqlite:///{sweep / 'mlflow.db'}")

@@ -21,8 +21,8 @@ from hydra_plugins.hpo_sweeper._runner import Runner, Sweep
 from hydra_plugins.hpo_sweeper._space import parse
 from hpo_record.seam import FailedJob
 from hpo_record.study import ATTR_INTERRUPTED, INTERRUPTED
+from hydra_plugins.hpo_sweeper._heartbeats import Heartbeats
 from hydra_plugins.hpo_sweeper._study import (
-    Heartbeats,
     count_finished,
     counts,
     mark_interrupted,

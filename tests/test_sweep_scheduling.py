@@ -121,9 +121,10 @@ def _hash_tree(job: Path) -> dict[str, str]:
 
 
 def test_interrupted_sweep_resumes_to_exactly_n_trials_without_overwriting(tmp_path):
+    """Trials long enough (seconds each) that Ctrl-C after the second lands while others still run."""
     sweep = tmp_path / "sweep"
     n_trials = 6
-    args = [*TINY, "train.total_timesteps=1600", "hydra.sweeper.n_jobs=2", f"hydra.sweeper.n_trials={n_trials}"]
+    args = [*TINY, "train.total_timesteps=16000", "train.eval_every=2000", "hydra.sweeper.n_jobs=2", f"hydra.sweeper.n_trials={n_trials}"]
     command = [sys.executable, "-m", "hpo_app", "-m", f"hydra.sweep.dir={sweep}", *args]
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
     proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

@@ -100,11 +100,14 @@ def control_params(space_distributions: Mapping[str, BaseDistribution], config: 
 
 
 def control_trial(distributions: Mapping[str, BaseDistribution], config: Any, study: optuna.study.Study, *,
-                  enabled: bool, ordinary: bool, confirming: bool) -> tuple[dict[str, Any], dict[str, Any] | None]:
+                  enabled: bool, ordinary: bool, confirming: bool,
+                  joining: bool = False) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """The control's values, and what to enqueue as the search's first trial: them, unless the
     control is off (``hydra.sweeper.control``), already in the study, a population-based training or
     grid sweep's (``ordinary`` false: the grid sampler visits its own points, an enqueued one would
-    run twice), or not a point of the search space (one line then says which value lies outside)."""
+    run twice), or not a point of the search space (one line then says which value lies outside).
+    A driver ``joining`` a study that another driver created and that has no trial yet leaves the
+    control to that driver: drivers started together on one study run it once."""
     values, outside = control_params(distributions, config)
     if not enabled or not ordinary or not distributions:
         return values, None
@@ -113,7 +116,8 @@ def control_trial(distributions: Mapping[str, BaseDistribution], config: Any, st
                  "range): no search trial for it%s", ", ".join(outside),
                  "; the confirmation still races it" if confirming else "")
         return values, None
-    if any(t.user_attrs.get(ATTR_ROLE) == ROLE_CONTROL for t in study.get_trials(deepcopy=False)):
+    trials = study.get_trials(deepcopy=False)
+    if any(t.user_attrs.get(ATTR_ROLE) == ROLE_CONTROL for t in trials) or (joining and not trials):
         return values, None
     return values, values
 

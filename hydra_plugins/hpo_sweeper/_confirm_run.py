@@ -19,7 +19,7 @@ from hydra_plugins.hpo_sweeper._dispatch import Dispatcher
 from hydra_plugins.hpo_sweeper._race import CONTROL, Decision, Race
 from hydra_plugins.hpo_sweeper._results import _program
 from hydra_plugins.hpo_sweeper._runner import Runner, Sweep
-from hydra_plugins.hpo_sweeper._study import Heartbeats
+from hydra_plugins.hpo_sweeper._heartbeats import Heartbeats
 
 log = logging.getLogger("hydra_plugins.hpo_sweeper")
 

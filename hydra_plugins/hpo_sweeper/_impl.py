@@ -55,8 +55,8 @@ from hydra_plugins.hpo_sweeper._ending import end_sweep
 from hydra_plugins.hpo_sweeper._runner import Runner, Sweep, _on_ctrl_c
 from hydra_plugins.hpo_sweeper._schedule import PbtSchedule, SearchSchedule
 from hydra_plugins.hpo_sweeper._space import SearchSpace, grid_size, parse, quoted
+from hydra_plugins.hpo_sweeper._heartbeats import Heartbeats
 from hydra_plugins.hpo_sweeper._study import (
-    Heartbeats,
     build_sampler,
     count_finished,
     open_study,
@@ -181,13 +181,13 @@ class HpoSweeperImpl(Sweeper):
             self._stop_if_interrupted()
             writable(sweep_dir)
             sweep_identity = identity(config, space, self.directions, self.metrics, self.resume_ignore)
+            created: list[bool] = []
             study, storage = opened(url, lambda: open_study(
                 url=url, study_name=self.study_name, sampler=self.sampler, pruner=self.pruner,
                 directions=self.directions, metrics=self.metrics, resume=self.resume, heartbeat_interval=self.heartbeat_interval,
-                grace_period=self.grace_period, on_stale=self._on_stale,
-                identity=sweep_identity,
+                grace_period=self.grace_period, on_stale=self._on_stale, identity=sweep_identity,
                 where=shown_path(sweep_dir) if self.storage in (None, "journal") else None,
-            ))
+                on_created=lambda: created.append(True)))
             if self.resume and self.grid and requeue_cut_points(study):
                 log.info("Grid points of interrupted trials are queued to run again")
         except ValueError as err:  # SweepError, SearchSpaceError, StudyError: one line, exit 2
@@ -207,14 +207,14 @@ class HpoSweeperImpl(Sweeper):
             return formatted(format_value, names[i], value)
 
         control_values, control = control_trial(space.distributions, self.config, study, enabled=self.control,
-                                                ordinary=pbt is None and not self.grid, confirming=confirm is not None)
+                                                ordinary=pbt is None and not self.grid, confirming=confirm is not None,
+                                                joining=bool(self.resume) and not created)
         self.heartbeats = Heartbeats(study, storage)
         self.heartbeats.start()  # fails the stale trials of drivers that died, first
         sweep = Sweep(study, storage, url, space, sweep_dir, int(self.n_trials), float(self.max_failure_rate),
                       self.config, extender, self.job_failed, save_results, show_value,
                       None if self.trial_timeout is None else float(self.trial_timeout))
-        ray = _launchers.is_ray(self.config)
-        if ray:
+        if ray := _launchers.is_ray(self.config):
             _launchers.start_ray(self.config)
         slots, queue = _launchers.slots(self.config, self.n_jobs, int(self.queue))
         if pbt is not None:

@@ -40,8 +40,8 @@ from hydra_plugins.hpo_sweeper._outcome import (
 from hydra_plugins.hpo_sweeper._pbt import Population
 from hydra_plugins.hpo_sweeper._schedule import Schedule, SearchSchedule
 from hydra_plugins.hpo_sweeper._space import SearchSpace, quoted
+from hydra_plugins.hpo_sweeper._heartbeats import Heartbeats
 from hydra_plugins.hpo_sweeper._study import (
-    Heartbeats,
     JobNumbers,
     count_finished,
     mark_interrupted,

@@ -76,12 +76,14 @@ def open_study(
     on_stale: Callable[[optuna.study.Study, optuna.trial.FrozenTrial], None],
     identity: dict[str, Any] | None = None,
     where: str | None = None,
+    on_created: Callable[[], None] | None = None,
 ) -> tuple[optuna.study.Study, optuna.storages.BaseStorage]:
     """Create the study, or continue it when ``resume``; raise StudyError on a mismatch.
 
     ``where`` names the sweep directory when the storage is that directory's own (the default):
     such a storage holds one study, so a sweep of another study there is refused. ``identity``
-    (``_identity``) is recorded in a new study and compared on resume."""
+    (``_identity``) is recorded in a new study and compared on resume. ``on_created`` is called when
+    this driver created the study (of drivers started together on one study, exactly one does)."""
     use_wal(url)
     storage = open_storage(url, heartbeat_interval=heartbeat_interval, grace_period=grace_period,
                            on_stale=on_stale)
@@ -106,8 +108,13 @@ def open_study(
                 f"study {study_name!r} in {display_url(url)} already has {n} trial(s): add "
                 "hydra.sweeper.resume=true to continue it, or use another hydra.sweep.dir"
             )
-    study = optuna.create_study(study_name=study_name, storage=storage, sampler=sampler, pruner=pruner,
-                                directions=directions, load_if_exists=True)
+    try:
+        study = optuna.create_study(study_name=study_name, storage=storage, sampler=sampler, pruner=pruner,
+                                    directions=directions)
+        if on_created is not None:
+            on_created()
+    except optuna.exceptions.DuplicatedStudyError:
+        study = optuna.load_study(study_name=study_name, storage=storage, sampler=sampler, pruner=pruner)
     existing = [d.name.lower() for d in study.directions]
     if existing != [d.lower() for d in directions]:
         raise StudyError(f"study {study_name!r} was created with directions {existing}, not {directions}")
@@ -196,105 +203,3 @@ class JobNumbers:
                 return num
             except FileExistsError:  # another driver of this sweep took it
                 continue
-
-
-class Heartbeats:
-    """Records a heartbeat for each trial this driver has in flight, every ``interval`` seconds,
-    in a daemon thread (so a trial running in the driver, with the basic launcher, keeps its
-    heartbeat), and fails other drivers' stale trials on the way."""
-
-    def __init__(self, study: optuna.study.Study, storage: optuna.storages.BaseStorage) -> None:
-        self.study = study
-        self.storage = storage
-        self.enabled = has_heartbeat(storage)
-        self.interval = float(storage.get_heartbeat_interval() or 0) if self.enabled else 0.0  # type: ignore[attr-defined]
-        self._ids: set[int] = set()
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        if not self.enabled:
-            return
-        self.fail_stale()
-        # Trials another driver has RUNNING now: a dead driver's, not stale yet, or a live one's.
-        self.left = {t.number for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
-        self._thread = threading.Thread(target=self._run, name="hpo-heartbeats", daemon=True)
-        self._thread.start()
-
-    def settle(self) -> None:
-        """Before the sweep ends, wait for the trials another driver had RUNNING when this one started
-        to finish, or go stale and be failed (a resume started at once after a driver was killed
-        leaves none RUNNING); a live driver's, still beating after grace + 2 intervals, are left to it."""
-        if not self.enabled or not getattr(self, "left", None):
-            return
-        grace = float(self.storage.grace_period or 2 * self.interval)  # type: ignore[attr-defined]
-        deadline, said = time.monotonic() + grace + 2 * self.interval, False
-        while True:
-            running = {t.number for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
-            left = sorted(running & self.left)
-            if not left:
-                return
-            if time.monotonic() > deadline:
-                log.info("Trial(s) %s of another driver are still RUNNING with live heartbeats: left to it",
-                         ", ".join(map(str, left)))
-                return
-            if not said:
-                log.info("Waiting for trial(s) %s, left RUNNING by another driver when this one started: "
-                         "failed once stale (no heartbeat for %g s), unless they finish", ", ".join(map(str, left)), grace)
-                said = True
-            try:
-                self.fail_stale()
-                time.sleep(min(5.0, self.interval))
-            except KeyboardInterrupt:  # Ctrl-C: the next driver fails them once stale
-                return
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)  # a stale callback may be writing a job's record
-
-    def add(self, trial_id: int) -> None:
-        if not self.enabled:
-            return
-        self.storage.record_heartbeat(trial_id)  # type: ignore[attr-defined]
-        with self._lock:
-            self._ids.add(trial_id)
-
-    def discard(self, trial_id: int) -> None:
-        with self._lock:
-            self._ids.discard(trial_id)
-
-    def fail_stale(self) -> None:
-        optuna.storages.fail_stale_trials(self.study)
-        self._fail_abandoned()
-
-    def _fail_abandoned(self) -> None:
-        """A driver killed between asking for a trial and recording its first heartbeat leaves a
-        RUNNING trial that Optuna never finds stale (it has no heartbeat). A live driver records the
-        heartbeat and the trial's job number within milliseconds of asking, so a RUNNING trial with
-        no job number, started more than ``grace_period`` ago, was abandoned: it is marked FAIL
-        (with no ``error``: it does not count toward ``n_trials``)."""
-        grace = self.storage.grace_period or 2 * self.interval  # type: ignore[attr-defined]
-        cutoff = datetime.datetime.now() - datetime.timedelta(seconds=grace)
-        for trial in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            if ATTR_JOB_NUM not in trial.user_attrs and trial.datetime_start and trial.datetime_start < cutoff:
-                study_id = self.storage.get_study_id_from_name(self.study.study_name)
-                trial_id = self.storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
-                try:
-                    self.storage.set_trial_state_values(trial_id, TrialState.FAIL)
-                except RuntimeError:  # finished meanwhile (UpdateFinishedTrialError): nothing to do
-                    continue
-                log.warning("trial %d: failed, left RUNNING without a heartbeat or a job by a driver that stopped",
-                            trial.number)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            with self._lock:
-                ids = list(self._ids)
-            try:
-                for trial_id in ids:
-                    self.storage.record_heartbeat(trial_id)  # type: ignore[attr-defined]
-                self.fail_stale()
-            except Exception as err:  # noqa: BLE001 - a busy database must not stop the sweep
-                log.warning("heartbeat not recorded: %s", err)
