@@ -23,6 +23,7 @@ sections ``tuning`` and ``tuning-null``, whatever they show.
     python bench/bench_tuning.py --part shapes --out DIR   # PPO on the lag and regimes markets
     python bench/bench_tuning.py --part null --out DIR     # PPO on the market with no edge
     python bench/bench_tuning.py --part table --out DIR    # the tables from what has run
+    (--models ppo and --cells N run a subset: the tables say how many cells each row has)
 """
 
 from __future__ import annotations
@@ -197,10 +198,15 @@ def main() -> None:
     parser.add_argument("--part", choices=(*PARTS, "table"), required=True)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--docs", type=Path, default=REPO / "docs" / "benchmarks.md")
+    parser.add_argument("--models", default="ppo,dqn,a2c", help="the models of the part to run (comma-separated)")
+    parser.add_argument("--cells", type=int, default=None, help="run only the first N data seeds of each model and market")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     if args.part != "table":
-        run_part(PARTS[args.part], args.out, ("new",) if args.part == "null" else ("old", "new"))
+        cells = [c for c in PARTS[args.part] if c[0] in args.models.split(",")]
+        if args.cells is not None:
+            cells = [c for c in cells if sum(d[:2] == c[:2] and d[2] < c[2] for d in cells) < args.cells]
+        run_part(cells, args.out, ("new",) if args.part == "null" else ("old", "new"))
     main_text, null_text = tables(args.out)
     write_section(args.docs, "tuning", main_text)
     write_section(args.docs, "tuning-null", null_text)

@@ -15,13 +15,13 @@ first fold stops there.
 
 At the end, the agents of the last fold are scored on the test segment (which nothing before saw),
 and the metrics, beside buy-and-hold, flat and (on the planted-edge market) the reference policy,
-are written to the job directory (file names: ``hpo_record.files``; the record: ``hpo_record.job``).
+are written to the job directory by ``hpo_app.run_output`` (file names: ``hpo_record.files``; the
+record: ``hpo_record.job``). The calls go one way: the engine calls ``training`` and ``run_output``,
+neither calls it back.
 """
 
 from __future__ import annotations
 
-import copy
-import csv
 import logging
 import time
 import traceback
@@ -30,13 +30,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 
-from hpo_app import checks, fmt
-from hpo_record import files, job as job_record
+from hpo_app import checks, fmt, run_output
+from hpo_record import files
 from hpo_app.market import load_market_data
 from hpo_app.features import (
     PreparedData,
@@ -46,7 +45,6 @@ from hpo_app.features import (
     select_features,
 )
 from hpo_app.loggers import Loggers
-from hpo_app.metrics import METRIC_NAMES
 from hpo_app.model_schema import ModelConf
 from hpo_record.job import one_line
 from hpo_app.schema import DataConf, EnvConf, ResourcesConf, TrainConf, ValidationConf
@@ -60,8 +58,9 @@ from hpo_app.specs import (  # noqa: F401 - re-exported: the engine's public typ
 )
 from hpo_app.training import (  # noqa: F401 - TrainingDiverged re-exported
     AgentRun,
+    BestPolicy,
     TrainingDiverged,
-    baseline_records,
+    baseline_metrics,
     check_finite,
     equity_frame,
     segment_metrics,
@@ -90,21 +89,6 @@ class _Run:
     @property
     def prepared(self) -> PreparedData:
         return self.agent.prepared
-
-
-class _BestPolicy:
-    """The best validation evaluation of one run so far, and a copy of its policy's weights."""
-
-    def __init__(self, direction: str) -> None:
-        self.sign = 1.0 if direction == "maximize" else -1.0
-        self.value = -np.inf
-        self.timesteps: int | None = None
-        self.state: dict[str, Any] = {}
-
-    def offer(self, value: float, timesteps: int, model: BaseAlgorithm) -> None:
-        if self.sign * value > self.value:  # ties keep the earlier (the shorter-trained) policy
-            self.value, self.timesteps = self.sign * value, timesteps
-            self.state = copy.deepcopy(model.policy.state_dict())
 
 
 class TrainingEngine:
@@ -192,7 +176,7 @@ class TrainingEngine:
         init_from = self.train_spec.init_from
         model = self.current_model = agent.resume(init_from) if init_from else agent.build()
         direction = self.objective_spec.directions[0]
-        best = _BestPolicy(direction) if self.train_spec.keep == "best" else None  # this run's best evaluation
+        best = BestPolicy(direction) if self.train_spec.keep == "best" else None  # this run's best evaluation
         pruned: BaseException | None = None
         start = self.start_timesteps = int(model.num_timesteps)
         try:
@@ -229,7 +213,7 @@ class TrainingEngine:
         return pruned
 
     def _evaluate_during_training(self, agent: AgentRun, model: BaseAlgorithm, fold: Fold, timesteps: int,
-                                  best: _BestPolicy | None) -> None:
+                                  best: BestPolicy | None) -> None:
         metrics, _ = agent.metrics(model, "val")
         check_finite(metrics[self.metric], f"validation {self.metric}", timesteps)
         point = self._add_point(timesteps, metrics, fold, agent.seed)
@@ -272,35 +256,22 @@ class TrainingEngine:
             scored = [r.agent.metrics(r.model, segment) for r in final]
             metrics.update({k: float(np.mean([m[k] for m, _ in scored])) for k in scored[0][0]})
             final[0].episodes[segment] = scored[0][1]
-        baselines = self._baselines(final[0].prepared)
+        folds = list({r.fold.index: r.prepared for r in self.runs}.values())  # each fold's data, once
+        baselines = baseline_metrics(final[0].prepared, folds, self.env_spec, self.reference)
         values = tuple(aggregate([r.val[m] for r in self.runs], self.validation) for m in self.objective_spec.metrics)
         for name, value in zip(self.objective_spec.metrics, values):
             check_finite(value, f"objective {name}", self.timesteps)
-        self._write_equity(final[0])
+        run_output.write_equity(self, final[0])
         if self.train_spec.save_model:
             final[0].model.save(self.output_dir / files.MODEL_FILE)
             if self.train_spec.save_replay_buffer and isinstance(final[0].model, OffPolicyAlgorithm):
                 final[0].model.save_replay_buffer(self.output_dir / files.REPLAY_BUFFER_FILE)
         result = RunResult(state, values, metrics, baselines, self.timesteps, time.perf_counter() - started,
                            self.output_dir)
-        self._write_record(result, final[0].prepared, error=None)
+        run_output.write_record(self, result, final[0].prepared, error=None)
         self.loggers.close(state, metrics, [self.output_dir / files.METRICS_FILE, self.output_dir / files.MODEL_FILE])
-        self._log_summary(result)
+        run_output.log_summary(self, result)
         return result
-
-    def _baselines(self, final: PreparedData) -> dict[str, dict[str, float]]:
-        """The baselines on the last fold's training block and the test segment; on validation,
-        the mean over the folds' validation blocks (what the agent's validation metrics average)."""
-        out: dict[str, dict[str, float]] = {}
-        for segment in ("train", "test"):
-            for name, rec in baseline_records(final, segment, self.env_spec, self.reference).items():
-                out.setdefault(name, {}).update(segment_metrics(rec, segment, final.periods_per_year))
-        folds = {r.fold.index: r.prepared for r in self.runs}
-        per_fold = [baseline_records(p, "val", self.env_spec, self.reference) for p in folds.values()]
-        for name in per_fold[0]:
-            each = [segment_metrics(recs[name], "val", final.periods_per_year) for recs in per_fold]
-            out[name].update({k: float(np.mean([m[k] for m in each])) for k in each[0]})
-        return out
 
     # -- files -----------------------------------------------------------------------------
     def _add_point(self, timesteps: int, val_metrics: dict[str, float], fold: Fold, seed: int) -> Evaluation:
@@ -308,67 +279,10 @@ class TrainingEngine:
         point = Evaluation(index=len(self.curve) + 1, step=timesteps // self.train_spec.eval_every,
                            timesteps=timesteps, objective=val_metrics[self.metric], metrics=val_metrics)
         self.curve.append(point)
-        names = [f"val/{m}" for m in METRIC_NAMES]
-        extra = [] if self.single else ["fold", "seed"]
-        with (self.output_dir / files.EVAL_CURVE_FILE).open("w" if point.index == 1 else "a", newline="") as f:
-            writer = csv.writer(f)
-            if point.index == 1:
-                writer.writerow(["timesteps", "objective", *names, *extra])
-            writer.writerow([timesteps, point.objective, *(val_metrics[n] for n in names),
-                             *([] if self.single else [fold.index, seed])])
+        run_output.append_evaluation(self, point, fold.index, seed)
         self.loggers.evaluation(timesteps, val_metrics)
         log.info("step %d: %s = %s", timesteps, self.metric, fmt.metric(self.metric, point.objective))
         return point
-
-    def _write_equity(self, final: _Run) -> None:
-        """The last fold's first agent on its training and validation blocks and on test, beside the
-        baselines; with walk-forward, also each fold's validation block (first seed) as ``fold<k>``:
-        together they are the agent's out-of-sample validation returns."""
-        prepared = final.prepared
-        frames = []
-        for segment in ("train", "val", "test"):
-            frames.append(equity_frame(segment, prepared, prepared.segments[segment], final.episodes[segment],
-                                       baseline_records(prepared, segment, self.env_spec, self.reference)))
-        if self.validation.kind == "walkforward":
-            for run in self.runs:
-                if run.seed == self.seed:
-                    p = run.prepared
-                    frames.append(equity_frame(f"fold{run.fold.index}", p, p.segments["val"], run.episodes["val"],
-                                               baseline_records(p, "val", self.env_spec, self.reference)))
-        pd.concat(frames).to_csv(self.output_dir / files.EQUITY_FILE, index=False)
-
-    def _write_record(self, result: RunResult | None, prepared: PreparedData | None, error: str | None) -> None:
-        segments = {}
-        if prepared is not None:
-            for segment, (start, end) in prepared.segments.items():
-                stamps = prepared.index[[start, end]].astype(str)  # as in equity.csv
-                segments[segment] = {"start": stamps[0], "end": stamps[1], "bars": int(end - start)}
-        folds = [{"fold": r.fold.index, "seed": r.seed, "train": list(r.fold.train), "val": list(r.fold.val),
-                  "timesteps": r.timesteps, "metrics": r.val} for r in self.runs] if not self.single else []
-        first_seed = [r for r in self.runs if r.seed == self.seed]
-        val_returns = [float(x) for r in first_seed for x in r.episodes["val"].net_returns] if result else []
-        job_record.write(self.output_dir, job_record.JobRecord(
-            state=result.state if result else files.STATE_FAILED,
-            model=self.model_spec.name,
-            objective=job_record.Objective(self.objective_spec.metrics, self.objective_spec.directions,
-                                       result.objective_values if result else None),
-            metrics=result.metrics if result else {},
-            baselines=result.baselines if result else {},
-            timesteps=self.timesteps,
-            seconds=result.seconds if result else None,
-            seed=self.seed,
-            periods_per_year=prepared.periods_per_year if prepared is not None else None,
-            data_source=prepared.source if prepared is not None else None,
-            segments=segments,
-            error=error,
-            trial=self.trial_info,
-            folds=folds,
-            val_returns=val_returns,
-            lineage={"init_from": self.train_spec.init_from, "from_timesteps": self.start_timesteps}
-            if self.train_spec.init_from else None,
-            kept={"rule": "best", "timesteps": [r.kept_timesteps for r in self.runs]}
-            if self.train_spec.keep == "best" and self.runs else None,
-        ))
 
     def write_failure(self, exc: BaseException) -> None:
         """Record a failure that happened outside ``run()`` (e.g. connecting to the study)."""
@@ -377,38 +291,5 @@ class TrainingEngine:
 
     def _write_failure(self, exc: BaseException, prepared: PreparedData | None) -> None:
         (self.output_dir / files.ERROR_FILE).write_text("".join(traceback.format_exception(exc)))
-        self._write_record(None, prepared, error=one_line(exc))
+        run_output.write_record(self, None, prepared, error=one_line(exc))
         self.loggers.close(files.STATE_FAILED, {}, [self.output_dir / files.METRICS_FILE, self.output_dir / files.ERROR_FILE])
-
-    def _log_summary(self, result: RunResult) -> None:
-        m, base = result.metrics, result.baselines
-        log.info("%s %s: %d steps in %.1fs | objective %s = %s", self.model_spec.name, result.state,
-                 result.timesteps, result.seconds, ",".join(self.objective_spec.metrics),
-                 ", ".join(fmt.metric(n, v) for n, v in zip(self.objective_spec.metrics, result.objective_values)))
-        if not self.single:
-            per_run = ", ".join(fmt.metric(self.metric, r.val[self.metric]) for r in self.runs)
-            log.info("  %s: %d run(s) (%d fold(s) x %d seed(s)), %s per run: %s -> %s %s",
-                     self.validation.kind, len(self.runs), len({r.fold.index for r in self.runs}),
-                     self.train_spec.n_seeds, self.metric, per_run, self.validation.aggregate,
-                     fmt.metric(self.metric, result.objective_values[0]))
-        for segment in files.SEGMENTS:
-            ref = f" (reference {base['reference'][f'{segment}/sharpe']:6.2f})" if "reference" in base else ""
-            log.info("  %-5s sharpe %6.2f (buy&hold %6.2f)%s | return %7.1f%% (buy&hold %7.1f%%) | max dd %5.1f%% "
-                     "| trades %d", segment, m[f"{segment}/sharpe"], base["buy_and_hold"][f"{segment}/sharpe"], ref,
-                     100 * m[f"{segment}/total_return"], 100 * base["buy_and_hold"][f"{segment}/total_return"],
-                     100 * m[f"{segment}/max_drawdown"], int(m[f"{segment}/n_trades"]))
-        gap = m["train/sharpe"] - m["val/sharpe"]
-        ref_gap = ""
-        if "reference" in base:
-            ref = base["reference"]
-            ref_gap = f" (reference {ref['train/sharpe'] - ref['val/sharpe']:5.2f})"
-        log.info("  gap   train - val sharpe %5.2f%s", gap, ref_gap)
-        if "reference" in base and m["train/sharpe"] > base["reference"]["train/sharpe"]:
-            log.warning("  train sharpe %.2f beats the reference policy's %.2f, the best the market's edge allows: "
-                        "the agent memorized its training bars", m["train/sharpe"], base["reference"]["train/sharpe"])
-        if self.train_spec.keep == "best":
-            log.info("  train.keep=best: validation chose the checkpoint too (one more selection on it); "
-                     "test is untouched")
-        log.info("  outputs in %s", fmt.path(self.output_dir))
-
-

@@ -8,6 +8,7 @@ training bars (``features.fold_view``).
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 from collections.abc import Callable
@@ -244,3 +245,33 @@ def check_finite_weights(model: BaseAlgorithm, timesteps: int) -> None:
 def check_finite(value: float, what: str, timesteps: int) -> None:
     if not math.isfinite(value):
         raise TrainingDiverged(f"{what} is {value} after {timesteps} steps")
+
+
+class BestPolicy:
+    """The best validation evaluation of one run so far, and a copy of its policy's weights."""
+
+    def __init__(self, direction: str) -> None:
+        self.sign = 1.0 if direction == "maximize" else -1.0
+        self.value = -np.inf
+        self.timesteps: int | None = None
+        self.state: dict[str, Any] = {}
+
+    def offer(self, value: float, timesteps: int, model: BaseAlgorithm) -> None:
+        if self.sign * value > self.value:  # ties keep the earlier (the shorter-trained) policy
+            self.value, self.timesteps = self.sign * value, timesteps
+            self.state = copy.deepcopy(model.policy.state_dict())
+
+
+def baseline_metrics(final: PreparedData, folds: list[PreparedData], env_spec: Any,
+                     reference: Any) -> dict[str, dict[str, float]]:
+    """The baselines on the last fold's training block and the test segment; on validation, the
+    mean over the folds' validation blocks (``folds``: each fold's data, once)."""
+    out: dict[str, dict[str, float]] = {}
+    for segment in ("train", "test"):
+        for name, rec in baseline_records(final, segment, env_spec, reference).items():
+            out.setdefault(name, {}).update(segment_metrics(rec, segment, final.periods_per_year))
+    per_fold = [baseline_records(p, "val", env_spec, reference) for p in folds]
+    for name in per_fold[0]:
+        each = [segment_metrics(recs[name], "val", final.periods_per_year) for recs in per_fold]
+        out[name].update({k: float(np.mean([m[k] for m in each])) for k in each[0]})
+    return out
