@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from hpo_app.bundle import Bundle, BundleError, read
-from hpo_app.data import infer_periods_per_year
+from hpo_app.timestamps import infer_periods_per_year
 from hpo_app.metrics import compute_metrics, equity_curve
 from hpo_app.trading_env import TradingEnv, constant_position_record, model_actions, run_deterministic
 from hpo_record import files

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from hpo_app.data import infer_periods_per_year, load_csv
+from hpo_app.data import load_csv
+from hpo_app.timestamps import infer_periods_per_year
 from hpo_app.fmt import path as shown_path
 from hpo_app.schema import DataConf
 from hpo_app.synthetic import edge_prices, synthetic_prices

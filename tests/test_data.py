@@ -13,9 +13,9 @@ import pytest
 from hpo_app.data import (
     PRICE_COLUMNS,
     DataError,
-    infer_periods_per_year,
     load_csv,
 )
+from hpo_app.timestamps import infer_periods_per_year
 from hpo_app.market import MarketData, load_market_data
 from hpo_app.schema import DataConf
 from hpo_app.synthetic import synthetic_prices
