@@ -102,7 +102,7 @@ def edge_prices(n_bars: int, seed: int, edge: float, vol: float, shape: str = "m
       bar (regimes of weeks), plus noise.
 
     ``edge=0`` is a driftless random walk: nothing to learn. Each shape has its causal reference
-    policy (``trading_env.reference_positions``), whose Sharpe after costs is the bar a tuned agent
+    policy (``reference.reference_positions``), whose Sharpe after costs is the bar a tuned agent
     should approach.
     """
     if n_bars < 2:

@@ -74,7 +74,7 @@ class TradingEnv(gymnasium.Env):
         features = np.asarray(features, dtype=np.float32)
         close = np.asarray(close, dtype=np.float64)
         _check_data(features, close, window)
-        _check_segment(start, end, len(close), min_start=window - 1)
+        check_segment(start, end, len(close), min_start=window - 1)
         _check_episode_length(episode_length, end - start)
         if not (math.isfinite(cost_bps) and cost_bps >= 0):
             raise ValueError(f"cost_bps must be a finite number >= 0, got {cost_bps}")
@@ -215,44 +215,10 @@ def constant_position_record(
     return positions_record(close, start, end, np.full(end - start, float(position)), cost_bps)
 
 
-def reference_positions(close: np.ndarray, start: int, end: int, allow_short: bool = True,
-                        shape: str = "momentum", lag: int = 5, edge: float = 0.0, vol: float = 0.0,
-                        switch: float = 0.0) -> np.ndarray:
-    """The reference policy of a planted-edge market of ``shape`` (``synthetic.edge_prices``), causal
-    (the decision at ``t`` uses closes up to ``t`` only): ``momentum`` holds the sign of the last
-    bar's return, ``reversal`` its opposite, ``lag`` the sign of the return that moves the next bar
-    (``lag - 1`` bars before the last one), ``regimes`` the sign of the drift its hidden regime most
-    likely has (a two-state filter of the returns with the market's own ``edge``, ``vol`` and
-    ``switch`` probability: the best causal guess). Flat instead of short when shorting is not allowed."""
-    close = np.asarray(close, dtype=np.float64)
-    back = lag if shape == "lag" else 1
-    _check_segment(start, end, len(close), min_start=back)
-    log_close = np.log(close)
-    if shape == "regimes":
-        signal = _regime_belief(np.diff(log_close), edge * vol, vol * (1.0 - edge * edge) ** 0.5, switch)
-        signal = signal[start - 1:end - 1] - 0.5  # belief after the return into bar t
-    else:  # the return into bar t - back + 1, i.e. close[t-back+1] / close[t-back]
-        signal = log_close[start - back + 1:end - back + 1] - log_close[start - back:end - back]
-    positions = np.sign(-signal if shape == "reversal" else signal)
-    return positions if allow_short else np.maximum(positions, 0.0)
-
-
-def _regime_belief(returns: np.ndarray, drift: float, noise: float, switch: float) -> np.ndarray:
-    """P(drift is +drift | returns so far), after each return (a hidden Markov model's forward filter)."""
-    belief, out = 0.5, np.empty(len(returns))
-    up = np.exp(-0.5 * ((returns - drift) / noise) ** 2)
-    down = np.exp(-0.5 * ((returns + drift) / noise) ** 2)
-    for i in range(len(returns)):
-        prior = belief * (1.0 - switch) + (1.0 - belief) * switch
-        belief = prior * up[i] / (prior * up[i] + (1.0 - prior) * down[i])
-        out[i] = belief
-    return out
-
-
 def positions_record(close: np.ndarray, start: int, end: int, positions: np.ndarray, cost_bps: float) -> EpisodeRecord:
     """What holding ``positions`` (one per decision, from flat) earns over the segment, costs included."""
     close = np.asarray(close, dtype=np.float64)
-    _check_segment(start, end, len(close), min_start=0)
+    check_segment(start, end, len(close), min_start=0)
     n = end - start
     positions = np.asarray(positions, dtype=np.float64)
     if positions.shape != (n,):
@@ -313,7 +279,7 @@ def _check_data(features: np.ndarray, close: np.ndarray, window: int) -> None:
         raise ValueError(f"window must be >= 1, got {window}")
 
 
-def _check_segment(start: int, end: int, n_bars: int, *, min_start: int) -> None:
+def check_segment(start: int, end: int, n_bars: int, *, min_start: int) -> None:
     """A segment needs min_start <= start < end <= n_bars - 1 (the last decision needs close[end])."""
     if start < min_start:
         raise ValueError(f"segment start {start} < {min_start} (window - 1: not enough history)")

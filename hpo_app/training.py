@@ -38,6 +38,7 @@ from hpo_app.models import (
     model_kwargs,
 )
 from hpo_app.model_schema import ModelConf
+from hpo_app.reference import reference_positions
 from hpo_app.schema import DataConf, EnvConf, TrainConf
 from hpo_app.synthetic import REGIME_SWITCH
 from hpo_app.trading_env import (
@@ -46,7 +47,6 @@ from hpo_app.trading_env import (
     constant_position_record,
     model_actions,
     positions_record,
-    reference_positions,
     run_deterministic,
 )
 

@@ -17,7 +17,8 @@ from stable_baselines3 import PPO
 from hpo_record import files
 from hpo_app.app import engine_from_config, run
 from hpo_app.features import FEATURE_NAMES, FEATURE_SETS
-from hpo_app.trading_env import TradingEnv, model_policy, reference_positions, run_episode
+from hpo_app.reference import reference_positions
+from hpo_app.trading_env import TradingEnv, model_policy, run_episode
 from hpo_app.training import AgentRun
 from tests.conftest import SMALL_DATA, TINY_MODEL, compose_config
 

@@ -9,7 +9,8 @@ import pytest
 from hpo_app.metrics import compute_metrics
 from hpo_app.schema import SHAPES
 from hpo_app.synthetic import REGIME_SWITCH, edge_prices
-from hpo_app.trading_env import positions_record, reference_positions
+from hpo_app.reference import reference_positions
+from hpo_app.trading_env import positions_record
 
 EDGE, VOL, N = 0.3, 0.01, 20000
 
