@@ -28,6 +28,7 @@ from hpo_app import fmt as hfmt
 
 from . import confirmation
 from .cache import CACHE_DIR, Memo
+from .importance import IMPORTANCE_METHODS
 from .load import STATES, Multirun, NoSweepError, as_float, load_multirun
 from .render import Block, render_html, render_markdown
 from .sections import beats_line, sweep_blocks, table_block
@@ -35,7 +36,6 @@ from .significance import dsr_verdict, pbo_verdict
 from .tables import (
     FEW_DSR_TRIALS,
     FEW_PBO_TRIALS,
-    IMPORTANCE_METHODS,
     Analysis,
     add_rerun,
     analyse,

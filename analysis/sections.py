@@ -16,10 +16,10 @@ import pandas as pd
 from hpo_app import fmt as hfmt
 
 from . import confirmation, pbt
+from .importance import FEW_IMPORTANCE_PER_PARAM
 from .load import as_float
 from .render import Block, fmt
 from .tables import (
-    FEW_IMPORTANCE_PER_PARAM,
     FEW_RANK_TRIALS,
     MIN_RANK_TRIALS,
     SweepSummary,

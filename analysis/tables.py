@@ -1,5 +1,5 @@
 """From the trial table and the study to the answers: best trial, counts, broken jobs, Pareto front,
-parameter importance (Optuna's evaluators), the validation-to-test rank correlation, the re-run.
+parameter importance (``analysis.importance``), the validation-to-test rank correlation, the re-run.
 
 Pure functions of the table and the study; the only files read are the best trial's equity curve
 and ``.hydra/`` (for the re-run command).
@@ -8,7 +8,6 @@ and ``.hydra/`` (for the re-run command).
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,36 +19,19 @@ from hpo_app.metrics import METRIC_NAMES
 
 from . import pbt
 from .cache import Memo, frame_bytes
+from .importance import MIN_IMPORTANCE_TRIALS, Importance, importance_minimum, param_importance
 from .load import STATES, Multirun, Sweep, as_float, param_column, read_equity
 from .rerun import Rerun, rerun_for_job, rerun_inputs
-from .significance import (
-    Deflated,
-    Overfitting,
-    backtest_overfitting,
-    deflated_sharpe,
-    per_bar_sharpe,
-    splits_for,
-)
-
-FANOVA_MAX_TRIALS = 200
-"""``auto`` importance: fANOVA up to this many complete trials, PED-ANOVA beyond (fANOVA's random
-forests take about 5 s for 400 trials here, PED-ANOVA a few hundredths)."""
-IMPORTANCE_METHODS = ("auto", "fanova", "ped-anova")
+from .significance import Deflated, Overfitting, backtest_overfitting, deflated_sharpe, per_bar_sharpe, splits_for
 
 # Sample sizes below which a statistic is not shown (MIN) or shown with a warning (FEW).
 MIN_RANK_TRIALS, FEW_RANK_TRIALS = 5, 20  # the validation-to-test rank correlation
-IMPORTANCE_PER_PARAM, FEW_IMPORTANCE_PER_PARAM, MIN_IMPORTANCE_TRIALS = 2, 5, 8
 MIN_PBO_TRIALS, FEW_PBO_TRIALS = 4, 10
 FEW_DSR_TRIALS = 10
 HOLD_TOLERANCE = 0.05
 """A policy in the market on every validation bar, trading at most twice, whose Sharpe is within
 this of buy-and-hold's (or of its negative) holds the market: it is buy-and-hold (short-and-hold)
 whatever its size, not a learned policy."""
-
-
-def importance_minimum(n_params: int) -> int:
-    """Complete trials below which parameter importance is not shown (2 per parameter, at least 8)."""
-    return max(MIN_IMPORTANCE_TRIALS, IMPORTANCE_PER_PARAM * n_params)
 
 
 def policy_of(row: pd.Series) -> str:
@@ -96,46 +78,6 @@ def metrics_beside_baselines(row: pd.Series, segments: tuple[str, ...] = ("val",
         who.append(("reference", "reference/"))
     data = {(seg, name): [as_float(row.get(f"{prefix}{seg}/{n}")) for n in names] for seg in segments for name, prefix in who}
     return pd.DataFrame(data, index=pd.Index(names, name="metric"))
-
-
-@dataclass
-class Importance:
-    """Importances (summing to 1, largest first), the method that computed them, or why not."""
-
-    method: str | None
-    importances: dict[str, float]
-    note: str = ""
-    n_trials: int = 0
-
-    @property
-    def ok(self) -> bool:
-        return bool(self.importances)
-
-
-def param_importance(study: Any, method: str = "auto") -> Importance:
-    """Optuna's importance of each parameter for the first objective, over the complete trials."""
-    import optuna
-    from optuna.trial import TrialState
-
-    n = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
-    if n < 2:
-        return Importance(None, {}, f"needs at least 2 complete trials, there are {n}", n)
-    if method == "auto":
-        method = "fanova" if n <= FANOVA_MAX_TRIALS else "ped-anova"
-    evaluator, name = {
-        "fanova": (lambda: optuna.importance.FanovaImportanceEvaluator(seed=0), "fANOVA"),
-        "ped-anova": (lambda: optuna.importance.PedAnovaImportanceEvaluator(), "PED-ANOVA"),
-    }[method]
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            values = optuna.importance.get_param_importances(
-                study, evaluator=evaluator(), target=lambda t: t.values[0], normalize=True)
-    except Exception as err:  # noqa: BLE001 - e.g. no parameter varies
-        return Importance(None, {}, f"{name} failed: {str(err).splitlines()[0][:160]}", n)
-    if not values:
-        return Importance(None, {}, "no parameter varies across the complete trials", n)
-    return Importance(name, dict(values), "", n)
 
 
 @dataclass

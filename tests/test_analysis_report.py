@@ -75,11 +75,11 @@ def test_outputs_and_the_best_trial_per_sweep_on_stdout(report: Report, real_day
         assert (report.out / name).is_file()
     names = {p.name for p in report.pngs()}
     # No sweep of the day has enough trials for parameter importance: it is not drawn.
-    single = ("history", "parallel", "slices", "curves", "val_test", "equity")
+    single = ("history", "parallel", "slices", "curves", "val_test", "equity", "tearsheet")
     for time in SWEEPS:
         kinds = (*single, "pareto") if time == "12-00-00" else single
         assert {f"2026-11-28_{time}_{k}.png" for k in kinds} <= names, time
-    assert "comparison.png" in names and len(names) == 3 * 6 + 1 + 1
+    assert "comparison.png" in names and len(names) == 3 * len(single) + 1 + 1
     lines = report.stdout.strip().splitlines()
     assert lines[-1] == f"Report written to {hfmt.path(report.out)}"
     for time, model in SWEEPS.items():
@@ -244,7 +244,7 @@ def test_one_sweep_gets_no_comparison_plot(real_day: Path, tmp_path: Path) -> No
     proc = _report([real_day / "10-00-00"], tmp_path / "out")
     assert proc.returncode == 0, explain(proc)
     assert not (tmp_path / "out" / "comparison.png").exists()
-    assert len(list((tmp_path / "out").glob("*.png"))) == 6
+    assert len(list((tmp_path / "out").glob("*.png"))) == 7  # the six of test_outputs_... and the tearsheet
 
 
 @pytest.mark.slow

@@ -9,10 +9,11 @@ import optuna
 import pandas as pd
 import pytest
 
-from analysis.tables import importance_minimum, param_importance, policy_of
+from analysis.importance import importance_minimum, param_importance
+from analysis.tables import policy_of
 from hpo_app.metrics import compute_metrics
-from hpo_app.synthetic import edge_prices
 from hpo_app.reference import reference_positions
+from hpo_app.synthetic import edge_prices
 from hpo_app.trading_env import positions_record
 
 N = 500
