@@ -8,7 +8,6 @@ Sweep directories are found by :mod:`analysis.find`. One row of the table is one
 
 from __future__ import annotations
 
-import csv
 import math
 import os
 import warnings
@@ -21,11 +20,8 @@ import numpy as np
 import optuna
 import pandas as pd
 
-from hpo_record import job as job_record
 from hpo_record.files import (
     BASELINES,
-    EQUITY_FILE,
-    EVAL_CURVE_FILE,
     MULTIRUN_FILE,
 )
 from hpo_record.job import one_line
@@ -34,6 +30,7 @@ from hpo_record.study import ATTR_ERROR, ATTR_JOB_DIR, ATTR_JOB_NUM
 from . import confirmation, pbt
 from .cache import Memo, tree_stats
 from .find import NoSweepError, find_sweep_dirs, storage_of, sweep_labels
+from .job_files import add_record, curves_table, validation_returns
 from .workers import fork_pool
 
 PARAM_PREFIX = "params_"
@@ -187,10 +184,10 @@ def trial_rows(sweep: Sweep) -> list[dict[str, Any]]:
         row.update(pbt.row_values(attrs))
         if row["job_dir"]:
             known_jobs.add(str(Path(row["job_dir"]).name))
-            rec = _add_record(row, Path(row["job_dir"]), finished=t.state.is_finished())
+            rec = add_record(row, Path(row["job_dir"]), finished=t.state.is_finished())
             if rec is not None:
                 sweep.periods_per_year = sweep.periods_per_year or rec.periods_per_year
-                returns = _validation_returns(rec, Path(row["job_dir"]))
+                returns = validation_returns(rec, Path(row["job_dir"]))
                 if returns is not None:
                     sweep.returns[t.number] = returns
         rows.append(row)
@@ -211,94 +208,6 @@ def _job_dir(sweep_dir: Path, attrs: dict[str, Any]) -> str | None:
 
 _STATE_NAMES = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed", "RUNNING": "running",
                 "WAITING": "waiting"}
-
-
-def _add_record(row: dict[str, Any], job_dir: Path, finished: bool) -> job_record.JobRecord | None:
-    try:
-        rec = job_record.read(job_dir)
-    except job_record.RecordError as err:
-        if finished:
-            row["issue"] = str(err).replace(str(job_dir) + "/", "")
-        return None
-    if "objective" not in row and rec.objective and rec.objective.values:  # pruned: its last evaluation
-        for i, v in enumerate(rec.objective.values):
-            row["objective" if i == 0 else f"objective_{i}"] = v
-    row.update(rec.metrics)
-    for name in BASELINES:
-        row.update({f"{name}/{k}": v for k, v in rec.baselines.get(name, {}).items()})
-    row.update(timesteps=rec.timesteps, seconds=rec.seconds, seed=rec.seed)
-    if rec.kept:  # train.keep=best: the step of the (first run's) kept policy
-        row["kept_step"] = rec.kept["timesteps"][0]
-    if rec.error and not row.get("error"):
-        row["error"] = rec.error
-    return rec
-
-
-def _validation_returns(rec: job_record.JobRecord, job_dir: Path) -> np.ndarray | None:
-    """The agent's per-bar validation returns: from its record, or (records written before they
-    held them) from the ``val`` segment of its ``equity.csv``."""
-    if rec.val_returns:
-        return np.asarray(rec.val_returns, dtype=np.float64)
-    if rec.state == "failed":
-        return None
-    equity = read_equity(job_dir)
-    if equity is None or not (equity["segment"] == "val").any():
-        return None
-    values = equity.loc[equity["segment"] == "val", "agent"].to_numpy(dtype=np.float64)
-    return values[1:] / values[:-1] - 1.0
-
-
-def read_curve(job_dir: Path) -> tuple[list[str], list[list[float]]] | None:
-    """Header and rows of a job's ``eval_curve.csv``; None when missing or unreadable."""
-    try:
-        with open(job_dir / EVAL_CURVE_FILE, newline="", encoding="utf-8") as f:
-            reader = csv.reader(f)
-            header = next(reader)
-            return header, [[as_float(x) for x in r] for r in reader if len(r) == len(header)]
-    except (OSError, StopIteration, csv.Error, UnicodeDecodeError):
-        return None
-
-
-def read_equity(job_dir: str | os.PathLike[str]) -> pd.DataFrame | None:
-    """A job's ``equity.csv``, or None when missing or unreadable."""
-    try:
-        df = pd.read_csv(Path(job_dir) / EQUITY_FILE)
-    except (OSError, ValueError):
-        return None
-    if not {"segment", "agent", "buy_and_hold"} <= set(df.columns):
-        return None
-    if "timestamp" in df.columns:
-        df["timestamp"] = pd.to_datetime(df["timestamp"], errors="coerce")
-    return df
-
-
-def as_float(value: Any) -> float:
-    """A number, or NaN for anything that is not one."""
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return math.nan
-
-
-def _curves(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    """Learning curves in long format (sweep, trial, state, then the CSV's columns), built column
-    by column: thousands of small files stay fast."""
-    columns: dict[str, list[Any]] = {"sweep": [], "trial": [], "state": []}
-    n = 0
-    for r in rows:
-        curve = read_curve(Path(r["job_dir"])) if r.get("job_dir") else None
-        r["n_evals"] = 0 if curve is None else len(curve[1])
-        if not r["n_evals"]:
-            continue
-        header, values = curve  # type: ignore[misc]
-        for key in ("sweep", "trial", "state"):
-            columns[key] += [r[key]] * len(values)
-        for j, name in enumerate(header):
-            columns.setdefault(name, [math.nan] * n).extend(v[j] for v in values)
-        n += len(values)
-        for column in columns.values():
-            column.extend([math.nan] * (n - len(column)))
-    return pd.DataFrame(columns)
 
 
 FIRST = ("sweep", "model", "trial", "job_num", "state", "objective")
@@ -328,7 +237,7 @@ def load_sweep_dir(path: Path, label: str) -> tuple[list[Sweep], list[str], list
     """One sweep directory: its studies, what made one unreadable, the trial rows, the curves."""
     found, problems = open_studies(path, label)
     rows = [row for s in found for row in trial_rows(s)]
-    return found, problems, rows, _curves(rows)
+    return found, problems, rows, curves_table(rows)
 
 
 def _load_key(memo: Memo, path: Path, label: str, skip: Path | None) -> str | None:

@@ -29,7 +29,8 @@ from hpo_app import fmt as hfmt
 from . import confirmation
 from .cache import CACHE_DIR, Memo
 from .importance import IMPORTANCE_METHODS
-from .load import STATES, Multirun, NoSweepError, as_float, load_multirun
+from .job_files import as_float
+from .load import STATES, Multirun, NoSweepError, load_multirun
 from .render import Block, render_html, render_markdown
 from .sections import beats_line, sweep_blocks, table_block
 from .significance import dsr_verdict, pbo_verdict

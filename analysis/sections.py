@@ -17,7 +17,7 @@ from hpo_app import fmt as hfmt
 
 from . import confirmation, pbt
 from .importance import FEW_IMPORTANCE_PER_PARAM
-from .load import as_float
+from .job_files import as_float
 from .render import Block, fmt
 from .tables import (
     FEW_RANK_TRIALS,

@@ -20,7 +20,8 @@ from hpo_app.metrics import METRIC_NAMES
 from . import pbt
 from .cache import Memo, frame_bytes
 from .importance import MIN_IMPORTANCE_TRIALS, Importance, importance_minimum, param_importance
-from .load import STATES, Multirun, Sweep, as_float, param_column, read_equity
+from .job_files import as_float, read_equity
+from .load import STATES, Multirun, Sweep, param_column
 from .rerun import Rerun, rerun_for_job, rerun_inputs
 from .significance import Deflated, Overfitting, backtest_overfitting, deflated_sharpe, per_bar_sharpe, splits_for
 

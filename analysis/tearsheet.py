@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .load import read_equity
+from .job_files import read_equity
 from .tables import SweepSummary
 
 ROLLING_BARS = 63  # about a quarter of daily bars

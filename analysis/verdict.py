@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from hpo_app import fmt
 
-from .load import as_float
+from .job_files import as_float
 from .tables import SweepSummary
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.load import read_equity
+from analysis.job_files import read_equity
 from analysis.tearsheet import ROLLING_BARS, panels, returns
 from hpo_app.api import train
 from hpo_app.metrics import compute_metrics, equity_curve
