@@ -46,80 +46,10 @@ sys.path.insert(0, str(REPO))
 
 import bench.bench_trust as trust  # noqa: E402
 from bench.docs_section import write_section  # noqa: E402
+from bench.agents_cases import FACTORS, HELD_OUT_SEEDS, HOURLY, MODELS, MODEL_FACTORS, OLD_OBSERVATION, OTHER_MODELS_FACTORS  # noqa: E402
+from bench.agents_markdown import by_val, markdown_defaults, markdown_table, markdown_why  # noqa: E402
 
 PARTS = ("why", "defaults", "table")
-MODELS = ("ppo", "dqn", "a2c")
-
-# One factor at a time from the agent as it was before issue #14 (name, overrides): gamma 0.99, window
-# 30, all 10 features, 2 x 64 units, 30k steps, 256-bar episodes, no regularization, last policy. Its
-# observation is set explicitly (OLD_OBSERVATION), as the defaults have since become window 1, returns.
-OLD_OBSERVATION = ("env.window=30", "env.features=all")
-FACTORS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("default", ()),  # before #14
-    ("gamma 0.9", ("model.gamma=0.9",)),
-    ("gamma 0.5", ("model.gamma=0.5",)),
-    ("window 1", ("env.window=1",)),
-    ("features returns", ("env.features=returns",)),
-    ("window 1, returns", ("env.window=1", "env.features=returns")),
-    ("net 1 x 16", ("model.net_width=16", "model.net_depth=1")),
-    ("10k steps", ("train.total_timesteps=10000", "train.eval_every=2000")),
-    ("100k steps", ("train.total_timesteps=100000", "train.eval_every=10000")),
-    ("whole-segment episodes", ("env.episode_length=null",)),
-    ("weight decay 1e-3", ("model.weight_decay=0.001",)),
-    ("obs noise 0.5", ("env.obs_noise=0.5",)),
-    ("keep best", ("train.keep=best",)),
-    # From the smallest observation that learned (window 1, returns) onwards:
-    ("window 5, returns", ("env.window=5", "env.features=returns")),
-    ("window 1, returns_volatility", ("env.window=1", "env.features=returns_volatility")),
-    ("window 1, returns, 100k steps", ("env.window=1", "env.features=returns", "train.total_timesteps=100000",
-                                       "train.eval_every=10000")),
-    ("window 1, returns, gamma 0.5", ("env.window=1", "env.features=returns", "model.gamma=0.5")),
-    ("window 1, returns, keep best", ("env.window=1", "env.features=returns", "train.keep=best")),
-)
-OTHER_MODELS_FACTORS = ("default", "gamma 0.5", "window 1, returns", "window 5, returns", "keep best",
-                        "window 1, returns, keep best")
-# From today's defaults (window 1, returns), per model: what the why-part and the models' own mechanics
-# point at. DQN: the one-bar edge is small beside the noise of a 100-bar discounted return (gamma), the
-# update speed (learning rate, target network, train_freq), exploration, batch size, training length.
-# A2C: its advantages are not normalized (SB3's default), so per-bar rewards of about 0.01 meet an
-# entropy bonus of the same size (ent_coef 0.01): normalizing, dropping the bonus or scaling the reward.
-MODEL_FACTORS: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
-    "dqn": (
-        ("default", ()),
-        ("gamma 0.9", ("model.gamma=0.9",)),
-        ("gamma 0.5", ("model.gamma=0.5",)),
-        ("reward x100", ("env.reward_scale=100",)),
-        ("learning rate 1e-3", ("model.learning_rate=0.001",)),
-        ("target update 250", ("model.target_update_interval=250",)),
-        ("train_freq 1", ("model.train_freq=1",)),
-        ("exploration 0.5", ("model.exploration_fraction=0.5",)),
-        ("batch 256", ("model.batch_size=256",)),
-        ("100k steps", ("train.total_timesteps=100000", "train.eval_every=10000")),
-    ),
-    "a2c": (
-        ("default", ()),
-        ("normalize advantage", ("model.normalize_advantage=true",)),
-        ("ent_coef 0", ("model.ent_coef=0",)),
-        ("reward x100", ("env.reward_scale=100",)),
-        ("n_steps 5", ("model.n_steps=5",)),
-        ("n_steps 64", ("model.n_steps=64",)),
-        ("gamma 0.9", ("model.gamma=0.9",)),
-        ("learning rate 2e-4", ("model.learning_rate=0.0002",)),
-        ("100k steps", ("train.total_timesteps=100000", "train.eval_every=10000")),
-    ),
-}
-HELD_OUT_SEEDS = (3, 4, 5)
-
-HOURLY: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("default", ()),
-    ("reward x100", ("env.reward_scale=100",)),
-    ("ent_coef 0", ("model.ent_coef=0",)),
-    ("reward x100, gamma 0.5", ("env.reward_scale=100", "model.gamma=0.5")),
-    ("window 1, returns", ("env.window=1", "env.features=returns")),
-    ("window 1, returns, reward x100", ("env.window=1", "env.features=returns", "env.reward_scale=100")),
-)
-
-
 def run(args: list[str], out: Path) -> Path:
     """One run of the app (bench_trust's runner: ``--reuse`` reads a finished one)."""
     return trust.sweep([*args, "train.save_model=false"], out, out.with_suffix(".log"))
@@ -188,11 +118,6 @@ def part_why(seeds: int, out: Path) -> dict[str, Any]:
             "hourly": grid(hourly, seeds, out / "hourly", base=(*OLD_OBSERVATION, "data.vol=0.001"))}
 
 
-def _by_val(rows: dict[tuple[str, str], list[dict[str, float]]], model: str) -> list[str]:
-    """The model's cases, best mean validation Sharpe first."""
-    return sorted((name for m, name in rows if m == model), key=lambda n: -_mean(rows[(model, n)], "val"))
-
-
 def part_defaults(seeds: int, out: Path) -> dict[str, Any]:
     """Round 1: one change at a time; round 2: the best two and three changes (by validation)
     together; the pick: the best case by validation; then the pick and today's default on held-out seeds."""
@@ -200,7 +125,7 @@ def part_defaults(seeds: int, out: Path) -> dict[str, Any]:
     rows = grid(singles, seeds, out / "single", base=())
     combos = []
     for model, factors in MODEL_FACTORS.items():
-        ranked = [n for n in _by_val(rows, model) if n != "default"]
+        ranked = [n for n in by_val(rows, model) if n != "default"]
         overrides = dict(factors)
         for k in (2, 3):
             names = ranked[:k]
@@ -208,7 +133,7 @@ def part_defaults(seeds: int, out: Path) -> dict[str, Any]:
     rows.update(grid(combos, seeds, out / "combined", base=()))
     picks = {}
     for model in MODEL_FACTORS:
-        best = _by_val(rows, model)[0]
+        best = by_val(rows, model)[0]
         every = dict(MODEL_FACTORS[model]) | {name: o for m, name, o in combos if m == model}
         picks[model] = (best, every[best])
     checks = [(m, "default", ()) for m in MODEL_FACTORS] + [(m, name, o) for m, (name, o) in picks.items()
@@ -250,104 +175,6 @@ def part_table(seeds: int, out: Path, progress: Callable[[dict[str, Any]], None]
               flush=True)
         progress({"rows": rows})
     return {"rows": rows}
-
-
-def _label(name: str) -> str:
-    return "before #14 (window 30, all features)" if name == "default" else name
-
-
-def _mean(rows: list[dict[str, float]], key: str) -> float:
-    return float(np.mean([r[key] for r in rows]))
-
-
-def markdown_why(results: dict[str, Any], seeds: int, minutes: float, reused: bool = False) -> str:
-    took = ("from runs that earlier invocations had made (`--reuse`; about 30 minutes of running in all)" if reused
-            else f"in {minutes:.0f} minutes")
-    lines = ["## Why the agents miss the edge (issue #14)", "",
-             (f"Measured by `bench/bench_agents.py --only why` on {time.strftime('%Y-%m-%d')} {took}. "
-             f"Planted-edge market (`data=edge`, AR(1) coefficient 0.15, 1 % daily volatility, 5 bps costs), "
-             f"data seeds 0-{seeds - 1} (agent seed = data seed); each row changes one thing from the agent as it "
-             "was before issue #14 (window 30, all 10 features, otherwise today's model defaults) and shows means "
-             "over the seeds; the defaults now are window 1, returns. *Gap*: train - validation Sharpe (the reference policy's "
-             "own gap is the market's). *Agree*: share of test decisions where the agent holds the reference's position "
-             "(0.33 is chance for three positions)."), "",
-             "| model | change | train | val | test | gap | reference train / val / test | agree |",
-             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
-    for (model, name), rows in results["factors"].items():
-        lines.append(f"| {model} | {_label(name)} | {_mean(rows, 'train'):.2f} | {_mean(rows, 'val'):.2f} | "
-                     f"{_mean(rows, 'test'):.2f} | {_mean(rows, 'train') - _mean(rows, 'val'):.2f} | "
-                     f"{_mean(rows, 'ref_train'):.2f} / {_mean(rows, 'ref_val'):.2f} / {_mean(rows, 'ref_test'):.2f} | "
-                     f"{_mean(rows, 'agree'):.2f} |")
-    lines += ["", "### Hourly-size returns (`data.vol=0.001`): costs eat the edge, flat is best", "",
-              "| change | trades on train | train Sharpe | val | test | reference test |",
-              "| --- | ---: | ---: | ---: | ---: | ---: |"]
-    for (_, name), rows in results["hourly"].items():
-        lines.append(f"| {_label(name)} | {_mean(rows, 'trades_train'):.0f} | {_mean(rows, 'train'):.2f} | "
-                     f"{_mean(rows, 'val'):.2f} | {_mean(rows, 'test'):.2f} | {_mean(rows, 'ref_test'):.2f} |")
-    lines += ["", "Reproduce: `python bench/bench_agents.py --only why" + (f" --seeds {seeds}`" if seeds != 3 else "`")]
-    return "\n".join(lines)
-
-
-def markdown_defaults(results: dict[str, Any], seeds: int, minutes: float) -> str:
-    lines = ["## DQN and A2C defaults (issue #14)", "",
-             (f"Measured by `bench/bench_agents.py --only defaults` on {time.strftime('%Y-%m-%d')} in {minutes:.0f} "
-              "minutes. Planted-edge market, from the defaults of the time (window 1, returns); means over data seeds "
-              f"0-{seeds - 1}. Round 1 changes one thing; round 2 joins the two and three best changes by validation. "
-              "The pick is the case with the best mean validation Sharpe (the test column took no part in it); "
-              "it is then run beside the default on data seeds "
-              f"{HELD_OUT_SEEDS[0]}-{HELD_OUT_SEEDS[-1]}, which took no part either."), "",
-             "| model | change | train | val | test | gap | reference val / test | agree |",
-             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
-    rows = results["rows"]
-    for model in MODEL_FACTORS:
-        for name in _by_val(rows, model):
-            r = rows[(model, name)]
-            mark = " **(pick)**" if name == results["picks"][model][0] else ""
-            lines.append(f"| {model} | {name}{mark} | {_mean(r, 'train'):.2f} | {_mean(r, 'val'):.2f} | "
-                         f"{_mean(r, 'test'):.2f} | {_mean(r, 'train') - _mean(r, 'val'):.2f} | "
-                         f"{_mean(r, 'ref_val'):.2f} / {_mean(r, 'ref_test'):.2f} | {_mean(r, 'agree'):.2f} |")
-    lines += ["", f"Held-out data seeds {HELD_OUT_SEEDS[0]}-{HELD_OUT_SEEDS[-1]} (test Sharpe, share of the reference's):", ""]
-    held = results["held_out"]
-    for model, (pick, overrides) in results["picks"].items():
-        base = held[(model, "default")]
-        ref = _mean(base, "ref_test")
-        text = f"- {model}: default {_mean(base, 'test'):.2f} ({_mean(base, 'test') / ref:.0%})"
-        if pick != "default":
-            mine = held[(model, pick)]
-            text += (f", pick ({pick}: `{' '.join(overrides)}`) {_mean(mine, 'test'):.2f} "
-                     f"({_mean(mine, 'test') / ref:.0%}), val {_mean(base, 'val'):.2f} -> {_mean(mine, 'val'):.2f}")
-        lines.append(text + f"; reference {ref:.2f}")
-    lines += ["", "Reproduce: `python bench/bench_agents.py --only defaults`"]
-    return "\n".join(lines)
-
-
-def markdown_table(results: dict[str, Any], seeds: int, minutes: float, planned: int, reused: bool = False) -> str:
-    rows = results["rows"]
-    partial = (f" **Partial: {len(rows)} of {planned} rows** (the benchmark was stopped; `--reuse` completes it)."
-               if len(rows) < planned else "")
-    lines = ["## Default and tuned agents against the reference (issue #14)", "",
-             (f"Measured by `bench/bench_agents.py --only table` on {time.strftime('%Y-%m-%d')} in {minutes:.0f} minutes. "
-             "Default: one run of `python -m hpo_app model=<m>`; tuned: the best trial by validation of "
-             "`python -m hpo_app -m model=<m> hpo=standard`. Planted edge: `data=edge`, data seeds "
-             f"0-{seeds - 1}; the comparison is the reference policy. GOOG: daily 2004-2008 from matplotlib's sample "
-             f"data, compared with buy-and-hold.{partial}"
-             + (" Runs and sweeps that an earlier call had finished in the same `--out` (same code and defaults "
-                "for their model) were read, not run again (`--reuse`)." if reused else "")), "",
-             "| market | model | seed | default val / test | tuned val / test | reference (GOOG: buy & hold) val / test |",
-             "| --- | --- | ---: | ---: | ---: | ---: |"]
-    for r in rows:
-        lines.append(f"| {r['market']} | {r['model']} | {r['seed']} | {r['default_val']:.2f} / {r['default_test']:.2f} | "
-                     f"{r['tuned_val']:.2f} / {r['tuned_test']:.2f} | {r['ref_val']:.2f} / {r['ref_test']:.2f} |")
-    lines += ["", ("Means on the planted edge (test Sharpe, and as a share of the reference's; goal: tuned >= 70 %, "
-                   "default >= 50 %):"), ""]
-    for model in MODELS:
-        mine = [r for r in rows if r["model"] == model and r["market"] == "planted edge"]
-        if mine:
-            ref = _mean(mine, "ref_test")
-            lines.append(f"- {model}: default {_mean(mine, 'default_test'):.2f} ({_mean(mine, 'default_test') / ref:.0%}), "
-                         f"tuned {_mean(mine, 'tuned_test'):.2f} ({_mean(mine, 'tuned_test') / ref:.0%}), reference {ref:.2f}")
-    lines += ["", "Reproduce: `python bench/bench_agents.py --only table`"]
-    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
