@@ -152,3 +152,13 @@ def test_the_cycle_finder_finds_a_circle_and_only_a_circle():
 def test_no_import_circle_between_the_projects_modules():
     cycle = find_cycle(graph())
     assert cycle is None, "import circle: " + " -> ".join(cycle or [])
+
+
+MAX_LINES = 300
+
+
+def test_no_module_of_the_four_parts_or_the_contract_is_over_300_lines():
+    """One responsibility per file (issue #25): a module past this is two modules."""
+    long = {name: n for name, path in MODULES.items() if name.split(".")[0] in (CONTRACT, *FOLDERS)
+            and (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES}
+    assert long == {}
