@@ -21,7 +21,8 @@ from optuna.trial import TrialState
 
 from hpo_record.study import ATTR_END, ATTR_MEMBER, ATTR_PARENT, ATTR_START
 from hydra_plugins.hpo_sweeper import _pbt, _pbt_settings
-from hydra_plugins.hpo_sweeper._pbt import Interval, Population, perturb, sample
+from hydra_plugins.hpo_sweeper._explore import perturb, sample
+from hydra_plugins.hpo_sweeper._pbt import Interval, Population
 from hydra_plugins.hpo_sweeper._pbt_record import STALE_WAITING
 from hydra_plugins.hpo_sweeper._pbt_settings import PbtError, PbtSettings
 
@@ -104,6 +105,29 @@ def test_a_bottom_member_clones_a_top_one_explores_its_mutable_keys_and_inherits
     for member in (0, 2, 3):  # the others continue their own
         assert by_member[member].reason == "continue" and by_member[member].checkpoint == f"/sweep/{member}"
         assert by_member[member].params == {**START, "model.learning_rate": 1e-3 * (member + 1)}
+
+
+def test_the_control_member_trains_the_defaults_throughout_and_may_be_cloned() -> None:
+    """Member 0 is the control: its intervals carry the default values and role control; in the
+    bottom quantile it neither exploits nor explores, and when it fails it keeps its values."""
+    defaults = {**START, "model.learning_rate": 3e-4}
+    pop = Population(_settings(), SPACE, "maximize", control=defaults)
+    first = pop.next_interval()
+    assert first is not None and first.member == 0 and first.params == defaults
+    assert first.attrs()["role"] == "control"
+    pop.started(first, defaults)
+    pop.finished_interval(first, trial=0, job_dir="/sweep/0", score=-3.0)  # the worst of four
+    others = [pop.next_interval() for _ in range(3)]
+    for i, interval in enumerate(others, start=1):
+        assert interval is not None and interval.params is None and "role" not in interval.attrs()
+        pop.started(interval, {**START, "model.learning_rate": 1e-3 * i})
+        pop.finished_interval(interval, trial=i, job_dir=f"/sweep/{i}", score=float(i))
+    nxt = {i.member: i for i in (pop.next_interval() for _ in range(4)) if i is not None}
+    assert nxt[0].reason == "continue" and nxt[0].params == defaults and nxt[0].checkpoint == "/sweep/0"
+    assert nxt[0].attrs()["role"] == "control"
+    pop.finished_interval(nxt[0], trial=4, job_dir="/sweep/4", score=None)  # fails: retried as it was
+    again = pop.next_interval()
+    assert again is not None and again.member == 0 and again.params == defaults and again.reason == "retry"
 
 
 def test_minimize_ranks_the_other_way() -> None:

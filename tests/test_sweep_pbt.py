@@ -239,3 +239,22 @@ def test_a_population_that_cannot_work_is_refused_in_one_line(tmp_path: Path, ex
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and words in errors[0], explain(proc)
     assert not any(p.name.isdigit() for p in (tmp_path / "sweep").glob("*"))  # no trial ran
+
+
+def test_member_0_is_the_control_trained_on_the_defaults_throughout(pbt_sweep) -> None:
+    """The untuned default as PBT's control: member 0's every interval carries the config's own
+    values (as `python -m hpo_app` would train them) and role control; the last lines set its final
+    score beside the best's."""
+    from omegaconf import OmegaConf
+
+    sweep, proc = pbt_sweep
+    config = OmegaConf.load(sweep / "multirun.yaml")
+    control = sorted((t for t in _intervals(sweep) if t.user_attrs[ATTR_MEMBER] == 0), key=lambda t: t.number)
+    assert [t.user_attrs.get("role") for t in control] == ["control"] * len(control)
+    assert [t.user_attrs[ATTR_END] for t in control if t.state.name == "COMPLETE"] == [128, 256, 384]
+    for t in control:
+        assert t.params == {k: OmegaConf.select(config, k) for k in t.params}
+    res = results(sweep)
+    assert res["pbt"]["control"]["trial"] == control[-1].number
+    out = proc.stdout + proc.stderr
+    assert ("Control: member 0 (the untuned default, same budget)" in out) != (res["pbt"]["best"]["member"] == 0)

@@ -122,6 +122,19 @@ def control_trial(distributions: Mapping[str, BaseDistribution], config: Any, st
     return values, values
 
 
+def member_control(distributions: Mapping[str, BaseDistribution], config: Any, *, enabled: bool) -> dict[str, Any] | None:
+    """Population-based training's control: the default values that member 0 trains throughout
+    (never exploited, never explored), unless the control is off or a default lies outside its range."""
+    values, outside = control_params(distributions, config)
+    if not enabled or not distributions:
+        return None
+    if outside:
+        log.info("The control (the untuned default) is not a point of the search space (%s is outside its "
+                 "range): no control member", ", ".join(outside))
+        return None
+    return values
+
+
 def _contains(dist: BaseDistribution, value: Any) -> bool:
     try:
         return bool(dist._contains(dist.to_internal_repr(value)))  # Optuna has no public test of membership

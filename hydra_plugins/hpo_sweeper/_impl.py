@@ -49,7 +49,7 @@ from hydra_plugins.hpo_sweeper._preflight import (
     writable,
 )
 from hydra_plugins.hpo_sweeper._results import results, shown_path, write_results
-from hydra_plugins.hpo_sweeper._confirm import control_trial
+from hydra_plugins.hpo_sweeper._confirm import control_trial, member_control
 from hydra_plugins.hpo_sweeper._confirm_run import recorded, run_confirmation
 from hydra_plugins.hpo_sweeper._ending import end_sweep
 from hydra_plugins.hpo_sweeper._runner import Runner, Sweep, _on_ctrl_c
@@ -211,14 +211,14 @@ class HpoSweeperImpl(Sweeper):
                                                 joining=bool(self.resume) and not created)
         self.heartbeats = Heartbeats(study, storage)
         self.heartbeats.start()  # fails the stale trials of drivers that died, first
-        sweep = Sweep(study, storage, url, space, sweep_dir, int(self.n_trials), float(self.max_failure_rate),
-                      self.config, extender, self.job_failed, save_results, show_value,
-                      None if self.trial_timeout is None else float(self.trial_timeout))
+        sweep = Sweep(study, storage, url, space, sweep_dir, int(self.n_trials), float(self.max_failure_rate), self.config,
+                      extender, self.job_failed, save_results, show_value, self.trial_timeout and float(self.trial_timeout))
         if ray := _launchers.is_ray(self.config):
             _launchers.start_ray(self.config)
         slots, queue = _launchers.slots(self.config, self.n_jobs, int(self.queue))
         if pbt is not None:
-            sweep.population = population = _pbt.population(pbt, slots, space, self.directions[0], study)
+            control = member_control(space.distributions, self.config, enabled=self.control)
+            sweep.population = population = _pbt.population(pbt, slots, space, self.directions[0], study, control)
             sweep.n_trials = self.n_trials = population.settings.population_size * population.settings.n_intervals
             sweep.schedule = PbtSchedule(population, space.distributions, quoted)
         else:

@@ -37,21 +37,21 @@ from typing import Any
 import numpy as np
 from optuna.distributions import (
     BaseDistribution,
-    CategoricalDistribution,
-    FloatDistribution,
-    IntDistribution,
 )
 
 from hpo_record.study import (
     ATTR_END,
+    ATTR_ROLE,
     ATTR_EXPLOITED,
     ATTR_JOB_DIR,
     ATTR_MEMBER,
     ATTR_PARENT,
     ATTR_REASON,
     ATTR_START,
+    ROLE_CONTROL,
 )
 
+from hydra_plugins.hpo_sweeper._explore import perturb, sample
 from hydra_plugins.hpo_sweeper._pbt_record import discard_waiting
 from hydra_plugins.hpo_sweeper._pbt_settings import PbtSettings
 
@@ -70,10 +70,12 @@ class Interval:
     exploited: int | None  # the member whose checkpoint was cloned for it
     reason: str  # first, continue, exploit, replace, retry, restart
     decided: str = ""  # the exploit or replacement decided for it, in words
+    control: bool = False  # the control member's: the untuned default, never exploited nor explored
 
     def attrs(self) -> dict[str, Any]:
         return {ATTR_MEMBER: self.member, ATTR_START: self.start, ATTR_END: self.end, ATTR_PARENT: self.parent,
-                ATTR_EXPLOITED: self.exploited, ATTR_REASON: self.reason}
+                ATTR_EXPLOITED: self.exploited, ATTR_REASON: self.reason,
+                **({ATTR_ROLE: ROLE_CONTROL} if self.control else {})}
 
 
 @dataclass
@@ -87,15 +89,19 @@ class Member:
     exploited: int | None = None  # member cloned for the next interval
     reason: str = "first"  # of its next interval; "ranked" / "failed": its last one ended, not yet decided
     running: bool = False
+    control: bool = False  # trains the default values throughout: never exploits, never explores
 
 
 class Population:
-    def __init__(self, settings: PbtSettings, distributions: Mapping[str, BaseDistribution], direction: str) -> None:
+    def __init__(self, settings: PbtSettings, distributions: Mapping[str, BaseDistribution], direction: str,
+                 control: Mapping[str, Any] | None = None) -> None:
         self.settings = settings
         self.distributions = dict(distributions)
         self.sign = 1.0 if direction == "maximize" else -1.0
         self.rng = np.random.default_rng(settings.seed)
         self.members = [Member(i) for i in range(settings.population_size)]
+        if control is not None:  # member 0: the untuned default, at the same budget (others may clone it)
+            self.members[0].params, self.members[0].control = dict(control), True
 
     # -- scheduling ------------------------------------------------------------------------
     def done(self, member: Member) -> bool:
@@ -124,7 +130,7 @@ class Population:
         m.running = True
         end = min(self.settings.total, (m.timesteps // self.settings.interval + 1) * self.settings.interval)
         return Interval(m.index, None if m.params is None else dict(m.params), m.timesteps, end, m.checkpoint,
-                        m.parent, m.exploited, m.reason, decided)
+                        m.parent, m.exploited, m.reason, decided, m.control)
 
     def started(self, interval: Interval, params: Mapping[str, Any]) -> None:
         """The interval's trial was asked: these are its hyperparameters (the sampler's, for a first one)."""
@@ -149,7 +155,7 @@ class Population:
         """A member in the bottom quantile clones a top one (at least as far on) and explores."""
         m.reason = "continue"
         bottom, top = self._quantiles()
-        if m.index not in {b.index for b in bottom}:
+        if m.control or m.index not in {b.index for b in bottom}:
             return ""
         # Only a donor at least as far as this member: a member never goes back in steps, so each
         # runs at most n_intervals intervals (one that cloned a member further on, fewer).
@@ -162,6 +168,9 @@ class Population:
                 f"{donor.score:.4g}, {donor.timesteps} steps) and explores")
 
     def _replace(self, m: Member) -> str:
+        if m.control:  # the control keeps its values: from its own last model, or from scratch
+            m.reason = "retry" if m.checkpoint is not None else "restart"
+            return f"member {m.index} (the control) failed; {m.reason}s with the default values"
         others = [x for x in self.members if x.index != m.index and x.score is not None and not self.done(x)]
         if not others and m.checkpoint is not None and m.params is not None:
             m.params, m.reason = self.explore(m.params), "retry"
@@ -226,44 +235,6 @@ class Population:
         return found
 
 
-def sample(dist: BaseDistribution, rng: np.random.Generator) -> Any:
-    """A value drawn from the distribution (uniform, or log-uniform on a log scale)."""
-    if isinstance(dist, CategoricalDistribution):
-        return dist.choices[int(rng.integers(len(dist.choices)))]
-    if isinstance(dist, (FloatDistribution, IntDistribution)):
-        low, high = float(dist.low), float(dist.high)
-        x = math.exp(rng.uniform(math.log(low), math.log(high))) if dist.log else rng.uniform(low, high)
-        return _fit(dist, x)
-    raise TypeError(f"unknown distribution {dist!r}")
-
-
-def perturb(dist: BaseDistribution, value: Any, factor: float, rng: np.random.Generator) -> Any:
-    """``value`` times ``factor``, clipped to the range; for a choice of numbers, the next larger
-    (factor above 1) or smaller one; for another choice (names, booleans), a random one."""
-    if isinstance(dist, CategoricalDistribution):
-        choices = list(dist.choices)
-        numeric = all(isinstance(c, (int, float)) and not isinstance(c, bool) for c in choices)
-        if not numeric or value not in choices:
-            return choices[int(rng.integers(len(choices)))]
-        ordered = sorted(choices)
-        i = ordered.index(value) + (1 if factor > 1 else -1 if factor < 1 else 0)
-        return ordered[min(max(i, 0), len(ordered) - 1)]
-    if isinstance(dist, (FloatDistribution, IntDistribution)):
-        return _fit(dist, float(value) * factor)
-    raise TypeError(f"unknown distribution {dist!r}")
-
-
-def _fit(dist: FloatDistribution | IntDistribution, x: float) -> Any:
-    """``x`` clipped to the distribution's range and on its step."""
-    low, high = dist.low, dist.high
-    x = min(max(x, low), high)
-    step = dist.step
-    if step is not None:
-        x = low + round((x - low) / step) * step
-        x = min(max(x, low), high)
-    return round(x) if isinstance(dist, IntDistribution) else float(x)
-
-
 def job_overrides(settings: PbtSettings, interval: Interval, quote: Any) -> list[str]:
     """What an interval's job is told beyond its hyperparameters: the steps to reach, the checkpoint."""
     out = [f"{settings.budget_key}={interval.end}"]
@@ -274,20 +245,23 @@ def job_overrides(settings: PbtSettings, interval: Interval, quote: Any) -> list
     return out
 
 
-def population(settings: PbtSettings, slots: int, space: Any, direction: str, study: Any) -> Population:
+def population(settings: PbtSettings, slots: int, space: Any, direction: str, study: Any,
+               control: Mapping[str, Any] | None = None) -> Population:
     """The sweep's population: ``population_size`` members (null: twice ``slots``, at least 4),
-    rebuilt from the study's finished intervals when it has some (a resumed sweep)."""
+    member 0 the ``control`` when given, rebuilt from the study's finished intervals when it has
+    some (a resumed sweep)."""
     if not settings.population_size:
         settings = replace(settings, population_size=max(4, 2 * slots))
-    pop = Population(settings, space.distributions, direction)
+    pop = Population(settings, space.distributions, direction, control)
     found = pop.restore(study.get_trials(deepcopy=False))
     stale = discard_waiting(study)
     if stale:
         log.warning("%d interval(s) enqueued by a driver that stopped before starting them: marked FAIL", stale)
     explored = [k for k in settings.mutable if k in space.distributions]
     ignored = [k for k in settings.mutable if k not in space.distributions]
-    log.info("Population-based training: %d members x %d interval(s) of %d steps (%d in all); explored: %s; "
+    log.info("Population-based training: %d members x %d interval(s) of %d steps (%d in all)%s; explored: %s; "
              "inherited: %s%s%s", settings.population_size, settings.n_intervals, settings.interval, settings.total,
+             ", member 0 the control (the untuned default)" if control is not None else "",
              ", ".join(explored) or "none", ", ".join(k for k in space.distributions if k not in explored) or "none",
              f"; mutable but not searched here (ignored): {', '.join(ignored)}" if ignored else "",
              f"; resumed from {found} finished interval(s)" if found else "")

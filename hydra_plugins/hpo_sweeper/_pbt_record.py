@@ -18,7 +18,9 @@ from hpo_record.study import (
     ATTR_MEMBER,
     ATTR_PARENT,
     ATTR_REASON,
+    ATTR_ROLE,
     ATTR_START,
+    ROLE_CONTROL,
     lineage,
 )
 
@@ -64,6 +66,10 @@ def summary(trials: Sequence[Any], settings: PbtSettings | None, direction: str,
              "steps": [int(t.user_attrs[ATTR_START]), int(t.user_attrs[ATTR_END])],
              "params": {k: v for k, v in t.params.items() if k in mutable}, "value": float(t.value)}
             for t in lineage(trials, best.number)]
+    control = [t for t in final if t.user_attrs.get(ATTR_ROLE) == ROLE_CONTROL]
+    if control:  # member 0, the untuned default trained on the same budget
+        out["control"] = {"member": control[0].user_attrs[ATTR_MEMBER], "trial": control[0].number,
+                          "job_num": control[0].user_attrs.get(ATTR_JOB_NUM), "value": float(control[0].value)}
     out["intervals"] = [
         {"trial": t.number, "job_num": t.user_attrs.get(ATTR_JOB_NUM), "member": t.user_attrs[ATTR_MEMBER],
          "steps": [int(t.user_attrs[ATTR_START]), int(t.user_attrs[ATTR_END])], "parent": t.user_attrs.get(ATTR_PARENT),

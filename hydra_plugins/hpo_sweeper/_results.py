@@ -173,6 +173,13 @@ def _pbt_lines(population: dict[str, Any], trials: list[Any], sweep_dir: Path, s
         params = " ".join(f"{k}={_short(v)}" for k, v in step["params"].items())
         lines.append(f"  steps {step['steps'][0]}-{step['steps'][1]} (trial {step['trial']}, member {step['member']}): "
                      f"{params or '-'} -> {show(step['value'])}")
+    control = population.get("control")
+    if control is not None and control["trial"] != best["trial"]:
+        lines.append(f"Control: member {control['member']} (the untuned default, same budget): trial {control['trial']}, "
+                     f"{name} {show(control['value'])}; the best is picked on the segment it is scored on, so its lead "
+                     "over the control is partly luck")
+    elif control is not None:
+        lines.append("The best member is the control: the untuned default did best")
     return lines
 
 

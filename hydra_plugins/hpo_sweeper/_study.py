@@ -18,10 +18,7 @@ Rules that docs/guide.md ("Failures, time limits, Ctrl-C and resume") and docs/s
 
 from __future__ import annotations
 
-import datetime
 import logging
-import threading
-import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -31,7 +28,7 @@ import optuna
 from hydra.utils import instantiate
 from optuna.trial import TrialState
 
-from hpo_record.storage import display_url, has_heartbeat, open_storage, use_wal
+from hpo_record.storage import display_url, open_storage, use_wal
 from hpo_record.study import ATTR_ERROR, ATTR_IDENTITY, ATTR_INTERRUPTED, ATTR_JOB_NUM, INTERRUPTED
 from hpo_record.trial import OPTUNA_TARGETS
 
