@@ -142,8 +142,7 @@ class HpoSweeperImpl(Sweeper):
         except KeyboardInterrupt:
             if self.runner is not None:
                 raise
-            if _launchers.is_ray(self.config):
-                _launchers.stop_ray()
+            _launchers.Launcher(self.config).stop()
             print("Sweep interrupted (Ctrl-C) while it was being set up: no trial ran; run the command again "
                   "to start it", file=sys.stderr)
             sys.exit(130)
@@ -213,9 +212,8 @@ class HpoSweeperImpl(Sweeper):
         self.heartbeats.start()  # fails the stale trials of drivers that died, first
         sweep = Sweep(study, storage, url, space, sweep_dir, int(self.n_trials), float(self.max_failure_rate), self.config,
                       extender, self.job_failed, save_results, show_value, self.trial_timeout and float(self.trial_timeout))
-        if ray := _launchers.is_ray(self.config):
-            _launchers.start_ray(self.config)
-        slots, queue = _launchers.slots(self.config, self.n_jobs, int(self.queue))
+        launcher = _launchers.Launcher(self.config)
+        slots, queue = launcher.start(self.n_jobs, int(self.queue))
         if pbt is not None:
             control = member_control(space.distributions, self.config, enabled=self.control)
             sweep.population = population = _pbt.population(pbt, slots, space, self.directions[0], study, control)
@@ -224,9 +222,8 @@ class HpoSweeperImpl(Sweeper):
         else:
             sweep.schedule = SearchSchedule(space.distributions, max(0, int(self.n_trials) - count_finished(study)),
                                             int(self.n_trials), control)
-        dispatcher = Dispatcher(self.launcher, slots=slots, queue_depth=queue,
-                                serial=_launchers.is_serial(self.config),
-                                stop_jobs=_launchers.stop_ray if ray else None)
+        dispatcher = Dispatcher(self.launcher, slots=slots, queue_depth=queue, serial=launcher.serial,
+                                stop_jobs=launcher.stop_jobs)
         self.runner = runner = Runner(sweep, dispatcher, self.heartbeats)
         runner.stop_requested = self.setup_interrupted  # Ctrl-C since the last check: start no trial
         log.info(

@@ -1,4 +1,5 @@
-"""What the sweeper knows about launchers: which run jobs in the driver's process, and Ray.
+"""The launcher seam: what the sweeper knows about launchers (which run jobs in the driver's process,
+and Ray), behind :class:`Launcher`, the one thing the sweep's set-up (``_impl``) asks.
 
 The launcher is named by its config's ``_target_`` (public configuration, not a private class).
 With the Ray launcher the driver starts Ray itself, before any job, to count the CPUs it can
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
@@ -140,3 +142,23 @@ def slots(config: DictConfig, n_jobs: int | None, queue: int) -> tuple[int, int]
         log.info("hydra.sweeper.n_jobs=%d is below the %d trials Ray can run at once: no queue", n, capacity)
         return (n, 0)
     return (n, queue)
+
+
+class Launcher:
+    """The sweep's launcher as the sweep sees it: whether jobs run in the driver, how many at once,
+    starting what it needs first (Ray), and stopping its jobs (Ray's: with it)."""
+
+    def __init__(self, config: DictConfig) -> None:
+        self.config, self.ray = config, is_ray(config)
+        self.serial = is_serial(config)
+        self.stop_jobs: Callable[[], None] | None = stop_ray if self.ray else None
+
+    def start(self, n_jobs: int | None, queue: int) -> tuple[int, int]:
+        """Start what the launcher needs before any job; the trials in parallel and queued (``slots``)."""
+        if self.ray:
+            start_ray(self.config)
+        return slots(self.config, n_jobs, queue)
+
+    def stop(self) -> None:
+        if self.stop_jobs is not None:
+            self.stop_jobs()
