@@ -108,8 +108,9 @@ def log_summary(engine: Any, result: RunResult) -> None:
         ref_gap = f" (reference {ref['train/sharpe'] - ref['val/sharpe']:5.2f})"
     log.info("  gap   train - val sharpe %5.2f%s", gap, ref_gap)
     if "reference" in base and m["train/sharpe"] > base["reference"]["train/sharpe"]:
-        log.warning("  train sharpe %.2f beats the reference policy's %.2f, the best the market's edge allows: "
-                    "the agent memorized its training bars", m["train/sharpe"], base["reference"]["train/sharpe"])
+        log.warning("  train sharpe %.2f beats the reference policy's %.2f (the rule the planted edge rewards): "
+                    "likely more than the edge, so the agent probably memorized its training bars; trust validation",
+                    m["train/sharpe"], base["reference"]["train/sharpe"])
     if engine.train_spec.keep == "best":
         log.info("  train.keep=best: validation chose the checkpoint too (one more selection on it); "
                  "test is untouched")
