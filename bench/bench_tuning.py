@@ -163,8 +163,8 @@ def tables(root: Path) -> tuple[str, str]:
         rows.append(f"| {model.upper()} | {shape} | {len(group)} | {d.mean():.2f} | {o.mean():.2f} | {n.mean():.2f} | "
                     f"{np.nanmean(ref):.2f} | {diff.mean():+.2f} ± {_se(diff):.2f} | {np.mean(o < d):.0%} | "
                     f"{np.mean(n < d):.0%} | {sum(c['recommended'] != 'control' for c in group)} | "
-                    f"{(np.mean(gap) if gap else float('nan')):+.2f} ({len(gap)}) | "
-                    f"{(np.mean(luck) if luck else float('nan')):+.2f} |")
+                    f"{f'{np.mean(gap):+.2f} ({len(gap)})' if gap else '– (0)'} | "
+                    f"{f'{np.mean(luck):+.2f}' if luck else '–'} |")
     main = "\n".join([
         f"Per cell: a default run, an old-recipe sweep ({N_OLD} holdout trials, best by search score) and a new-recipe",
         f"sweep ({N_NEW} trials on {FOLDS} walk-forward folds, median pruning between folds, then the top {TOP_K} and the",
