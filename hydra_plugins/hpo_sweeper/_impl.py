@@ -211,7 +211,8 @@ class HpoSweeperImpl(Sweeper):
         self.heartbeats = Heartbeats(study, storage)
         self.heartbeats.start()  # fails the stale trials of drivers that died, first
         sweep = Sweep(study, storage, url, space, sweep_dir, int(self.n_trials), float(self.max_failure_rate), self.config,
-                      extender, self.job_failed, save_results, show_value, self.trial_timeout and float(self.trial_timeout))
+                      extender, self.job_failed, save_results, show_value,
+                      None if self.trial_timeout is None else float(self.trial_timeout))
         launcher = _launchers.Launcher(self.config)
         slots, queue = launcher.start(self.n_jobs, int(self.queue))
         if pbt is not None:
