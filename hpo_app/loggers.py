@@ -17,10 +17,13 @@ goes on and its results on disk are the same.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import logging
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -88,11 +91,12 @@ class MLflow(Logger):
         from mlflow.tracking import MlflowClient
 
         home = info.sweep_dir or info.output_dir
-        self.client = MlflowClient(self.tracking_uri or f"sqlite:///{home.resolve() / 'mlflow.db'}")
         # With the default store the artifacts go beside it (MLflow's own default is ./mlruns, in
         # whatever directory the command ran from); a server keeps them where it is told to.
         artifacts = None if self.tracking_uri else (home.resolve() / "mlartifacts").as_uri()
-        experiment = self._experiment(artifacts)
+        with _store_lock(None if self.tracking_uri else home / "mlflow.db.lock"):  # the store is made once
+            self.client = MlflowClient(self.tracking_uri or f"sqlite:///{home.resolve() / 'mlflow.db'}")
+            experiment = self._experiment(artifacts)
         tags = {"hpo.run_dir": str(info.output_dir.resolve())}
         if info.trial:
             tags.update({f"hpo.trial.{k}": str(v) for k, v in info.trial.items()})
@@ -113,23 +117,29 @@ class MLflow(Logger):
             return str(self.client.get_experiment_by_name(self.experiment).experiment_id)
 
     def _parent(self, sweep_dir: Path, experiment: str) -> str:
-        """The sweep's parent run: made by the first of its jobs (who creates the file), read by the others."""
+        """The sweep's parent run, named in PARENT_FILE. A job that finds no file makes a parent run
+        and publishes it with a hard link (atomic: the file appears whole or not at all, so a job
+        killed on the way leaves no half-written claim to wait on); one that loses the race deletes
+        its own and uses the published one."""
         path = sweep_dir / self.PARENT_FILE
+        if not path.exists():
+            parent = self.client.create_run(experiment, run_name=f"sweep {sweep_dir.name}",
+                                            tags={"hpo.sweep_dir": str(sweep_dir.resolve())})
+            run_id = str(parent.info.run_id)
+            self.client.set_terminated(run_id, "FINISHED")  # a container: its children hold the runs
+            draft = path.with_name(f".{path.name}.{os.getpid()}.{run_id}")
+            draft.write_text(json.dumps({"run_id": run_id, "tracking_uri": self.client.tracking_uri}))
+            try:
+                os.link(draft, path)
+                return run_id
+            except FileExistsError:
+                self.client.delete_run(run_id)  # another job published first
+            finally:
+                draft.unlink(missing_ok=True)
         try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-        except FileExistsError:
-            for _ in range(300):
-                text = path.read_text()
-                if text:
-                    return str(json.loads(text)["run_id"])
-                time.sleep(0.1)
-            raise RuntimeError(f"{path}: the sweep's parent run was never written") from None
-        parent = self.client.create_run(experiment, run_name=f"sweep {sweep_dir.name}",
-                                        tags={"hpo.sweep_dir": str(sweep_dir.resolve())})
-        self.client.set_terminated(parent.info.run_id, "FINISHED")  # a container: its children hold the runs
-        with os.fdopen(fd, "w") as out:
-            out.write(json.dumps({"run_id": parent.info.run_id, "tracking_uri": self.client.tracking_uri}))
-        return str(parent.info.run_id)
+            return str(json.loads(path.read_text())["run_id"])
+        except (ValueError, KeyError, TypeError) as err:
+            raise RuntimeError(f"{path}: not the sweep's parent run ({err!r}); delete the file and run again") from None
 
     def evaluation(self, timesteps: int, metrics: dict[str, float]) -> None:
         from mlflow.entities import Metric
@@ -149,6 +159,21 @@ class MLflow(Logger):
                 self.client.log_artifact(self.run_id, str(path))
         self.client.set_tag(self.run_id, "hpo.state", state)
         self.client.set_terminated(self.run_id, {"complete": "FINISHED", "pruned": "KILLED"}.get(state, "FAILED"))
+
+
+@contextlib.contextmanager
+def _store_lock(path: Path | None) -> Iterator[None]:
+    """Jobs that start together on a sweep's new SQLite store would each run MLflow's schema
+    migrations on it and fail: the first to hold the lock makes it, the others then find it."""
+    if path is None:
+        yield
+        return
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 @dataclass

@@ -130,3 +130,41 @@ def test_a_real_mlflow_server_receives_the_run(tmp_path: Path) -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+_OPEN = """
+import sys
+from pathlib import Path
+from hpo_app.loggers import MLflow, RunInfo
+sweep = Path(sys.argv[1])
+MLflow(None, "race").open(RunInfo(sweep / sys.argv[2], sys.argv[2], {}, {"number": int(sys.argv[2])}, sweep))
+"""
+
+
+def test_jobs_racing_for_the_sweeps_parent_run_share_one_and_a_killed_jobs_draft_blocks_nothing(tmp_path: Path) -> None:
+    """Three jobs open MLflow at once in a sweep whose directory holds the draft a job killed before
+    publishing left: one parent run is published whole, every child names it, the losers' parents
+    are deleted, nothing waits; a parent file that is not one (an older version's empty claim) is one
+    error naming it."""
+    sweep = tmp_path / "sweep"
+    sweep.mkdir()
+    (sweep / ".mlflow_parent.json.99999.dead").write_text("")  # a killed job's draft, never linked
+    procs = [subprocess.Popen([sys.executable, "-c", _OPEN, str(sweep), str(i)], cwd=REPO_ROOT, stderr=subprocess.PIPE,
+                              text=True) for i in range(3)]
+    for proc in procs:
+        assert proc.wait(timeout=300) == 0, proc.stderr.read()[-3000:]
+    client = _client(f"sqlite:///{sweep / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("race").experiment_id])
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    published = __import__("json").loads((sweep / "mlflow_parent.json").read_text())["run_id"]
+    assert len(children) == 3 and {r.data.tags["mlflow.parentRunId"] for r in children} == {published}
+    assert [r.info.run_id for r in parents] == [published]  # search_runs leaves deleted runs out
+    assert sorted(p.name for p in sweep.glob(".mlflow_parent.json.*")) == [".mlflow_parent.json.99999.dead"]
+
+    (sweep / "mlflow_parent.json").write_text("")
+    from hpo_app.loggers import MLflow, RunInfo
+
+    with pytest.raises(RuntimeError, match="mlflow_parent.json: not the sweep's parent run") as info:
+        MLflow(f"sqlite:///{sweep / 'mlflow.db'}", "race").open(RunInfo(sweep / "9", "9", {}, {"number": 9}, sweep))
+    assert "\n" not in str(info.value)
