@@ -212,8 +212,8 @@ def test_settings_are_checked_in_one_line() -> None:
             "resample_probability": 0.25, "perturbation_factors": [0.8, 1.2], "mutable": list(MUTABLE),
             "budget_key": "train.total_timesteps", "checkpoint_key": "train.init_from", "seed": 0}
     nop = optuna.pruners.NopPruner()
-    ok = _pbt_settings.settings(conf, config, directions=["maximize"], pruner=nop)
-    assert ok.total == 300 and ok.n_intervals == 3 and ok.population_size == 0
+    ok = _pbt_settings.settings(conf, config, directions=["maximize"], pruner=nop, level=0.05)
+    assert ok.total == 300 and ok.n_intervals == 3 and ok.population_size == 0 and ok.rank_fraction is None
     bad = [
         (dict(conf), ["maximize", "minimize"], nop, "2 objectives"),
         (dict(conf), ["maximize"], optuna.pruners.MedianPruner(), "pruner MedianPruner"),
@@ -222,11 +222,15 @@ def test_settings_are_checked_in_one_line() -> None:
         ({**conf, "population_size": 1}, ["maximize"], nop, "population_size=1"),
         ({**conf, "quantile_fraction": 0.7}, ["maximize"], nop, "quantile_fraction=0.7"),
         ({**conf, "perturbation_interval": 0}, ["maximize"], nop, "perturbation_interval=0"),
+        ({**conf, "rank_fraction": 1.0}, ["maximize"], nop, "rank_fraction=1.0"),
+        ({**conf, "rank_fraction": 0}, ["maximize"], nop, "rank_fraction=0.0"),
     ]
     for c, directions, pruner, words in bad:
         with pytest.raises(PbtError) as info:
-            _pbt_settings.settings(c, config, directions=directions, pruner=pruner)
+            _pbt_settings.settings(c, config, directions=directions, pruner=pruner, level=0.05)
         assert words in str(info.value) and "\n" not in str(info.value)
+    with pytest.raises(PbtError, match="confirm.level=1.5"):
+        _pbt_settings.settings(conf, config, directions=["maximize"], pruner=nop, level=1.5)
     assert math.ceil(250 / 100) == _settings(total=250).n_intervals
 
 

@@ -258,3 +258,24 @@ def test_member_0_is_the_control_trained_on_the_defaults_throughout(pbt_sweep) -
     assert res["pbt"]["control"]["trial"] == control[-1].number
     out = proc.stdout + proc.stderr
     assert ("Control: member 0 (the untuned default, same budget)" in out) != (res["pbt"]["best"]["member"] == 0)
+
+
+def test_the_recommendation_is_decided_against_the_control_on_bars_no_exploit_ranked_on(pbt_sweep) -> None:
+    """Exploits rank on the first half of each interval's validation returns (rank_fraction 0.5); the
+    last lines and the results file give the decision on the other half, against member 0."""
+    from hydra_plugins.hpo_sweeper._pbt_verdict import cut
+
+    sweep, proc = pbt_sweep
+    verdict = results(sweep)["pbt"]["recommendation"]
+    final = {t.user_attrs[ATTR_MEMBER]: t for t in _intervals(sweep) if t.user_attrs[ATTR_END] == TOTAL
+             and t.state == TrialState.COMPLETE}
+    returns = job_record.read(Path(final[0].user_attrs["job_dir"])).val_returns
+    rows = {r["member"]: r for r in verdict["members"]}
+    assert sorted(rows) == sorted(final) and rows[0]["label"] == "control"
+    assert rows[0]["observations"] == len(returns) - cut(len(returns), 0.5)
+    assert rows[0]["held_out"] == pytest.approx(sum(returns[cut(len(returns), 0.5):]) / rows[0]["observations"])
+    assert verdict["recommended"] in {r["label"] for r in verdict["members"]} and 0 <= verdict["p_value"] <= 1
+    assert verdict["level"] == 0.05 and verdict["rank_fraction"] == 0.5
+    head = "Recommended: the control member" if verdict["recommended"] == "control" else \
+        f"Recommended: {verdict['recommended']}, on the last 50% of validation"
+    assert head in proc.stdout + proc.stderr, explain(proc)

@@ -41,28 +41,17 @@ from hpo_record.trial import build_pruner
 from hydra_plugins.hpo_sweeper import _confirm, _launchers, _pbt, _pbt_settings, _private
 from hydra_plugins.hpo_sweeper._dispatch import Dispatcher
 from hydra_plugins.hpo_sweeper._identity import identity
-from hydra_plugins.hpo_sweeper._preflight import (
-    SweepError,
-    check_settings,
-    opened,
-    shown_storage,
-    writable,
-)
+from hydra_plugins.hpo_sweeper._preflight import SweepError, check_settings, opened, shown_storage, writable
 from hydra_plugins.hpo_sweeper._results import results, shown_path, write_results
 from hydra_plugins.hpo_sweeper._confirm import control_trial, member_control
 from hydra_plugins.hpo_sweeper._confirm_run import recorded, run_confirmation
 from hydra_plugins.hpo_sweeper._ending import end_sweep
+from hydra_plugins.hpo_sweeper._pbt_verdict import record_verdict, rank_score, require_scores
 from hydra_plugins.hpo_sweeper._runner import Runner, Sweep, _on_ctrl_c
 from hydra_plugins.hpo_sweeper._schedule import PbtSchedule, SearchSchedule
 from hydra_plugins.hpo_sweeper._space import SearchSpace, grid_size, parse, quoted
 from hydra_plugins.hpo_sweeper._heartbeats import Heartbeats
-from hydra_plugins.hpo_sweeper._study import (
-    build_sampler,
-    count_finished,
-    open_study,
-    quiet_optuna,
-    requeue_cut_points,
-)
+from hydra_plugins.hpo_sweeper._study import build_sampler, count_finished, open_study, quiet_optuna, requeue_cut_points
 from hydra_plugins.hpo_sweeper.hooks import call_job_failed, formatted, load_hook, next_lines
 
 log = logging.getLogger("hydra_plugins.hpo_sweeper")
@@ -173,10 +162,12 @@ class HpoSweeperImpl(Sweeper):
             next_steps = load_hook(self.hooks.get("next_steps"), "next_steps")
             config = self._check_config(space, load_hook(self.hooks.get("check"), "check"))
             pbt = None if self.pbt is None else _pbt_settings.settings(
-                self.pbt, config, directions=self.directions, pruner=self.pruner, searched=list(space.distributions))
+                self.pbt, config, directions=self.directions, pruner=self.pruner, searched=list(space.distributions),
+                level=float(self.confirm["level"]) if self.confirm is not None else 0.05)
             confirm = (_confirm.settings(self.confirm, config)
                        if self.confirm is not None and pbt is None and len(self.directions) == 1 else None)
             paired_scores = load_hook(self.hooks.get("paired_scores"), "paired_scores")
+            require_scores(pbt, paired_scores)
             self._stop_if_interrupted()
             writable(sweep_dir)
             sweep_identity = identity(config, space, self.directions, self.metrics, self.resume_ignore)
@@ -217,7 +208,8 @@ class HpoSweeperImpl(Sweeper):
         slots, queue = launcher.start(self.n_jobs, int(self.queue))
         if pbt is not None:
             control = member_control(space.distributions, self.config, enabled=self.control)
-            sweep.population = population = _pbt.population(pbt, slots, space, self.directions[0], study, control)
+            sweep.population = population = _pbt.population(pbt, slots, space, self.directions[0], study, control,
+                                                            rank_score(pbt, paired_scores))
             sweep.n_trials = self.n_trials = population.settings.population_size * population.settings.n_intervals
             sweep.schedule = PbtSchedule(population, space.distributions, quoted)
         else:
@@ -238,6 +230,7 @@ class HpoSweeperImpl(Sweeper):
                 self.heartbeats.settle()
         finally:
             self.heartbeats.stop()
+        record_verdict(study, sweep.population, paired_scores)
         save_results()
         confirmed = None
         if (confirm is not None and not runner.stop_requested and not runner.too_many_failures

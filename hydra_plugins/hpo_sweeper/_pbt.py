@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -94,10 +94,13 @@ class Member:
 
 class Population:
     def __init__(self, settings: PbtSettings, distributions: Mapping[str, BaseDistribution], direction: str,
-                 control: Mapping[str, Any] | None = None) -> None:
+                 control: Mapping[str, Any] | None = None, rank_score: Callable[[str], float] | None = None) -> None:
+        """``rank_score``: a finished interval's ranking score from its job directory (higher is better;
+        ``_pbt_verdict.rank_score``); None: members rank on the objective."""
         self.settings = settings
         self.distributions = dict(distributions)
-        self.sign = 1.0 if direction == "maximize" else -1.0
+        self.rank_score = rank_score
+        self.sign = 1.0 if direction == "maximize" or rank_score is not None else -1.0
         self.rng = np.random.default_rng(settings.seed)
         self.members = [Member(i) for i in range(settings.population_size)]
         if control is not None:  # member 0: the untuned default, at the same budget (others may clone it)
@@ -143,9 +146,15 @@ class Population:
         m = self.members[interval.member]
         m.running = False
         m.exploited = None
+        unranked = ""
+        if score is not None and self.rank_score is not None and interval.end < self.settings.total:
+            try:  # (a member done is ranked no more)
+                score = self.rank_score(job_dir)
+            except Exception as err:  # noqa: BLE001 - an interval that cannot be ranked counts as failed
+                score, unranked = None, f" (no ranking score: {err})"
         if score is None:
             m.reason = "failed"
-            return f"member {m.index} failed at {interval.start} steps"
+            return f"member {m.index} failed at {interval.start} steps{unranked}"
         m.timesteps, m.checkpoint, m.parent, m.score, m.reason = interval.end, job_dir, trial, float(score), "ranked"
         if self.done(m):
             return f"member {m.index} done ({interval.end} steps)"
@@ -232,6 +241,11 @@ class Population:
             if end >= m.timesteps:
                 m.params, m.timesteps, m.parent, m.score = dict(t.params), end, t.number, float(t.value)
                 m.checkpoint, m.reason = t.user_attrs.get(ATTR_JOB_DIR), "ranked"
+                if self.rank_score is not None:
+                    try:
+                        m.score = self.rank_score(str(m.checkpoint))
+                    except Exception:  # noqa: BLE001 - its record is gone: it ranks last until it trains again
+                        m.score = -math.inf
         return found
 
 
@@ -246,13 +260,14 @@ def job_overrides(settings: PbtSettings, interval: Interval, quote: Any) -> list
 
 
 def population(settings: PbtSettings, slots: int, space: Any, direction: str, study: Any,
-               control: Mapping[str, Any] | None = None) -> Population:
+               control: Mapping[str, Any] | None = None,
+               rank_score: Callable[[str], float] | None = None) -> Population:
     """The sweep's population: ``population_size`` members (null: twice ``slots``, at least 4),
     member 0 the ``control`` when given, rebuilt from the study's finished intervals when it has
     some (a resumed sweep)."""
     if not settings.population_size:
         settings = replace(settings, population_size=max(4, 2 * slots))
-    pop = Population(settings, space.distributions, direction, control)
+    pop = Population(settings, space.distributions, direction, control, rank_score)
     found = pop.restore(study.get_trials(deepcopy=False))
     stale = discard_waiting(study)
     if stale:

@@ -29,6 +29,8 @@ class PbtSettings:
     seed: int | None = None
     seed_key: str | None = None  # the task's seed: member i's jobs get the config's value + i
     base_seed: int = 0
+    rank_fraction: float | None = None  # exploits rank on this first share of validation; the rest decides (None: off)
+    level: float = 0.05  # the recommendation's test level (hydra.sweeper.confirm.level)
 
     def __post_init__(self) -> None:
         key = "hydra.sweeper.pbt."
@@ -44,6 +46,11 @@ class PbtSettings:
             raise PbtError(f"{key}resample_probability={self.resample_probability}: must be between 0 and 1")
         if not self.factors or any(not f > 0 for f in self.factors):
             raise PbtError(f"{key}perturbation_factors={list(self.factors)}: positive numbers (e.g. [0.8, 1.2])")
+        if self.rank_fraction is not None and not 0 < self.rank_fraction < 1:
+            raise PbtError(f"{key}rank_fraction={self.rank_fraction}: must be between 0 and 1 (null: rank on the "
+                           "objective, no held-out decision)")
+        if not (0.0 < self.level < 1.0 and math.isfinite(self.level)):
+            raise PbtError(f"hydra.sweeper.confirm.level={self.level}: must be a probability between 0 and 1")
 
     @property
     def n_intervals(self) -> int:
@@ -51,11 +58,12 @@ class PbtSettings:
 
 
 def settings(conf: Mapping[str, Any], config: Any, *, directions: Sequence[str], pruner: Any,
-             searched: Sequence[str] | None = None) -> PbtSettings:
+             searched: Sequence[str] | None = None, level: float) -> PbtSettings:
     """The PBT settings of ``hydra.sweeper.pbt`` for the sweep's (representative) ``config``; the
     population size is left at 0 when the conf says null (the runner sizes it to its slots).
     ``searched``: the search space's keys; none of them mutable is refused (a misspelt ``mutable``
-    would otherwise leave a population that never explores)."""
+    would otherwise leave a population that never explores). ``level``: the recommendation's test
+    level (``hydra.sweeper.confirm.level``)."""
     from omegaconf import OmegaConf
     from optuna.pruners import NopPruner
 
@@ -94,4 +102,5 @@ def settings(conf: Mapping[str, Any], config: Any, *, directions: Sequence[str],
         factors=tuple(float(f) for f in conf["perturbation_factors"]), mutable=tuple(mutable),
         budget_key=budget_key, checkpoint_key=checkpoint_key,
         seed=None if conf.get("seed") is None else int(conf["seed"]),
-        seed_key=str(seed_key) if seed_key else None, base_seed=int(base_seed))
+        seed_key=str(seed_key) if seed_key else None, base_seed=int(base_seed),
+        rank_fraction=None if conf.get("rank_fraction") is None else float(conf["rank_fraction"]), level=float(level))

@@ -114,6 +114,10 @@ class PbtConf:
     checkpoint_key: str = "train.init_from"  # the task's key: the job directory to continue from
     seed: Optional[int] = None  # of exploit's and explore's random choices
     seed_key: Optional[str] = None  # the task's seed key: member i's jobs run with its value + i (null: as is)
+    # Exploits rank members on this first share of each interval's per-observation validation scores
+    # (hooks.paired_scores); the rest, which no exploit saw, decides the recommendation (the best member
+    # against the control member: SPA at confirm.level, _pbt_verdict). null: rank on the objective, no decision.
+    rank_fraction: Optional[float] = 0.5
 
 
 @dataclass
