@@ -25,7 +25,7 @@ from hpo_record.files import (
     MULTIRUN_FILE,
 )
 from hpo_record.job import one_line
-from hpo_record.study import ATTR_ERROR, ATTR_JOB_DIR, ATTR_JOB_NUM
+from hpo_record.study import ATTR_ERROR, ATTR_JOB_DIR, ATTR_JOB_NUM, ATTR_PBT_DECISION
 
 from . import confirmation, pbt
 from .cache import Memo, tree_stats
@@ -52,6 +52,7 @@ class Sweep:
     periods_per_year: float | None = None
     facts: dict[str, Any] = field(default_factory=dict)  # model, data, edge, validation, n_trials
     confirmation: dict[str, Any] | None = None  # the raced confirmation's decision (analysis.confirmation)
+    pbt_decision: dict[str, Any] | None = None  # population-based training's (analysis.pbt_decision)
 
     @property
     def objective_metrics(self) -> tuple[str, ...]:
@@ -107,13 +108,16 @@ def open_studies(path: Path, label: str) -> tuple[list[Sweep], list[str]]:
             optuna.logging.set_verbosity(optuna.logging.WARNING)
             storage = open_storage(url)
             names = [n for n in optuna.study.get_all_study_names(storage) if not confirmation.is_confirmation(n)]
-            studies = [_snapshot(optuna.load_study(study_name=n, storage=storage)) for n in names]
+            loaded = [optuna.load_study(study_name=n, storage=storage) for n in names]
+            pbt_decisions = {s.study_name: s.user_attrs.get(ATTR_PBT_DECISION) for s in loaded}
+            studies = [_snapshot(s) for s in loaded]
             decisions = {n: confirmation.read(storage, n) for n in names}
     except Exception as err:  # noqa: BLE001 - one unreadable sweep must not stop the report
         return [], [f"{label}: study unreadable ({one_line(err)})"]
     facts = _facts_of(path)
     return [Sweep(label if len(studies) == 1 else f"{label}:{s.study_name}", path, s,
-                  facts.get("model") or s.study_name, facts=facts, confirmation=decisions[s.study_name])
+                  facts.get("model") or s.study_name, facts=facts, confirmation=decisions[s.study_name],
+                  pbt_decision=pbt_decisions[s.study_name])
             for s in studies], []
 
 

@@ -26,7 +26,7 @@ from typing import Any
 
 from hpo_app import fmt as hfmt
 
-from . import confirmation
+from . import confirmation, pbt_decision
 from .cache import CACHE_DIR, Memo
 from .importance import IMPORTANCE_METHODS
 from .job_files import as_float
@@ -89,7 +89,8 @@ def _glance_blocks(analysis: Analysis) -> list[Block]:
     items = []
     for s in analysis.sweeps:
         v = verdict(s)
-        recommended = confirmation.glance(s.sweep.confirmation, s.sweep.objective_metrics[0])
+        recommended = (confirmation.glance(s.sweep.confirmation, s.sweep.objective_metrics[0])
+                       or pbt_decision.glance(s.sweep.pbt_decision))
         items.append(f"**{s.sweep.model or '?'} · {s.name}** ({sum(s.counts.values())} trials): "
                      + (f"{recommended}. " if recommended else "") + f"Best trial: {v.headline}. {v.detail}.")
     blocks = [Block("h2", "At a glance"), Block("list", items=items), Block("p", GLOSSARY)]

@@ -15,7 +15,7 @@ import pandas as pd
 
 from hpo_app import fmt as hfmt
 
-from . import confirmation, pbt
+from . import confirmation, pbt, pbt_decision
 from .importance import FEW_IMPORTANCE_PER_PARAM
 from .job_files import as_float
 from .render import Block, fmt
@@ -108,6 +108,7 @@ def sweep_blocks(s: SweepSummary, plots: Sequence[Any]) -> list[Block]:
                                  f"on every bar, or never): {kinds}. They learned nothing but to hold."))
 
     blocks += confirmation.blocks(info.confirmation, info.objective_metrics[0], lambda n: _rerun_of(s, n))
+    blocks += pbt_decision.blocks(info.pbt_decision, info.objective_metrics[0], lambda n: _rerun_of(s, n))
     if s.best is not None:
         b = s.best
         blocks.append(Block("h3", f"Best trial: #{int(b['trial'])} (job directory {int(b['job_num'])})"))

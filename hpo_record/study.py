@@ -38,6 +38,7 @@ CONFIRM_SUFFIX = ":confirm"
 ATTR_CANDIDATES = "candidates"  # the study's: [{label, params, search_value, trial}], the control first
 ATTR_SEEDS = "confirm_seeds"  # the study's: the confirmation seeds, in the order of the rounds
 ATTR_DECISION = "decision"  # the study's: the recommendation, once the race is decided (_race.Decision)
+ATTR_PBT_DECISION = "pbt_recommendation"  # a PBT study's: the best member against the control member
 ATTR_CANDIDATE = "candidate"  # a run's: the candidate it trained ("control", "trial <n>")
 ATTR_CONFIRM_SEED = "confirm_seed"  # a run's: its seed
 ATTR_SCORES = "scores"  # a run's: its per-observation scores (the app's paired_scores hook), higher is better

@@ -211,6 +211,11 @@ def test_the_report_shows_the_population_and_its_replay_trains_the_result_again(
     assert {"pbt_scores", "pbt_schedules"} <= kinds
     text = (tmp_path / "report" / "summary.md").read_text()
     assert "Population-based training: the best member at the end of its budget, trained in 3 interval(s)" in text
+    decided = res["pbt"]["recommendation"]  # first in the sweep's part, and at the top
+    head = "**Recommended: the control member, the untuned default.**" if decided["recommended"] == "control" \
+        else f"**Recommended: {decided['recommended']}.**"
+    assert head in text and text.index(head) < text.index("Population-based training: the best member")
+    assert f"SPA p = {decided['p_value']:.3f}, on held-out validation bars" in text
     assert summary.pbt_schedule is not None
     assert list(summary.pbt_schedule["trial"]) == [s["trial"] for s in res["pbt"]["best_schedule"]]
     assert summary.pbt_replay is not None and len(summary.pbt_replay) == 3

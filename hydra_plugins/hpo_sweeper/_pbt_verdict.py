@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from hpo_record.study import ATTR_END, ATTR_JOB_DIR, ATTR_JOB_NUM, ATTR_MEMBER, ATTR_ROLE, ROLE_CONTROL
+from hpo_record.study import ATTR_END, ATTR_PBT_DECISION, ATTR_JOB_DIR, ATTR_JOB_NUM, ATTR_MEMBER, ATTR_ROLE, ROLE_CONTROL
 
 from hydra_plugins.hpo_sweeper._pbt_settings import PbtError, PbtSettings
 from hydra_plugins.hpo_sweeper._race import CONTROL, Candidate, Race, Run
@@ -28,9 +28,6 @@ from hydra_plugins.hpo_sweeper._race import CONTROL, Candidate, Race, Run
 def cut(n: int, rank_fraction: float) -> int:
     """The first observation the decision uses: the ranking's share, at least one each side."""
     return min(max(1, int(n * rank_fraction)), n - 1)
-
-
-ATTR_VERDICT = "pbt_recommendation"  # the study's user attribute that holds the decision
 
 
 def require_scores(settings: PbtSettings | None, paired_scores: Callable[[str], Sequence[float]] | None) -> None:
@@ -101,7 +98,7 @@ def record_verdict(study: Any, population: Any, paired_scores: Callable[[str], S
     if population is None or population.settings.rank_fraction is None or not population.finished:
         return
     settings = population.settings
-    study.set_user_attr(ATTR_VERDICT, decide(study.get_trials(deepcopy=False), settings.total, settings.rank_fraction,
+    study.set_user_attr(ATTR_PBT_DECISION, decide(study.get_trials(deepcopy=False), settings.total, settings.rank_fraction,
                                              settings.level, paired_scores))
 
 

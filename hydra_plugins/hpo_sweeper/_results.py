@@ -34,9 +34,8 @@ from optuna.trial import TrialState
 
 from hpo_record.files import RESULTS_FILE
 from hpo_record.storage import display_url
-from hpo_record.study import ATTR_JOB_DIR, ATTR_JOB_NUM
+from hpo_record.study import ATTR_JOB_DIR, ATTR_JOB_NUM, ATTR_PBT_DECISION
 
-from hydra_plugins.hpo_sweeper._pbt_verdict import ATTR_VERDICT
 from hydra_plugins.hpo_sweeper._pbt_verdict import lines as verdict_lines
 from hydra_plugins.hpo_sweeper._space import SearchSpace
 
@@ -56,8 +55,8 @@ def results(study: optuna.study.Study, *, url: str, space: SearchSpace, n_trials
         from hydra_plugins.hpo_sweeper._pbt_record import summary
 
         population = summary(trials, pbt, study.directions[0].name.lower(), pbt.mutable)
-        if ATTR_VERDICT in study.user_attrs:  # the best member against the control, on held-out bars
-            population["recommendation"] = study.user_attrs[ATTR_VERDICT]
+        if ATTR_PBT_DECISION in study.user_attrs:  # the best member against the control, on held-out bars
+            population["recommendation"] = study.user_attrs[ATTR_PBT_DECISION]
         if "best" in population:
             best = population["best"]
             out.update(best_params=dict(best["params"]), best_value=best["value"],
@@ -145,9 +144,9 @@ def end_lines(
 
         lines += _pbt_lines(summary(trials, pbt, study.directions[0].name.lower(), pbt.mutable), trials, sweep_dir,
                             lambda v: format_value(names[0], v), names[0])
-        if ATTR_VERDICT in study.user_attrs:
+        if ATTR_PBT_DECISION in study.user_attrs:
             jobs = {t.number: t.user_attrs.get(ATTR_JOB_DIR, sweep_dir) for t in trials}
-            lines += verdict_lines(study.user_attrs[ATTR_VERDICT], lambda n: shown_path(jobs.get(n, sweep_dir)))
+            lines += verdict_lines(study.user_attrs[ATTR_PBT_DECISION], lambda n: shown_path(jobs.get(n, sweep_dir)))
     elif len(study.directions) == 1:
         best = study.best_trial
         lines.append(f"Best: trial {best.number}, {names[0]} {format_value(names[0], float(best.value))}")
