@@ -18,7 +18,6 @@ goes on and its results on disk are the same.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import logging
 import os
@@ -94,8 +93,9 @@ class MLflow(Logger):
         # With the default store the artifacts go beside it (MLflow's own default is ./mlruns, in
         # whatever directory the command ran from); a server keeps them where it is told to.
         artifacts = None if self.tracking_uri else (home.resolve() / "mlartifacts").as_uri()
-        with _store_lock(None if self.tracking_uri else home / "mlflow.db.lock"):  # the store is made once
-            self.client = MlflowClient(self.tracking_uri or f"sqlite:///{home.resolve() / 'mlflow.db'}")
+        uri = self.tracking_uri or f"sqlite:///{home.resolve() / 'mlflow.db'}"
+        with _store_lock(uri):  # a new SQLite store is made by one job at a time
+            self.client = MlflowClient(uri)
             experiment = self._experiment(artifacts)
         tags = {"hpo.run_dir": str(info.output_dir.resolve())}
         if info.trial:
@@ -130,9 +130,8 @@ class MLflow(Logger):
             draft = path.with_name(f".{path.name}.{os.getpid()}.{run_id}")
             draft.write_text(json.dumps({"run_id": run_id, "tracking_uri": self.client.tracking_uri}))
             try:
-                os.link(draft, path)
-                return run_id
-            except FileExistsError:
+                if _publish(draft, path):
+                    return run_id
                 self.client.delete_run(run_id)  # another job published first
             finally:
                 draft.unlink(missing_ok=True)
@@ -161,19 +160,44 @@ class MLflow(Logger):
         self.client.set_terminated(self.run_id, {"complete": "FINISHED", "pruned": "KILLED"}.get(state, "FAILED"))
 
 
+def _publish(draft: Path, path: Path) -> bool:
+    """Make ``path`` the (whole) ``draft`` unless it exists: True when this call made it."""
+    try:
+        os.link(draft, path)
+        return True
+    except FileExistsError:  # another job's; or ours, when a network file system lost the reply
+        return path.exists() and os.path.samefile(draft, path)
+    except OSError:  # a file system without hard links: an exclusive create, then the content
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "w") as out:
+            out.write(draft.read_text())
+        return True
+
+
 @contextlib.contextmanager
-def _store_lock(path: Path | None) -> Iterator[None]:
-    """Jobs that start together on a sweep's new SQLite store would each run MLflow's schema
-    migrations on it and fail: the first to hold the lock makes it, the others then find it."""
-    if path is None:
+def _store_lock(uri: str) -> Iterator[None]:
+    """Jobs that start together on a new SQLite store would each run MLflow's schema migrations on
+    it and fail: the first to hold the lock beside it makes it, the others then find it. Other
+    stores, and file systems without locks, go as they are."""
+    if not uri.startswith("sqlite:///"):
         yield
         return
-    with path.open("a") as handle:
+    try:
+        import fcntl
+
+        handle = open(uri[len("sqlite:///"):] + ".lock", "a")  # noqa: SIM115 - held across the yield
         fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    except (ImportError, OSError):
+        yield
+        return
+    try:
+        yield
+    finally:
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()
 
 
 @dataclass

@@ -168,3 +168,16 @@ def test_jobs_racing_for_the_sweeps_parent_run_share_one_and_a_killed_jobs_draft
     with pytest.raises(RuntimeError, match="mlflow_parent.json: not the sweep's parent run") as info:
         MLflow(f"sqlite:///{sweep / 'mlflow.db'}", "race").open(RunInfo(sweep / "9", "9", {}, {"number": 9}, sweep))
     assert "\n" not in str(info.value)
+
+
+def test_a_parent_record_is_published_once_and_whole(tmp_path: Path) -> None:
+    """The publish step the racing jobs go through: the first draft becomes the file, a later one
+    loses (its job deletes its own parent run), and a retried link of the winner's draft still wins."""
+    from hpo_app.loggers import _publish
+
+    path = tmp_path / "mlflow_parent.json"
+    first, second = tmp_path / ".a", tmp_path / ".b"
+    first.write_text('{"run_id": "a"}')
+    second.write_text('{"run_id": "b"}')
+    assert _publish(first, path) and not _publish(second, path) and _publish(first, path)
+    assert path.read_text() == '{"run_id": "a"}'

@@ -28,7 +28,7 @@ def _study(scores: dict[int, np.ndarray]) -> list[optuna.trial.FrozenTrial]:
     study = optuna.create_study(direction="maximize")
     for member, s in scores.items():
         study.add_trial(optuna.trial.create_trial(
-            params={"model.learning_rate": 1e-3 * (member + 1)}, distributions=DISTS, value=float(s.mean()),
+            params={"model.learning_rate": 1e-3 * (member + 1)}, distributions=DISTS, value=float(np.nanmean(s)),
             state=TrialState.COMPLETE,
             user_attrs={ATTR_MEMBER: member, ATTR_START: 200, ATTR_END: TOTAL, ATTR_JOB_DIR: f"/sweep/{member}",
                         **({ATTR_ROLE: ROLE_CONTROL} if member == 0 else {})}))
@@ -71,7 +71,9 @@ def test_a_lead_only_on_the_bars_the_exploits_ranked_on_does_not_count() -> None
 def test_no_control_member_or_a_member_without_scores_is_said_not_guessed() -> None:
     scores = {m: _noise(m) for m in range(1, 3)}
     assert decide(_study(scores), TOTAL, 0.5, 0.05, _hook(scores))["recommended"] is None
-    scores = {m: _noise(m) for m in range(3)}
+    scores = {m: _noise(m) for m in range(4)}
+    scores[3] = scores[3].copy()
+    scores[3][-1] = np.nan  # a broken record: left out, the others decide
     broken = _hook(scores)
 
     def hook(job_dir: str) -> np.ndarray:
@@ -81,7 +83,17 @@ def test_no_control_member_or_a_member_without_scores_is_said_not_guessed() -> N
 
     verdict = decide(_study(scores), TOTAL, 0.5, 0.05, hook)
     rows = {r["label"]: r for r in verdict["members"]}
-    assert "no validation returns" in rows["member 1"]["out"] and rows["member 2"]["out"] is None
+    assert "no validation returns" in rows["member 1"]["out"] and "all finite" in rows["member 3"]["out"]
+    assert rows["member 2"]["out"] is None and verdict["recommended"] == "control" and verdict["p_value"] is not None
+
+    def no_control(job_dir: str) -> np.ndarray:  # nothing to compare with is not "the control wins"
+        if job_dir.endswith("/0"):
+            raise ValueError("its job record has no validation returns")
+        return broken(job_dir)
+
+    verdict = decide(_study(scores), TOTAL, 0.5, 0.05, no_control)
+    assert verdict["recommended"] is None and "control member's held-out scores" in verdict["reason"]
+    assert lines(verdict, str) == [f"Recommended: nothing decided: {verdict['reason']}"]
 
 
 def test_exploits_rank_on_the_first_share_only() -> None:
@@ -108,3 +120,18 @@ def test_exploits_rank_on_the_first_share_only() -> None:
     assert nxt is not None and nxt.member == 0 and nxt.reason == "continue"
     nxt = pop.next_interval()
     assert nxt is not None and nxt.member == 1 and nxt.reason == "exploit" and nxt.exploited == 0
+
+
+def test_an_interval_that_cannot_be_ranked_goes_on_ranked_last() -> None:
+    """A record without scores neither stops the member nor loops it: it ranks last and is cloned over."""
+    settings = PbtSettings(population_size=2, interval=100, total=300, quantile_fraction=0.5, mutable=tuple(DISTS),
+                           seed=0, rank_fraction=0.5)
+    scores = {"/sweep/0": np.full(100, 0.01)}
+    pop = Population(settings, DISTS, "maximize", None, rank_score(settings, scores.__getitem__))
+    for member in (0, 1):
+        interval = pop.next_interval()
+        assert interval is not None
+        pop.started(interval, {"model.learning_rate": 1e-3})
+        said = pop.finished_interval(interval, member, f"/sweep/{member}", 1.0)
+    assert "ranked last" in said and pop.members[1].score == -np.inf and pop.members[1].timesteps == 100
+    assert [pop.next_interval().reason for _ in range(2)] == ["continue", "exploit"]

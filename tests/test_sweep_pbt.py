@@ -279,7 +279,8 @@ def test_the_recommendation_is_decided_against_the_control_on_bars_no_exploit_ra
     assert sorted(rows) == sorted(final) and rows[0]["label"] == "control"
     assert rows[0]["observations"] == len(returns) - cut(len(returns), 0.5)
     assert rows[0]["held_out"] == pytest.approx(sum(returns[cut(len(returns), 0.5):]) / rows[0]["observations"])
-    assert verdict["recommended"] in {r["label"] for r in verdict["members"]} and 0 <= verdict["p_value"] <= 1
+    assert verdict["recommended"] in {r["label"] for r in verdict["members"]}
+    assert verdict["p_value"] is not None and 0 <= verdict["p_value"] <= 1
     assert verdict["level"] == 0.05 and verdict["rank_fraction"] == 0.5
     head = "Recommended: the control member" if verdict["recommended"] == "control" else \
         f"Recommended: {verdict['recommended']}, on the last 50% of validation"

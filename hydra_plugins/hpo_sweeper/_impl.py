@@ -208,8 +208,8 @@ class HpoSweeperImpl(Sweeper):
         slots, queue = launcher.start(self.n_jobs, int(self.queue))
         if pbt is not None:
             control = member_control(space.distributions, self.config, enabled=self.control)
-            sweep.population = population = _pbt.population(pbt, slots, space, self.directions[0], study, control,
-                                                            rank_score(pbt, paired_scores))
+            sweep.population = population = _pbt.population(  # without a control, nothing to hold bars out for
+                pbt, slots, space, self.directions[0], study, control, rank_score(pbt, paired_scores) if control is not None else None)
             sweep.n_trials = self.n_trials = population.settings.population_size * population.settings.n_intervals
             sweep.schedule = PbtSchedule(population, space.distributions, quoted)
         else:

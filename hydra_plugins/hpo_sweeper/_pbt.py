@@ -150,15 +150,15 @@ class Population:
         if score is not None and self.rank_score is not None and interval.end < self.settings.total:
             try:  # (a member done is ranked no more)
                 score = self.rank_score(job_dir)
-            except Exception as err:  # noqa: BLE001 - an interval that cannot be ranked counts as failed
-                score, unranked = None, f" (no ranking score: {err})"
+            except Exception as err:  # noqa: BLE001 - it goes on, ranked last (as a resume would rank it)
+                score, unranked = -math.inf, f" (ranked last: no ranking score, {err})"
         if score is None:
             m.reason = "failed"
-            return f"member {m.index} failed at {interval.start} steps{unranked}"
+            return f"member {m.index} failed at {interval.start} steps"
         m.timesteps, m.checkpoint, m.parent, m.score, m.reason = interval.end, job_dir, trial, float(score), "ranked"
         if self.done(m):
             return f"member {m.index} done ({interval.end} steps)"
-        return f"member {m.index} at {interval.end} steps"
+        return f"member {m.index} at {interval.end} steps{unranked}"
 
     def _exploit(self, m: Member) -> str:
         """A member in the bottom quantile clones a top one (at least as far on) and explores."""

@@ -48,7 +48,7 @@ def rank_score(settings: PbtSettings, paired_scores: Callable[[str], Sequence[fl
     def score(job_dir: str) -> float:
         values = np.asarray(paired_scores(job_dir), dtype=float)
         if len(values) < 2 or not np.all(np.isfinite(values)):
-            raise ValueError(f"{job_dir}: {len(values)} per-observation score(s), need 2 or more, all finite")
+            raise ValueError(f"{len(values)} per-observation score(s), need 2 or more, all finite")
         return float(values[: cut(len(values), rank_fraction)].mean())
 
     return score
@@ -63,25 +63,26 @@ def decide(trials: Sequence[Any], total: int, rank_fraction: float, level: float
         if t.state.name == "COMPLETE" and t.user_attrs.get(ATTR_MEMBER) is not None and int(t.user_attrs[ATTR_END]) >= total:
             final[int(t.user_attrs[ATTR_MEMBER])] = t
     control = next((t for t in final.values() if t.user_attrs.get(ATTR_ROLE) == ROLE_CONTROL), None)
+    undecided = {"recommended": None, "level": level, "rank_fraction": rank_fraction, "members": []}
     if control is None:
-        return {"recommended": None, "reason": "the control member did not finish: nothing to compare with",
-                "level": level, "rank_fraction": rank_fraction, "members": []}
+        return {**undecided, "reason": "the control member did not finish: nothing to compare with"}
     rows, candidates, runs = [], [], {}
-    for member, t in sorted(final.items()):
+    for member, t in sorted(final.items(), key=lambda kv: kv[1] is not control):  # the control first
         label = CONTROL if t is control else f"member {member}"
         row = {"label": label, "member": member, "trial": t.number, "job_num": t.user_attrs.get(ATTR_JOB_NUM),
                "value": float(t.value), "params": dict(t.params), "held_out": None, "out": None}
         try:
-            scores = np.asarray(paired_scores(t.user_attrs[ATTR_JOB_DIR]), dtype=float)
-            held = scores[cut(len(scores), rank_fraction):]
+            held = _held_out(paired_scores(t.user_attrs[ATTR_JOB_DIR]), rank_fraction,
+                             None if t is control else len(runs[CONTROL].scores))
             runs[label] = Run(float(held.mean()), held)
             row["held_out"], row["observations"] = float(held.mean()), len(held)
         except Exception as err:  # noqa: BLE001 - a member without scores is left out, and says why
+            if t is control:
+                return {**undecided, "reason": f"the control member's held-out scores could not be read ({err})"}
             row["out"] = f"no held-out scores: {err}"
             runs[label] = Run(None, None, str(err))
         candidates.append(Candidate(label, dict(t.params), float(t.value), t.number))
         rows.append(row)
-    candidates.sort(key=lambda c: c.label != CONTROL)
     race = Race(candidates, [0], level=level, min_rounds=1)
     for label, run in runs.items():
         race.record(label, 0, run)
@@ -93,13 +94,28 @@ def decide(trials: Sequence[Any], total: int, rank_fraction: float, level: float
             "members": rows}
 
 
+def _held_out(scores: Sequence[float], rank_fraction: float, length: int | None) -> np.ndarray:
+    values = np.asarray(scores, dtype=float)
+    if len(values) < 2 or not np.all(np.isfinite(values)):
+        raise ValueError(f"{len(values)} per-observation score(s), need 2 or more, all finite")
+    held = values[cut(len(values), rank_fraction):]
+    if length is not None and len(held) != length:
+        raise ValueError(f"{len(held)} held-out observations where the control has {length}")
+    return held
+
+
 def record_verdict(study: Any, population: Any, paired_scores: Callable[[str], Sequence[float]] | None) -> None:
     """Decide once the population has finished (and ranked on part of validation), into the study."""
-    if population is None or population.settings.rank_fraction is None or not population.finished:
+    if population is None or population.rank_score is None or not population.finished:
         return
     settings = population.settings
-    study.set_user_attr(ATTR_PBT_DECISION, decide(study.get_trials(deepcopy=False), settings.total, settings.rank_fraction,
-                                             settings.level, paired_scores))
+    try:
+        verdict = decide(study.get_trials(deepcopy=False), settings.total, settings.rank_fraction, settings.level,
+                         paired_scores)
+    except Exception as err:  # noqa: BLE001 - the sweep's results and last lines come all the same
+        verdict = {"recommended": None, "reason": f"the decision failed: {err}", "level": settings.level,
+                   "rank_fraction": settings.rank_fraction, "members": []}
+    study.set_user_attr(ATTR_PBT_DECISION, verdict)
 
 
 def lines(verdict: dict[str, Any], job_of: Callable[[int], str]) -> list[str]:
