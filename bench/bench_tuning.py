@@ -156,7 +156,8 @@ def pbt_table(root: Path) -> str:
         n = np.array([c["default"] if c["recommended"] == "control" else c["new"] for c in group])
         ref = np.array([c["reference"] for c in group], dtype=float)
         diff = n - d
-        rows.append(f"| {edge:g} | {len(group)} | {d.mean():.2f} | {ctl.mean():.2f} | {b.mean():.2f} | {n.mean():.2f} | "
+        best_val = np.mean([c["luck"]["search"] for c in group])
+        rows.append(f"| {edge:g} | {len(group)} | {d.mean():.2f} | {ctl.mean():.2f} | {best_val:.2f} → {b.mean():.2f} | {n.mean():.2f} | "
                     f"{np.nanmean(ref):.2f} | {diff.mean():+.2f} ± {_se(diff):.2f} | {np.mean(b < d):.0%} | "
                     f"{np.mean(n < d):.0%} | {sum(c['recommended'] != 'control' for c in group)} | "
                     f"{sum(c['p_value'] is not None and c['p_value'] < 0.05 for c in group)} |")
@@ -168,7 +169,7 @@ def pbt_table(root: Path) -> str:
         "(the control recommended: the default single run, what the user is told to train; a member: its final model).",
         "Overtuning: the share of sweeps whose pick earns less on test than the default single run.",
         "Command: `python bench/bench_tuning.py --part pbt --out DIR`.", "",
-        "| edge | sweeps | default | control member | best member | recommended | reference | recommended - default "
+        "| edge | sweeps | default | control member | best member: validation → test | recommended | reference | recommended - default "
         "| overtuning best | overtuning recommended | tuned picks | p < 0.05 |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|", *rows]) if rows else "No PBT cell has run yet."
 
