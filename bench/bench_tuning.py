@@ -198,8 +198,9 @@ def run_part(cells: list[tuple[str, str, int, float]], root: Path, parts: tuple[
                 results.append(f.result())
                 r = results[-1]
                 old = r.get("old", r.get("best", float("nan")))
+                new = r["default"] if r["recommended"] == "control" else r["new"]
                 print(f"{r['model']} {r['shape']} seed {r['seed']}: default {r['default']:.2f} "
-                      f"old {old:.2f} new {r['new']:.2f} ({r['recommended']})", flush=True)
+                      f"old {old:.2f} new {new:.2f} ({r['recommended']})", flush=True)
             except Exception as err:  # noqa: BLE001 - one failed cell is reported, the rest go on
                 print(f"cell failed: {err}", flush=True)
     return results
