@@ -25,14 +25,14 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.bench_tuning import _app, _results, _runs, _se, _single  # noqa: E402
+from bench.bench_tuning import _app, _results, _runs, _se, _single, cell_dir  # noqa: E402
 from bench.docs_section import write_section  # noqa: E402
 
-PRESET = ["hpo=standard", "train.save_model=false"]
+PRESET = ["hpo=standard"]
 
 
 def run(model: str, shape: str, seed: int, root: Path, edge: float = 0.15) -> dict:
-    cell = root / f"{model}-{shape}-edge{edge}-seed{seed}"
+    cell = cell_dir(model, shape, seed, edge, root)
     done = cell / "preset-standard.json"
     if done.exists():
         return json.loads(done.read_text())

@@ -81,8 +81,13 @@ def _single(market: list[str], params: dict[str, Any], out: Path) -> dict[str, A
     return _record(out)
 
 
+def cell_dir(model: str, shape: str, seed: int, edge: float, root: Path) -> Path:
+    """A cell's directory: its default run and every sweep of it, shared by the benchmarks."""
+    return root / f"{model}-{shape}-edge{edge}-seed{seed}"
+
+
 def run_cell(model: str, shape: str, seed: int, edge: float, root: Path, parts: tuple[str, ...] = ("old", "new")) -> dict:
-    cell = root / f"{model}-{shape}-edge{edge}-seed{seed}"
+    cell = cell_dir(model, shape, seed, edge, root)
     done = cell / "cell.json"
     if done.exists():
         return json.loads(done.read_text())
@@ -120,7 +125,7 @@ def run_cell(model: str, shape: str, seed: int, edge: float, root: Path, parts: 
 def run_pbt(model: str, shape: str, seed: int, edge: float, root: Path) -> dict:
     """``hpo=pbt`` (the preset's own budget) on one market: test Sharpe of the best member (the old
     result), of the control member and of the recommendation (decided on the held-out half)."""
-    cell = root / f"{model}-{shape}-edge{edge}-seed{seed}"
+    cell = cell_dir(model, shape, seed, edge, root)
     done = cell / "pbt.json"
     if done.exists():
         return json.loads(done.read_text())

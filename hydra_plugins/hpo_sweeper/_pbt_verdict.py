@@ -63,9 +63,8 @@ def decide(trials: Sequence[Any], total: int, rank_fraction: float, level: float
         if t.state.name == "COMPLETE" and t.user_attrs.get(ATTR_MEMBER) is not None and int(t.user_attrs[ATTR_END]) >= total:
             final[int(t.user_attrs[ATTR_MEMBER])] = t
     control = next((t for t in final.values() if t.user_attrs.get(ATTR_ROLE) == ROLE_CONTROL), None)
-    undecided = {"recommended": None, "level": level, "rank_fraction": rank_fraction, "members": []}
     if control is None:
-        return {**undecided, "reason": "the control member did not finish: nothing to compare with"}
+        return undecided("the control member did not finish: nothing to compare with", level, rank_fraction)
     rows, candidates, runs = [], [], {}
     for member, t in sorted(final.items(), key=lambda kv: kv[1] is not control):  # the control first
         label = CONTROL if t is control else f"member {member}"
@@ -78,7 +77,7 @@ def decide(trials: Sequence[Any], total: int, rank_fraction: float, level: float
             row["held_out"], row["observations"] = float(held.mean()), len(held)
         except Exception as err:  # noqa: BLE001 - a member without scores is left out, and says why
             if t is control:
-                return {**undecided, "reason": f"the control member's held-out scores could not be read ({err})"}
+                return undecided(f"the control member's held-out scores could not be read ({err})", level, rank_fraction)
             row["out"] = f"no held-out scores: {err}"
             runs[label] = Run(None, None, str(err))
         candidates.append(Candidate(label, dict(t.params), float(t.value), t.number))
@@ -92,6 +91,11 @@ def decide(trials: Sequence[Any], total: int, rank_fraction: float, level: float
             "job_num": chosen["job_num"], "p_value": d.p_value, "better": list(d.better), "difference": d.difference,
             "difference_se": d.difference_se, "reason": d.reason, "level": level, "rank_fraction": rank_fraction,
             "members": rows}
+
+
+def undecided(reason: str, level: float, rank_fraction: float | None) -> dict[str, Any]:
+    """A decision that could not be made, and why (``recommended`` None)."""
+    return {"recommended": None, "reason": reason, "level": level, "rank_fraction": rank_fraction, "members": []}
 
 
 def _held_out(scores: Sequence[float], rank_fraction: float, length: int | None) -> np.ndarray:
@@ -113,8 +117,7 @@ def record_verdict(study: Any, population: Any, paired_scores: Callable[[str], S
         verdict = decide(study.get_trials(deepcopy=False), settings.total, settings.rank_fraction, settings.level,
                          paired_scores)
     except Exception as err:  # noqa: BLE001 - the sweep's results and last lines come all the same
-        verdict = {"recommended": None, "reason": f"the decision failed: {err}", "level": settings.level,
-                   "rank_fraction": settings.rank_fraction, "members": []}
+        verdict = undecided(f"the decision failed: {err}", settings.level, settings.rank_fraction)
     study.set_user_attr(ATTR_PBT_DECISION, verdict)
 
 
