@@ -120,7 +120,9 @@ class AgentRun:
         """The model a job saved in ``job_dir`` (its weights, optimizer state and timestep counter;
         for an off-policy model its replay buffer, when saved), on this run's training env, with this
         run's hyperparameters in force from now on. The network and the observation must be the
-        saved model's (a ModelConfigError names what differs)."""
+        saved model's (a ModelConfigError names what differs). Its random streams (episode starts,
+        observation noise, actions, minibatches) are seeded from this run's seed and the saved step
+        count (``continued_seed``): a job that continues another does not replay its first episodes."""
         path = Path(job_dir) / MODEL_FILE
         if not path.is_file():
             raise ModelConfigError(f"train.init_from={job_dir}: no {MODEL_FILE} there to continue from")
@@ -141,7 +143,7 @@ class AgentRun:
         buffer = Path(job_dir) / REPLAY_BUFFER_FILE
         if isinstance(model, OffPolicyAlgorithm) and buffer.is_file():
             model.load_replay_buffer(buffer)
-        model.set_random_seed(self.seed)
+        model.set_random_seed(continued_seed(self.seed, int(model.num_timesteps)))  # the env's next reset too
         return model
 
     def learn(self, model: BaseAlgorithm, evaluate: Callable[[int], None]) -> None:
@@ -183,6 +185,13 @@ class AgentRun:
         return TradingEnv(self.prepared.features, self.prepared.close, start, end, window=self.env.window,
                           cost_bps=self.env.cost_bps, allow_short=self.env.allow_short,
                           episode_length=episode_length, seed=self.seed, **regularization)
+
+
+def continued_seed(seed: int, timesteps: int) -> int:
+    """The seed of a run that continues a model trained ``timesteps`` steps: one of its own for each
+    (seed, timesteps), so that chained jobs (PBT's intervals) draw new episodes and noise, and
+    reproducibly."""
+    return int(np.random.SeedSequence([seed, timesteps]).generate_state(1)[0])
 
 
 def segment_metrics(episode: EpisodeRecord, segment: str, periods_per_year: float) -> dict[str, float]:

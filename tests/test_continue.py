@@ -67,6 +67,31 @@ def test_weights_and_optimizer_state_are_the_parents(parent: Path) -> None:
         assert int(state["step"]) == int(adam_saved["state"][key]["step"]) > 0
 
 
+def _episode_starts(model: PPO, n: int = 6) -> list[int]:
+    """The first bars of the next n training episodes the model's env draws."""
+    starts = []
+    for _ in range(n):
+        model.env.reset()
+        starts.append(int(model.env.reset_infos[0]["bar"]))
+    return starts
+
+
+def test_a_continued_run_draws_new_episodes_reproducibly(parent: Path) -> None:
+    # PBT's intervals: were each job re-seeded with the run's seed, every interval would train on
+    # the first interval's episodes again.
+    cfg = compose_config([*PPO_BASE, "env.episode_length=64", f"train.init_from={parent}"])
+    engine = engine_from_config(cfg, Path("/dev/null"))
+
+    def agent() -> AgentRun:
+        return AgentRun(engine.prepare(), engine.env_spec, engine.model_spec, engine.train_spec, seed=0)
+
+    fresh = _episode_starts(agent().build())
+    continued = _episode_starts(agent().resume(parent))
+    assert len(set(fresh)) > 1  # random windows, not one fixed start
+    assert continued != fresh
+    assert _episode_starts(agent().resume(parent)) == continued
+
+
 def test_the_continuing_runs_hyperparameters_reach_sb3(parent: Path, tmp_path: Path) -> None:
     saved = PPO.load(parent / files.MODEL_FILE)
     new = {"learning_rate": 1.7e-3, "ent_coef": 0.037, "clip_range": 0.31, "gae_lambda": 0.83}

@@ -21,6 +21,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from omegaconf import OmegaConf
 from optuna.trial import TrialState
 from stable_baselines3 import PPO
 
@@ -250,8 +251,6 @@ def test_member_0_is_the_control_trained_on_the_defaults_throughout(pbt_sweep) -
     """The untuned default as PBT's control: member 0's every interval carries the config's own
     values (as `python -m hpo_app` would train them) and role control; the last lines set its final
     score beside the best's."""
-    from omegaconf import OmegaConf
-
     sweep, proc = pbt_sweep
     config = OmegaConf.load(sweep / "multirun.yaml")
     control = sorted((t for t in _intervals(sweep) if t.user_attrs[ATTR_MEMBER] == 0), key=lambda t: t.number)
@@ -271,17 +270,20 @@ def test_the_recommendation_is_decided_against_the_control_on_bars_no_exploit_ra
     from hydra_plugins.hpo_sweeper._pbt_verdict import cut
 
     sweep, proc = pbt_sweep
+    sweeper = OmegaConf.load(sweep / "multirun.yaml").hydra.sweeper
+    fraction, level = sweeper.pbt.rank_fraction, sweeper.confirm.level
     verdict = results(sweep)["pbt"]["recommendation"]
     final = {t.user_attrs[ATTR_MEMBER]: t for t in _intervals(sweep) if t.user_attrs[ATTR_END] == TOTAL
              and t.state == TrialState.COMPLETE}
     returns = job_record.read(Path(final[0].user_attrs["job_dir"])).val_returns
     rows = {r["member"]: r for r in verdict["members"]}
     assert sorted(rows) == sorted(final) and rows[0]["label"] == "control"
-    assert rows[0]["observations"] == len(returns) - cut(len(returns), 0.5)
-    assert rows[0]["held_out"] == pytest.approx(sum(returns[cut(len(returns), 0.5):]) / rows[0]["observations"])
+    held_out = returns[cut(len(returns), fraction):]
+    assert 0 < rows[0]["observations"] == len(held_out) < len(returns)
+    assert rows[0]["held_out"] == pytest.approx(sum(held_out) / len(held_out))
     assert verdict["recommended"] in {r["label"] for r in verdict["members"]}
     assert verdict["p_value"] is not None and 0 <= verdict["p_value"] <= 1
-    assert verdict["level"] == 0.05 and verdict["rank_fraction"] == 0.5
+    assert verdict["level"] == level and verdict["rank_fraction"] == fraction
     head = "Recommended: the control member" if verdict["recommended"] == "control" else \
-        f"Recommended: {verdict['recommended']}, on the last 50% of validation"
+        f"Recommended: {verdict['recommended']}, on the last {1 - fraction:.0%} of validation"
     assert head in proc.stdout + proc.stderr, explain(proc)
