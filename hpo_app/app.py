@@ -18,11 +18,12 @@ from hpo_app.data import DataError
 from hpo_app.engine import ConfigError, TrainingEngine, objective_spec
 from hpo_app.model_schema import MODEL_SCHEMAS, ModelConf
 from hpo_app.models import ModelConfigError
+from hpo_app.run_output import OutputError
 from hpo_app.schema import GROUP_SCHEMAS
 
 log = logging.getLogger(__name__)
 
-USER_ERRORS = (DataError, ConfigError, ModelConfigError)
+USER_ERRORS = (DataError, ConfigError, ModelConfigError, OutputError)
 """Errors caused by the user's input: reported as one line, without a traceback."""
 
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import logging
 import time
-import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,7 +45,6 @@ from hpo_app.features import (
 )
 from hpo_app.loggers import Loggers
 from hpo_app.model_schema import ModelConf
-from hpo_record.job import one_line
 from hpo_app.schema import DataConf, EnvConf, ResourcesConf, TrainConf, ValidationConf
 from hpo_app.specs import (  # noqa: F401 - re-exported: the engine's public types
     ConfigError,
@@ -127,6 +125,7 @@ class TrainingEngine:
         self.single = True  # one run only (holdout, one seed); set when the plan is known
         self.timesteps = 0  # trained by this job (a continued model's earlier steps not counted)
         self.start_timesteps = 0  # the continued model's steps (train.init_from)
+        self.final_values: tuple[float, ...] | None = None  # the objective, once computed
         self.reference = data if data.source == "edge" else None  # a planted edge: its reference policy
 
     @property
@@ -137,14 +136,15 @@ class TrainingEngine:
     def run(self) -> RunResult:
         """Train, evaluate and write every output; failures are written before they propagate."""
         started = time.perf_counter()
-        self.output_dir.mkdir(parents=True, exist_ok=True)
+        with run_output.writing(self.output_dir):
+            self.output_dir.mkdir(parents=True, exist_ok=True)
         torch.set_num_threads(self.resources.cpus_per_trial)
         prepared: PreparedData | None = None
         try:
             prepared = self.prepare()
             folds = make_folds(self.validation, prepared.segments)
         except Exception as exc:
-            self._write_failure(exc, prepared)
+            run_output.write_failure(self, exc, prepared)
             raise
         plan = [(fold, self.seed + j) for fold in folds for j in range(self.train_spec.n_seeds)]
         self.single = len(plan) == 1
@@ -164,7 +164,9 @@ class TrainingEngine:
                     break
             result = self._finish(prepared, state, started)
         except Exception as exc:
-            self._write_failure(exc, prepared)
+            run_output.write_failure(self, exc, prepared)
+            if isinstance(exc, run_output.OutputError):  # a disk's failure: say what it would have lost
+                raise run_output.OutputError(f"{exc}; {run_output.computed(self)}") from exc
             raise
         if pruned is not None:
             raise pruned
@@ -261,11 +263,14 @@ class TrainingEngine:
         values = tuple(aggregate([r.val[m] for r in self.runs], self.validation) for m in self.objective_spec.metrics)
         for name, value in zip(self.objective_spec.metrics, values):
             check_finite(value, f"objective {name}", self.timesteps)
+        self.final_values = values
         run_output.write_equity(self, final[0])
         if self.train_spec.save_model:
-            final[0].model.save(self.output_dir / files.MODEL_FILE)
+            with run_output.writing(self.output_dir / files.MODEL_FILE):
+                final[0].model.save(self.output_dir / files.MODEL_FILE)
             if self.train_spec.save_replay_buffer and isinstance(final[0].model, OffPolicyAlgorithm):
-                final[0].model.save_replay_buffer(self.output_dir / files.REPLAY_BUFFER_FILE)
+                with run_output.writing(self.output_dir / files.REPLAY_BUFFER_FILE):
+                    final[0].model.save_replay_buffer(self.output_dir / files.REPLAY_BUFFER_FILE)
         result = RunResult(state, values, metrics, baselines, self.timesteps, time.perf_counter() - started,
                            self.output_dir)
         run_output.write_record(self, result, final[0].prepared, error=None)
@@ -286,10 +291,4 @@ class TrainingEngine:
 
     def write_failure(self, exc: BaseException) -> None:
         """Record a failure that happened outside ``run()`` (e.g. connecting to the study)."""
-        self.output_dir.mkdir(parents=True, exist_ok=True)
-        self._write_failure(exc, None)
-
-    def _write_failure(self, exc: BaseException, prepared: PreparedData | None) -> None:
-        (self.output_dir / files.ERROR_FILE).write_text("".join(traceback.format_exception(exc)))
-        run_output.write_record(self, None, prepared, error=one_line(exc))
-        self.loggers.close(files.STATE_FAILED, {}, [self.output_dir / files.METRICS_FILE, self.output_dir / files.ERROR_FILE])
+        run_output.write_failure(self, exc, None)

@@ -7,6 +7,10 @@ from __future__ import annotations
 
 import csv
 import logging
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -21,11 +25,60 @@ from hpo_record import files, job as job_record
 log = logging.getLogger("hpo_app.engine")  # the run's lines keep the engine's logger name
 
 
+class OutputError(Exception):
+    """A file of the run could not be written (a full or read-only disk): one line that names it."""
+
+
+@contextmanager
+def writing(path: Path, *, whole: bool = True) -> Iterator[None]:
+    """An OSError while writing ``path`` (also under torch's or a writer's own error) becomes an
+    OutputError naming the file and what the system said; a ``whole`` file written in part is
+    removed (a truncated model.zip would fail later, where it is loaded)."""
+    try:
+        yield
+    except OutputError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - only a disk's error is translated; the rest goes on
+        cause: BaseException | None = exc
+        while cause is not None and not isinstance(cause, OSError):
+            cause = cause.__cause__ or cause.__context__
+        if cause is None:
+            raise
+        if whole and path.is_file():
+            path.unlink(missing_ok=True)
+        raise OutputError(f"cannot write {path}: {cause.strerror or cause}") from exc
+
+
+def computed(engine: Any) -> str:
+    """What the run had computed when it stopped, for a failure's line: nothing else keeps it then."""
+    names = engine.objective_spec.metrics
+    if engine.final_values is not None:
+        return "its objective, computed: " + ", ".join(f"{n} = {fmt.metric(n, v)}" for n, v in zip(names, engine.final_values))
+    if engine.curve:
+        last = engine.curve[-1]
+        return f"its last evaluation: {engine.metric} = {fmt.metric(engine.metric, last.objective)} at step {last.timesteps}"
+    return "nothing computed yet"
+
+
+def write_failure(engine: Any, exc: BaseException, prepared: PreparedData | None) -> None:
+    """The traceback (``error.txt``) and a failed job record; a disk that cannot take them is
+    warned about, and the failure itself propagates as it was."""
+    try:
+        engine.output_dir.mkdir(parents=True, exist_ok=True)
+        (engine.output_dir / files.ERROR_FILE).write_text("".join(traceback.format_exception(exc)))
+        write_record(engine, None, prepared, error=job_record.one_line(exc))
+    except (OSError, OutputError) as err:
+        log.warning("could not record the failure in %s: %s", engine.output_dir, err)
+    engine.loggers.close(files.STATE_FAILED, {}, [engine.output_dir / files.METRICS_FILE,
+                                                  engine.output_dir / files.ERROR_FILE])
+
+
 def append_evaluation(engine: Any, point: Any, fold: int, seed: int) -> None:
     """One evaluation (a ``specs.Evaluation``) appended to ``eval_curve.csv`` (written anew at the first)."""
     names = [f"val/{m}" for m in METRIC_NAMES]
     extra = [] if engine.single else ["fold", "seed"]
-    with (engine.output_dir / files.EVAL_CURVE_FILE).open("w" if point.index == 1 else "a", newline="") as f:
+    path = engine.output_dir / files.EVAL_CURVE_FILE
+    with writing(path, whole=False), path.open("w" if point.index == 1 else "a", newline="") as f:
         writer = csv.writer(f)
         if point.index == 1:
             writer.writerow(["timesteps", "objective", *names, *extra])
@@ -48,7 +101,9 @@ def write_equity(engine: Any, final: Any) -> None:
                 p = run.prepared
                 frames.append(equity_frame(f"fold{run.fold.index}", p, p.segments["val"], run.episodes["val"],
                                            baseline_records(p, "val", engine.env_spec, engine.reference)))
-    pd.concat(frames).to_csv(engine.output_dir / files.EQUITY_FILE, index=False)
+    with writing(engine.output_dir / files.EQUITY_FILE):
+        pd.concat(frames).to_csv(engine.output_dir / files.EQUITY_FILE, index=False)
+
 
 def write_record(engine: Any, result: RunResult | None, prepared: PreparedData | None,
                  error: str | None) -> None:
@@ -61,7 +116,7 @@ def write_record(engine: Any, result: RunResult | None, prepared: PreparedData |
               "timesteps": r.timesteps, "metrics": r.val} for r in engine.runs] if not engine.single else []
     first_seed = [r for r in engine.runs if r.seed == engine.seed]
     val_returns = [float(x) for r in first_seed for x in r.episodes["val"].net_returns] if result else []
-    job_record.write(engine.output_dir, job_record.JobRecord(
+    record = job_record.JobRecord(
         state=result.state if result else files.STATE_FAILED,
         model=engine.model_spec.name,
         objective=job_record.Objective(engine.objective_spec.metrics, engine.objective_spec.directions,
@@ -82,7 +137,10 @@ def write_record(engine: Any, result: RunResult | None, prepared: PreparedData |
         if engine.train_spec.init_from else None,
         kept={"rule": "best", "timesteps": [r.kept_timesteps for r in engine.runs]}
         if engine.train_spec.keep == "best" and engine.runs else None,
-    ))
+    )
+    with writing(engine.output_dir / files.METRICS_FILE):
+        job_record.write(engine.output_dir, record)
+
 
 MEMORIZED_MARGIN = 0.5
 """Sharpe that an agent must lose from train to validation beyond what the reference policy loses

@@ -8,7 +8,10 @@ together, a few at a time, by one module fixture; the tests then check their res
 from __future__ import annotations
 
 import json
+import re
+import resource
 import shutil
+import signal
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -75,9 +78,21 @@ BAD_INPUTS = [
 ]
 
 
-def _hpo_app(args: tuple[str, ...], run_dir: Path) -> subprocess.CompletedProcess[str]:
+FILE_LIMIT = 60_000
+"""Bytes per file for the run on a 'full disk': the tiny run's equity.csv (about 45 kB) fits, its
+model.zip (about 100 kB) does not."""
+
+
+def _small_files() -> None:
+    """In the child: writing past FILE_LIMIT bytes fails with EFBIG (the signal that would kill it ignored)."""
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_LIMIT, FILE_LIMIT))
+
+
+def _hpo_app(args: tuple[str, ...], run_dir: Path, full_disk: bool = False) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "hpo_app", *args, f"hydra.run.dir={run_dir}"]
-    return subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=TIMEOUT)
+    return subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=TIMEOUT,
+                          preexec_fn=_small_files if full_disk else None)
 
 
 @dataclass(frozen=True)
@@ -111,6 +126,8 @@ def ran(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Ran]:
     cases = {"tiny_run": Case(TINY_RUN, "", ""), **_overlays(folder), **_cases(folder)}
     with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
         futures = {name: pool.submit(_hpo_app, case.args, folder / f"run_{name}") for name, case in cases.items()}
+        futures["full_disk"] = pool.submit(_hpo_app, TINY_RUN, folder / "run_full_disk", True)
+        cases["full_disk"] = Case(TINY_RUN, files.MODEL_FILE, "too large")
         return {name: Ran(cases[name], folder / f"run_{name}", f.result()) for name, f in futures.items()}
 
 
@@ -177,3 +194,21 @@ def test_bad_input_exits_non_zero_with_one_line_naming_the_fault(ran: dict[str, 
     assert line.startswith("error: ")
     assert case.needle in line, line
     assert case.fault.lower() in line.lower(), line
+
+
+def test_a_disk_that_refuses_a_file_is_one_line_naming_it_and_keeping_the_result(ran: dict[str, Ran]) -> None:
+    """A real write failure (the OS's file size limit: EFBIG, as a full disk gives ENOSPC): one line
+    naming the file, with the objective that was computed (the same run's, as the unlimited run
+    wrote it), no truncated model.zip left, and the failure recorded in the files that fit."""
+    full, tiny = ran["full_disk"], ran["tiny_run"]
+    assert full.process.returncode == 2, full.process.stderr
+    lines = [line for line in full.process.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in full.process.stderr, full.process.stderr
+    model = full.run_dir / files.MODEL_FILE
+    assert lines[0].startswith(f"error: cannot write {model}: File too large; its objective, computed: val/sharpe = ")
+    objective = json.loads((tiny.run_dir / files.METRICS_FILE).read_text())["objective"]["values"][0]
+    assert float(re.search(r"val/sharpe = (\S+)$", lines[0]).group(1)) == pytest.approx(objective, abs=0.005)
+    assert not model.exists()
+    assert (full.run_dir / files.EQUITY_FILE).is_file()
+    record = json.loads((full.run_dir / files.METRICS_FILE).read_text())
+    assert record["state"] == files.STATE_FAILED and "File too large" in record["error"]
