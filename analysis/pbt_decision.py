@@ -17,6 +17,7 @@ import pandas as pd
 
 from hpo_app import fmt
 
+from .confirmation import resolution
 from .render import Block
 
 WHAT_IT_IS = (
@@ -37,7 +38,8 @@ def glance(decision: dict[str, Any] | None) -> str:
     return f"Recommended: {what}" + (f" (SPA p = {p:.3f}, on held-out validation bars)" if p is not None else "")
 
 
-def blocks(decision: dict[str, Any] | None, metric: str, rerun_of: Callable[[int], str | None]) -> list[Block]:
+def blocks(decision: dict[str, Any] | None, metric: str, rerun_of: Callable[[int], str | None],
+           periods_per_year: float | None = None) -> list[Block]:
     """The section on the recommendation: first in a PBT sweep's part of the report."""
     if not decision:
         return []
@@ -65,4 +67,4 @@ def blocks(decision: dict[str, Any] | None, metric: str, rerun_of: Callable[[int
             Block("table", table=table)]
     if decision.get("p_value") is not None:
         out.append(Block("p", f"SPA p-value {decision['p_value']:.3f} at level {decision['level']:g}."))
-    return out
+    return out + resolution(decision, periods_per_year, "the control member")

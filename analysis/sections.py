@@ -107,8 +107,10 @@ def sweep_blocks(s: SweepSummary, plots: Sequence[Any]) -> list[Block]:
         blocks.append(Block("p", f"Complete trials whose validation policy is a baseline in disguise (in the market "
                                  f"on every bar, or never): {kinds}. They learned nothing but to hold."))
 
-    blocks += confirmation.blocks(info.confirmation, info.objective_metrics[0], lambda n: _rerun_of(s, n))
-    blocks += pbt_decision.blocks(info.pbt_decision, info.objective_metrics[0], lambda n: _rerun_of(s, n))
+    blocks += confirmation.blocks(info.confirmation, info.objective_metrics[0], lambda n: _rerun_of(s, n),
+                                  info.periods_per_year)
+    blocks += pbt_decision.blocks(info.pbt_decision, info.objective_metrics[0], lambda n: _rerun_of(s, n),
+                                  info.periods_per_year)
     if s.best is not None:
         b = s.best
         blocks.append(Block("h3", f"Best trial: #{int(b['trial'])} (job directory {int(b['job_num'])})"))

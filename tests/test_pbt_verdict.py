@@ -54,6 +54,10 @@ def test_a_member_that_truly_beats_the_control_on_held_out_bars_is_recommended()
     rows = {r["label"]: r for r in verdict["members"]}
     assert rows["control"]["observations"] == N - cut(N, 0.5)
     assert any(line.startswith("Recommended: member 2") for line in lines(verdict, lambda n: f"/sweep/{n}"))
+    res = verdict["resolution"]  # the best held-out mean against the control, and what these bars can resolve
+    assert res["candidate"] == "member 2" and res["advantage"] == pytest.approx(held.mean())
+    assert res["observations"] == len(held) and res["detectable"] > 0
+    assert lines(verdict, str)[-1].startswith("  resolution: member 2")
 
 
 def test_a_lead_only_on_the_bars_the_exploits_ranked_on_does_not_count() -> None:

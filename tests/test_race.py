@@ -3,9 +3,12 @@ answer is known: per-observation scores drawn around a control, one candidate tr
 
 from __future__ import annotations
 
+from statistics import NormalDist
+
 import numpy as np
 import pytest
-from hydra_plugins.hpo_sweeper._race import CONTROL, Candidate, Race, Run
+
+from hydra_plugins.hpo_sweeper._race import CONTROL, POWER, Candidate, Race, Run
 
 SEEDS = [1000, 1001, 1002]
 BARS = 600
@@ -82,3 +85,43 @@ def test_a_failed_run_takes_its_candidate_out_and_a_failed_control_keeps_the_con
 def test_a_race_starts_with_the_control() -> None:
     with pytest.raises(ValueError):
         Race([Candidate("trial 1", {}, 1.0, 1)], SEEDS, level=0.05, min_rounds=2)
+
+
+def test_the_resolution_is_the_advantage_a_single_candidate_needs_to_be_called_4_times_in_5() -> None:
+    """Rule 4: on constructed scores, the detectable advantage is what the noise of the difference
+    allows (each seed's own noise, averaged over the seeds), and a candidate whose true advantage is
+    that large is called in about 80 % of races (SPA, one candidate)."""
+    noise = 0.004
+    race = _race(**{"trial 3": 0.0, "trial 7": 0.0})
+    _play(race, {CONTROL: 0.0, "trial 3": 0.001, "trial 7": 0.0}, noise=noise)
+    res = race.resolution()
+    assert res["candidate"] == "trial 3" and res["observations"] == BARS
+    assert res["advantage"] == pytest.approx(0.001, abs=3 * res["advantage_se"])
+    expected_se = noise * np.sqrt(2 / len(SEEDS)) / np.sqrt(BARS)  # two runs' noise, each averaged over the seeds
+    assert res["advantage_se"] == pytest.approx(expected_se, rel=0.1)
+    z = NormalDist().inv_cdf(1 - race.level) + NormalDist().inv_cdf(POWER)
+    assert res["detectable"] == pytest.approx(z * expected_se, rel=0.1)
+    called = 0
+    for seed in range(60):
+        single = Race([Candidate(CONTROL, {}, 0.9, 0), Candidate("trial 3", {}, 1.5, 1)], SEEDS, level=0.05, min_rounds=2)
+        _play(single, {CONTROL: 0.0, "trial 3": res["detectable"]}, noise=noise, seed=100 + seed)
+        called += single.decide().recommended == "trial 3"
+    assert abs(called / 60 - POWER) <= 0.15, called
+
+
+def test_the_report_says_the_resolution_in_sharpe_a_year_and_why_the_control_stayed() -> None:
+    """A true edge below the resolution: the control stays, and the report's paragraph gives the best
+    candidate's advantage and the detectable one in annualized Sharpe (per bar over the control's
+    per-bar deviation, times the square root of bars a year) and says that more bars would tell."""
+    from analysis.confirmation import resolution as report_resolution
+
+    race = _race(**{"trial 3": 0.0})
+    _play(race, {CONTROL: 0.0, "trial 3": 0.0001}, noise=0.004, seed=3)
+    decision = race.decide()
+    res = race.resolution()
+    assert decision.recommended == CONTROL and 0 < res["advantage"] < res["detectable"]
+    [block] = report_resolution({"recommended": decision.recommended, "level": race.level, "resolution": res}, 252.0)
+    scale = np.sqrt(252.0) / res["control_sd"]
+    assert f"was {res['advantage'] * scale:+.2f} ± {res['advantage_se'] * scale:.2f} Sharpe a year" in block.text
+    assert f"only from about {res['detectable'] * scale:.2f} Sharpe a year" in block.text
+    assert "would take more validation bars" in block.text

@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import optuna
 import pytest
 from optuna.trial import TrialState
@@ -86,6 +87,18 @@ def test_the_top_candidates_are_raced_against_the_control_on_fresh_seeds(tmp_pat
     assert decision["recommended"] == "control" or decision["p_value"] < 0.05
     text = proc.stdout + proc.stderr
     assert "Recommended:" in text and "  train:   python -m hpo_app" in text and "confirmation run" in text
+    # The resolution: the best-confirmed candidate against the control, on the runs' recorded scores.
+    res = decision["resolution"]
+    confirmed = [r for r in decision["candidates"] if r["label"] != "control" and r["confirmed_value"] is not None]
+    assert res["candidate"] == max(confirmed, key=lambda r: r["confirmed_value"])["label"]
+
+    def mean_scores(label: str) -> np.ndarray:
+        return np.mean([r.user_attrs[ATTR_SCORES] for r in runs if r.user_attrs[ATTR_CANDIDATE] == label], axis=0)
+
+    d = mean_scores(res["candidate"]) - mean_scores("control")
+    assert res["observations"] == len(d) and res["advantage"] == pytest.approx(d.mean())
+    assert res["advantage_se"] == pytest.approx(d.std(ddof=1) / np.sqrt(len(d)))
+    assert f"  resolution: {res['candidate']} " in text
 
 
 def test_an_interrupted_confirmation_resumes_and_leaves_nothing_running(tmp_path: Path) -> None:

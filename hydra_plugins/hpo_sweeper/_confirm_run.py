@@ -16,7 +16,7 @@ from hpo_record.study import ATTR_DECISION, CONFIRM_SUFFIX
 
 from hydra_plugins.hpo_sweeper._confirm import ConfirmSchedule, ConfirmSettings, open_confirmation, pick_candidates
 from hydra_plugins.hpo_sweeper._dispatch import Dispatcher
-from hydra_plugins.hpo_sweeper._race import CONTROL, Decision, Race
+from hydra_plugins.hpo_sweeper._race import CONTROL, Decision, Race, resolution_line
 from hydra_plugins.hpo_sweeper._results import _program
 from hydra_plugins.hpo_sweeper._runner import Runner, Sweep
 from hydra_plugins.hpo_sweeper._heartbeats import Heartbeats
@@ -74,7 +74,7 @@ def summary(race: Race, decision: Decision) -> dict[str, Any]:
                      "difference": None if confirmed is None or c.search_value is None else confirmed - c.search_value})
     return {"recommended": decision.recommended, "p_value": decision.p_value, "better": list(decision.better),
             "difference": decision.difference, "difference_se": decision.difference_se, "reason": decision.reason,
-            "level": race.level, "seeds": race.seeds, "candidates": rows}
+            "level": race.level, "seeds": race.seeds, "candidates": rows, "resolution": race.resolution()}
 
 
 def recorded(study: optuna.study.Study, storage: Any) -> dict[str, Any] | None:
@@ -116,4 +116,6 @@ def decision_lines(decision: dict[str, Any], config: Any, show: Callable[[float]
     if p is not None:
         lines.append(f"  (SPA p-value {p:.3f} at level {decision['level']:g}; confirmation seeds "
                      f"{', '.join(map(str, decision['seeds']))})")
+    if decision.get("resolution"):
+        lines.append(resolution_line(decision["resolution"]))
     return lines

@@ -22,7 +22,7 @@ import numpy as np
 from hpo_record.study import ATTR_END, ATTR_PBT_DECISION, ATTR_JOB_DIR, ATTR_JOB_NUM, ATTR_MEMBER, ATTR_ROLE, ROLE_CONTROL
 
 from hydra_plugins.hpo_sweeper._pbt_settings import PbtError, PbtSettings
-from hydra_plugins.hpo_sweeper._race import CONTROL, Candidate, Race, Run
+from hydra_plugins.hpo_sweeper._race import CONTROL, Candidate, Race, Run, resolution_line
 
 
 def cut(n: int, rank_fraction: float) -> int:
@@ -90,7 +90,7 @@ def decide(trials: Sequence[Any], total: int, rank_fraction: float, level: float
     return {"recommended": d.recommended, "member": chosen["member"], "trial": chosen["trial"],
             "job_num": chosen["job_num"], "p_value": d.p_value, "better": list(d.better), "difference": d.difference,
             "difference_se": d.difference_se, "reason": d.reason, "level": level, "rank_fraction": rank_fraction,
-            "members": rows}
+            "members": rows, "resolution": race.resolution()}
 
 
 def undecided(reason: str, level: float, rank_fraction: float | None) -> dict[str, Any]:
@@ -136,4 +136,6 @@ def lines(verdict: dict[str, Any], job_of: Callable[[int], str]) -> list[str]:
         held = "-" if row["held_out"] is None else f"{row['held_out']:+.3g}"
         note = f"  ({row['out']})" if row["out"] else ""
         out.append(f"  {row['label']:<10} held-out mean {held:>10}{note}")
+    if verdict.get("resolution"):
+        out.append(resolution_line(verdict["resolution"]))
     return out

@@ -19,6 +19,14 @@ The rule, written once here (docs/sweeper.md quotes it):
    the candidate with the best confirmed objective (mean over its seeds) among those the SPA finds
    better than the control (``better_models``); otherwise the control.
 
+4. **Resolution** (reported, not part of the rule): for the candidate with the best confirmed
+   objective, its mean per-observation advantage over the control with its standard error, and the
+   smallest mean advantage that a one-sided paired test at ``level`` would call 4 times in 5
+   (power ``POWER``) on these observations, i.i.d. normal approximation: (z(1 - level) + z(POWER)) x
+   its standard error. One candidate tested alone; the SPA, which allows for the others too, needs
+   at least as much. Over the control's per-observation standard deviation, both are per-observation
+   Sharpe ratios: the report annualizes them.
+
 Nothing here runs a job or touches a study: :class:`Race` holds the candidates and what each has
 run, says which (candidate, seed) pairs to run next, and decides (``_confirm`` drives it).
 """
@@ -27,11 +35,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
 
 CONTROL = "control"
+POWER = 0.8
 
 
 @dataclass(frozen=True)
@@ -173,6 +183,31 @@ class Race:
         return Decision(best.candidate.label, p, tuple(s.candidate.label for s in better), float(np.mean(d)),
                         float(np.std(d, ddof=1) / math.sqrt(len(d))),
                         f"{best.candidate.label} beats the control beyond noise (SPA p = {p:.3f} < {self.level:g})")
+
+
+    def resolution(self) -> dict[str, Any] | None:
+        """Rule 4 of the module docstring (None: no candidate and control both finished, or one observation)."""
+        control = self.control
+        models = [s for s in self.standings.values() if s.candidate.label != CONTROL and s.finished
+                  and s.confirmed_value is not None]
+        if not control.finished or not models:
+            return None
+        best = max(models, key=lambda s: self.sign * s.confirmed_value)
+        bench = control.scores(control.finished)
+        d = best.scores(best.finished) - bench
+        if len(d) < 2:
+            return None
+        se = float(np.std(d, ddof=1) / math.sqrt(len(d)))
+        z = NormalDist().inv_cdf(1 - self.level) + NormalDist().inv_cdf(POWER)
+        return {"candidate": best.candidate.label, "observations": len(d), "advantage": float(np.mean(d)),
+                "advantage_se": se, "detectable": z * se, "power": POWER, "control_sd": float(np.std(bench, ddof=1))}
+
+
+def resolution_line(res: dict[str, Any]) -> str:
+    """The sweep's last line on ``Race.resolution``."""
+    return (f"  resolution: {res['candidate']} {res['advantage']:+.3g} ± {res['advantage_se']:.2g} per observation over "
+            f"the control ({res['observations']} observations); an advantage is called {res['power']:.0%} of the "
+            f"time only from about {res['detectable']:.3g}")
 
 
 def _t_statistic(d: np.ndarray) -> float | None:

@@ -33,3 +33,26 @@ def results(study: optuna.study.Study, *, url: str, space: SearchSpace, n_trials
     from hydra_plugins.hpo_sweeper._results import results as summary
 
     return summary(study, url=url, space=space, n_trials=n_trials, metrics=metrics)
+
+
+def confirmation_resolution(confirmation: optuna.study.Study) -> dict[str, Any] | None:
+    """The resolution (``_race.Race.resolution``) of a finished confirmation study, computed again
+    from its runs' recorded scores: for sweeps whose decision was kept before it carried one."""
+    import numpy as np
+    import optuna
+    from optuna.trial import TrialState
+
+    from hpo_record.study import ATTR_CANDIDATE, ATTR_CONFIRM_SEED, ATTR_DECISION, ATTR_SCORES
+    from hydra_plugins.hpo_sweeper._race import Candidate, Race, Run
+
+    decision = confirmation.user_attrs.get(ATTR_DECISION)
+    if not decision:
+        return None
+    candidates = [Candidate(r["label"], r["params"], r["search_value"], r["trial"]) for r in decision["candidates"]]
+    sign = 1.0 if confirmation.direction == optuna.study.StudyDirection.MAXIMIZE else -1.0
+    race = Race(candidates, decision["seeds"], level=decision["level"], min_rounds=1, sign=sign)
+    for t in confirmation.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        if t.user_attrs.get(ATTR_SCORES):
+            race.record(t.user_attrs[ATTR_CANDIDATE], t.user_attrs[ATTR_CONFIRM_SEED],
+                        Run(float(t.value), np.asarray(t.user_attrs[ATTR_SCORES], dtype=float)))
+    return race.resolution()
