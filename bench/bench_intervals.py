@@ -29,7 +29,7 @@ sys.path.insert(0, str(REPO))
 
 from bench.docs_section import write_section  # noqa: E402
 
-SEEDS = range(10, 18)
+SEEDS = range(10, 26)
 STEPS, INTERVAL = 30_000, 5_000
 RUN = ["data=edge", "model=ppo", "seed=0", "hydra/job_logging=disabled"]
 
