@@ -24,7 +24,7 @@ from hpo_app.schema import GROUP_SCHEMAS
 log = logging.getLogger(__name__)
 
 USER_ERRORS = (DataError, ConfigError, ModelConfigError, OutputError)
-"""Errors caused by the user's input: reported as one line, without a traceback."""
+"""Errors caused by the user's input or machine (a disk that refuses a file): reported as one line, without a traceback."""
 
 
 def _values(node: Any, group: str) -> dict[str, Any]:
