@@ -9,7 +9,7 @@ year (per bar over the control's per-bar deviation, times the square root of bar
 them, per market, the test-Sharpe gap between the default and the reference policy: the edge there
 was to find. Writes docs/benchmarks.md's ``tuning-resolution``; runs nothing, reads only.
 
-    python bench/bench_resolution.py --out DIR
+    python bench/bench_resolution.py --out DIR [DIR2]     # DIR2: bench_tuning.py --part long's cells
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 import optuna
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -32,12 +33,14 @@ from hpo_record.study import CONFIRM_SUFFIX  # noqa: E402
 from hydra_plugins.hpo_sweeper.api import confirmation_resolution  # noqa: E402
 
 SWEEPS = {"new": "bench_tuning's race (2 folds x 2 seeds)", "standard": "`hpo=standard` (4 folds x 3 seeds)"}
+OUTCOME = {"new": "cell.json", "standard": "preset-standard.json"}  # what each sweep's recommendation earned on test
 
 
 def cell_rows(cell: Path) -> list[dict[str, Any]]:
     default = json.loads((cell / "default" / "metrics.json").read_text())
     scale = math.sqrt(default["periods_per_year"])
     model, shape, edge, _ = cell.name.split("-", 3)
+    n_bars = yaml.safe_load((cell / "default" / ".hydra" / "config.yaml").read_text())["data"]["n_bars"]
     rows = []
     for kind in SWEEPS:
         db = cell / kind / "optuna.db"
@@ -48,7 +51,9 @@ def cell_rows(cell: Path) -> list[dict[str, Any]]:
         if res is None:
             continue
         decision = study.user_attrs["decision"]
-        rows.append({"sweep": kind, "model": model.upper(), "market": shape, "edge": float(edge.removeprefix("edge")),
+        outcome = json.loads((cell / OUTCOME[kind]).read_text()) if (cell / OUTCOME[kind]).exists() else {}
+        rows.append({"sweep": kind, "model": model.upper(), "market": shape, "bars": n_bars,
+                     "closed": _closed(outcome) if edge != "edge0.0" else None, "observations": res["observations"], "edge": float(edge.removeprefix("edge")),
                      "advantage": res["advantage"] / res["control_sd"] * scale,
                      "detectable": res["detectable"] / res["control_sd"] * scale,
                      "called": decision["recommended"] != "control",
@@ -57,30 +62,49 @@ def cell_rows(cell: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def table(root: Path) -> str:
-    rows = [r for cell in sorted(root.iterdir()) if (cell / "default" / "metrics.json").exists() for r in cell_rows(cell)]
+def _closed(outcome: dict[str, Any]) -> float | None:
+    """The share of the default's gap to the reference that the recommendation closed on test, where
+    the default earns less than half the reference (None elsewhere)."""
+    default, reference = outcome.get("default"), outcome.get("reference")
+    if default is None or reference is None or "new" not in outcome or not default < 0.5 * reference:
+        return None
+    new = default if outcome["recommended"] == "control" else outcome["new"]
+    return (new - default) / (reference - default)
+
+
+def table(roots: list[Path]) -> str:
+    rows = [r for root in roots for cell in sorted(root.iterdir()) if (cell / "default" / "metrics.json").exists()
+            for r in cell_rows(cell)]
     lines = []
-    keys = sorted({(r["sweep"], r["model"], r["market"], r["edge"]) for r in rows}, key=lambda k: (k[0], k[1], -k[3], k[2]))
-    for kind, model, market, edge in keys:
-        group = [r for r in rows if (r["sweep"], r["model"], r["market"], r["edge"]) == (kind, model, market, edge)]
-        col = {k: np.array([r[k] for r in group], dtype=float) for k in ("advantage", "detectable", "gap")}
+    keys = sorted({(r["sweep"], r["model"], r["market"], r["edge"], r["bars"]) for r in rows},
+                  key=lambda k: (k[0], k[1], -k[3], k[2], k[4]))
+    for kind, model, market, edge, bars in keys:
+        group = [r for r in rows if (r["sweep"], r["model"], r["market"], r["edge"], r["bars"]) == (kind, model, market, edge, bars)]
+        col = {k: np.array([r[k] for r in group], dtype=float) for k in ("advantage", "detectable", "gap", "observations")}
+        closed = [r["closed"] for r in group if r["closed"] is not None]
         gap = f"{np.nanmean(col['gap']):+.2f}" if edge else "–"
-        lines.append(f"| {SWEEPS[kind]} | {model} | {market if edge else 'none'} | {len(group)} | {col['advantage'].mean():+.2f} | "
+        lines.append(f"| {SWEEPS[kind]} | {model} | {market if edge else 'none'} | {bars:,} ({col['observations'].mean():,.0f}) | "
+                     f"{len(group)} | {col['advantage'].mean():+.2f} | "
                      f"{col['detectable'].mean():.2f} ({col['detectable'].min():.2f}-{col['detectable'].max():.2f}) | "
-                     f"{int(np.sum(col['advantage'] >= col['detectable']))} | {sum(r['called'] for r in group)} | {gap} |")
+                     f"{int(np.sum(col['advantage'] >= col['detectable']))} | {sum(r['called'] for r in group)} | "
+                     f"{gap} | "
+                     f"{f'{np.mean(closed):+.0%} ({len(closed)})' if closed else '– (0)'} |")
     return "\n".join([
         "The race's resolution on the sweeps the benchmarks above ran, computed again from their confirmation runs:",
         "the best-confirmed candidate's advantage over the control on validation, and the advantage a one-sided paired",
         "test at level 0.05 would call 4 times in 5 at that many bars (one candidate alone: the SPA, allowing for all",
         "of them, needs at least as much), in Sharpe a year. Gap: the reference policy's test Sharpe minus the default's,",
-        "the edge there was to find (mean over the cells). Command: `python bench/bench_resolution.py --out DIR`.", "",
-        "| sweeps | model | market | cells | best advantage | detectable (range) | advantage >= detectable | tuned picks | gap to the reference |",
-        "|---|---|---|---|---|---|---|---|---|", *lines]) if lines else "No sweep with a confirmation found."
+        "the edge there was to find (mean over the cells); gap closed: where the default earns less than half the",
+        "reference, (recommended - default) / (reference - default) on test, mean over those cells.",
+        "Command: `python bench/bench_resolution.py --out DIR [DIR ...]` (`bench_tuning.py --part long` runs the 12,000-bar cells).", "",
+        "| sweeps | model | market | bars (validation observations) | cells | best advantage | detectable (range) "
+        "| advantage >= detectable | tuned picks | gap to the reference | gap closed (cells) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|", *lines]) if lines else "No sweep with a confirmation found."
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, required=True, help="the benchmarks' cells (bench_tuning.py --out)")
+    parser.add_argument("--out", type=Path, nargs="+", required=True, help="the benchmarks' cells (bench_tuning.py --out)")
     parser.add_argument("--docs", type=Path, default=REPO / "docs" / "benchmarks.md")
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -23,6 +23,7 @@ sections ``tuning`` and ``tuning-null``, whatever they show.
     python bench/bench_tuning.py --part shapes --out DIR   # PPO on the lag and regimes markets
     python bench/bench_tuning.py --part null --out DIR     # PPO on the market with no edge
     python bench/bench_tuning.py --part pbt --out DIR      # hpo=pbt: best member, control, recommendation
+    python bench/bench_tuning.py --part long --out DIR2    # the new recipe on lag, 12,000 bars (bench_resolution.py)
     python bench/bench_tuning.py --part table --out DIR    # the tables from what has run
     (--models ppo and --cells N run a subset: the tables say how many cells each row has)
 """
@@ -57,9 +58,11 @@ PARTS = {
     "edge": [(m, "momentum", s, 0.15) for m in ("ppo", "dqn", "a2c") for s in range(10, 18)],
     "shapes": [("ppo", shape, s, 0.15) for shape in ("lag", "regimes") for s in range(10, 18)],
     "null": [("ppo", "momentum", s, 0.0) for s in range(20, 40)],
+    "long": [("ppo", "lag", s, 0.15) for s in range(10, 18)],
     "pbt": [("ppo", shape, s, 0.15) for shape in ("momentum", "lag", "regimes") for s in range(10, 18)]
     + [("ppo", "momentum", s, 0.0) for s in range(20, 40)],
 }
+LONG = ["data.n_bars=12000"]  # --part long: the lag market four times as long (more validation bars)
 PBT = ["hpo=pbt", "hydra/launcher=basic", "train.save_model=true", "hydra.sweeper.trial_timeout=null"]
 
 
@@ -93,7 +96,8 @@ def run_cell(model: str, shape: str, seed: int, edge: float, root: Path, parts: 
     if done.exists():
         return json.loads(done.read_text())
     cell.mkdir(parents=True, exist_ok=True)
-    market = [f"model={model}", f"data.shape={shape}", f"data.seed={seed}", f"data.edge={edge}", "train.save_model=false"]
+    market = [f"model={model}", f"data.shape={shape}", f"data.seed={seed}", f"data.edge={edge}", "train.save_model=false",
+              *(LONG if "long" in parts else [])]
     default = _record(cell / "default") if (cell / "default" / "metrics.json").exists() else _single(market, {}, cell / "default")
     out: dict[str, Any] = {"model": model, "shape": shape, "seed": seed, "edge": edge,
                            "default": default["metrics"]["test/sharpe"],
@@ -279,7 +283,9 @@ def main() -> None:
         cells = [c for c in PARTS[args.part] if c[0] in args.models.split(",")]
         if args.cells is not None:
             cells = [c for c in cells if sum(d[:2] == c[:2] and d[2] < c[2] for d in cells) < args.cells]
-        run_part(cells, args.out, {"null": ("new",), "pbt": ("pbt",)}.get(args.part, ("old", "new")))
+        run_part(cells, args.out, {"null": ("new",), "pbt": ("pbt",), "long": ("new", "long")}.get(args.part, ("old", "new")))
+    if args.part == "long":  # its own directory; bench/bench_resolution.py reads it
+        return
     main_text, null_text = tables(args.out)
     write_section(args.docs, "tuning", main_text)
     write_section(args.docs, "tuning-null", null_text)
