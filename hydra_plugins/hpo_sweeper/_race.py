@@ -193,10 +193,10 @@ class Race:
         if not control.finished or not models:
             return None
         best = max(models, key=lambda s: self.sign * s.confirmed_value)
-        bench = control.scores(control.finished)
-        d = best.scores(best.finished) - bench
-        if len(d) < 2:
+        bench, scores = control.scores(control.finished), best.scores(best.finished)
+        if len(scores) != len(bench) or len(bench) < 2:
             return None
+        d = scores - bench
         se = float(np.std(d, ddof=1) / math.sqrt(len(d)))
         z = NormalDist().inv_cdf(1 - self.level) + NormalDist().inv_cdf(POWER)
         return {"candidate": best.candidate.label, "observations": len(d), "advantage": float(np.mean(d)),
