@@ -29,6 +29,10 @@ WHAT_IT_IS = (
     "ability (SPA) asks that question, and a p-value below the level (0.05) says yes.")
 
 
+MIN_RUN_SD = 1e-6
+"""A run whose per-bar returns spread less than this hardly trades: no Sharpe scale for the resolution."""
+
+
 def is_confirmation(study_name: str) -> bool:
     return study_name.endswith(CONFIRM_SUFFIX)
 
@@ -64,19 +68,30 @@ def glance(decision: dict[str, Any] | None, metric: str) -> str:
     return line
 
 
+def sharpe_a_year(res: dict[str, Any], periods_per_year: float) -> dict[str, float] | None:
+    """The resolution's advantage, its standard error and the detectable advantage in Sharpe a year:
+    per observation over one run's per-observation deviation, times the square root of bars a year
+    (None: runs that hardly trade, whose deviation makes no scale)."""
+    if not res.get("run_sd") or res["run_sd"] < MIN_RUN_SD:
+        return None
+    scale = math.sqrt(periods_per_year) / res["run_sd"]
+    return {k: res[k] * scale for k in ("advantage", "advantage_se", "detectable")}
+
+
 def resolution(decision: dict[str, Any], periods_per_year: float | None, control: str = "the control") -> list[Block]:
-    """How much the validation bars can tell (the sweeper's ``resolution``, per bar), in Sharpe a year:
-    the best-confirmed candidate's advantage over the control, and the advantage a test at the
-    level calls 4 times in 5 at this many bars. Says when the control stayed for want of bars."""
+    """How much the validation bars can tell (the sweeper's ``resolution``), in Sharpe a year: the
+    best-confirmed candidate's advantage over the control, and the advantage a test at the level
+    calls 4 times in 5 at this many bars. Says when the control stayed for want of bars."""
     res = decision.get("resolution")
-    if not res or not res.get("control_sd"):
+    scaled = sharpe_a_year(res, periods_per_year) if res and periods_per_year else None
+    if scaled is None:
         return []
-    scale = math.sqrt(periods_per_year or 252.0) / res["control_sd"]
-    advantage, se, detectable = (res[k] * scale for k in ("advantage", "advantage_se", "detectable"))
+    advantage, se, detectable = scaled["advantage"], scaled["advantage_se"], scaled["detectable"]
     text = (f"How much the validation bars can tell: the advantage of {res['candidate']} over {control} on them was "
             f"{advantage:+.2f} ± {se:.2f} Sharpe a year ({res['observations']} bars). At this many bars, a test at level "
             f"{decision['level']:g} calls an advantage {res['power']:.0%} of the time only from about {detectable:.2f} "
-            "Sharpe a year (one candidate tested alone; allowing for several needs more).")
+            "Sharpe a year (one candidate tested alone, bars taken as independent: allowing for several candidates, "
+            "and for returns that follow one another, needs more).")
     if decision["recommended"] == "control" and advantage > 0:
         text += (" A smaller edge, real or not, leaves the control recommended: telling it apart would take more "
                  "validation bars (a longer history, more walk-forward folds), not more trials.")

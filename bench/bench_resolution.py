@@ -28,7 +28,9 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from analysis.confirmation import sharpe_a_year  # noqa: E402
 from bench.docs_section import write_section  # noqa: E402
+from bench.outcome import gap_closed  # noqa: E402
 from hpo_record.study import CONFIRM_SUFFIX  # noqa: E402
 from hydra_plugins.hpo_sweeper.api import confirmation_resolution  # noqa: E402
 
@@ -38,7 +40,6 @@ OUTCOME = {"new": "cell.json", "standard": "preset-standard.json"}  # what each 
 
 def cell_rows(cell: Path) -> list[dict[str, Any]]:
     default = json.loads((cell / "default" / "metrics.json").read_text())
-    scale = math.sqrt(default["periods_per_year"])
     model, shape, edge, _ = cell.name.split("-", 3)
     n_bars = yaml.safe_load((cell / "default" / ".hydra" / "config.yaml").read_text())["data"]["n_bars"]
     rows = []
@@ -52,24 +53,17 @@ def cell_rows(cell: Path) -> list[dict[str, Any]]:
             continue
         decision = study.user_attrs["decision"]
         outcome = json.loads((cell / OUTCOME[kind]).read_text()) if (cell / OUTCOME[kind]).exists() else {}
+        scaled = sharpe_a_year(res, default["periods_per_year"])
+        if scaled is None:
+            continue
         rows.append({"sweep": kind, "model": model.upper(), "market": shape, "bars": n_bars,
-                     "closed": _closed(outcome) if edge != "edge0.0" else None, "observations": res["observations"], "edge": float(edge.removeprefix("edge")),
-                     "advantage": res["advantage"] / res["control_sd"] * scale,
-                     "detectable": res["detectable"] / res["control_sd"] * scale,
+                     "closed": gap_closed(outcome) if outcome and edge != "edge0.0" else None,
+                     "observations": res["observations"], "edge": float(edge.removeprefix("edge")),
+                     "advantage": scaled["advantage"], "detectable": scaled["detectable"],
                      "called": decision["recommended"] != "control",
                      "gap": default["baselines"].get("reference", {}).get("test/sharpe", math.nan)
                      - default["metrics"]["test/sharpe"]})
     return rows
-
-
-def _closed(outcome: dict[str, Any]) -> float | None:
-    """The share of the default's gap to the reference that the recommendation closed on test, where
-    the default earns less than half the reference (None elsewhere)."""
-    default, reference = outcome.get("default"), outcome.get("reference")
-    if default is None or reference is None or "new" not in outcome or not default < 0.5 * reference:
-        return None
-    new = default if outcome["recommended"] == "control" else outcome["new"]
-    return (new - default) / (reference - default)
 
 
 def table(roots: list[Path]) -> str:

@@ -46,6 +46,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.docs_section import write_section  # noqa: E402
+from bench.outcome import gap_closed  # noqa: E402
 
 N_NEW, FOLDS, TOP_K, SEEDS = 6, 2, 2, 2
 N_OLD = N_NEW * FOLDS + (TOP_K + 1) * SEEDS * FOLDS
@@ -167,8 +168,7 @@ def pbt_table(root: Path) -> str:
         ref = np.array([c["reference"] for c in group], dtype=float)
         diff = n - d
         best_val = np.mean([c["luck"]["search"] for c in group])
-        weak = [(v - c["default"]) / (c["reference"] - c["default"]) for c, v in zip(group, n)
-                if edge and c["reference"] is not None and c["default"] < 0.5 * c["reference"]]  # the gap closed
+        weak = [g for g in map(gap_closed, group) if g is not None] if edge else []
         rows.append(f"| {shape if edge else 'none'} | {len(group)} | {d.mean():.2f} | {ctl.mean():.2f} | {best_val:.2f} → {b.mean():.2f} | {n.mean():.2f} | "
                     f"{np.nanmean(ref):.2f} | {diff.mean():+.2f} ± {_se(diff):.2f} | {np.mean(b < d):.0%} | "
                     f"{np.mean(n < d):.0%} | {sum(c['recommended'] != 'control' for c in group)} | "
@@ -234,8 +234,7 @@ def tables(root: Path) -> tuple[str, str]:
         d, o, n = (np.array([c[k] for c in group]) for k in ("default", "old", "new"))
         ref = np.array([c["reference"] for c in group], dtype=float)
         diff = n - d
-        gap = [(c["new"] - c["default"]) / (c["reference"] - c["default"]) for c in group
-               if c["reference"] is not None and c["default"] < 0.5 * c["reference"]]
+        gap = [g for g in map(gap_closed, group) if g is not None]
         luck = [c["luck"]["search"] - c["luck"]["confirmed"] for c in group if "luck" in c]
         rows.append(f"| {model.upper()} | {shape} | {len(group)} | {d.mean():.2f} | {o.mean():.2f} | {n.mean():.2f} | "
                     f"{np.nanmean(ref):.2f} | {diff.mean():+.2f} ± {_se(diff):.2f} | {np.mean(o < d):.0%} | "

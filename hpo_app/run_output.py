@@ -6,10 +6,11 @@ and scores; it calls these with itself, and nothing here imports it or calls it 
 from __future__ import annotations
 
 import csv
+import errno
 import logging
 import traceback
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -29,23 +30,31 @@ class OutputError(Exception):
     """A file of the run could not be written (a full or read-only disk): one line that names it."""
 
 
+DISK_ERRORS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO})
+"""The system's answers that mean the disk refused a file (full, over quota or size limit, read-only,
+no permission, failing)."""
+
+
 @contextmanager
 def writing(path: Path, *, whole: bool = True) -> Iterator[None]:
-    """An OSError while writing ``path`` (also under torch's or a writer's own error) becomes an
-    OutputError naming the file and what the system said; a ``whole`` file written in part is
-    removed (a truncated model.zip would fail later, where it is loaded)."""
+    """A disk's refusal (``DISK_ERRORS``) while writing ``path``, also under torch's or a writer's own
+    error, becomes an OutputError naming the file and what the system said; a ``whole`` file this
+    write created and left in part is removed (a truncated model.zip would fail later, where it is
+    loaded). Any other error passes as it was."""
+    existed = path.exists()
     try:
         yield
     except OutputError:
         raise
-    except Exception as exc:  # noqa: BLE001 - only a disk's error is translated; the rest goes on
+    except Exception as exc:  # noqa: BLE001 - only a disk's refusal is translated; the rest goes on
         cause: BaseException | None = exc
-        while cause is not None and not isinstance(cause, OSError):
+        while cause is not None and not (isinstance(cause, OSError) and cause.errno in DISK_ERRORS):
             cause = cause.__cause__ or cause.__context__
         if cause is None:
             raise
-        if whole and path.is_file():
-            path.unlink(missing_ok=True)
+        if whole and not existed:
+            with suppress(OSError):  # a read-only disk refuses this too
+                path.unlink(missing_ok=True)
         raise OutputError(f"cannot write {path}: {cause.strerror or cause}") from exc
 
 
@@ -138,7 +147,7 @@ def write_record(engine: Any, result: RunResult | None, prepared: PreparedData |
         kept={"rule": "best", "timesteps": [r.kept_timesteps for r in engine.runs]}
         if engine.train_spec.keep == "best" and engine.runs else None,
     )
-    with writing(engine.output_dir / files.METRICS_FILE):
+    with writing(engine.output_dir / files.METRICS_FILE, whole=False):  # written whole or not at all
         job_record.write(engine.output_dir, record)
 
 

@@ -33,6 +33,7 @@ Metric keys are ``<segment>/<metric>`` with segment in ``hpo_record.files.SEGMEN
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Mapping
@@ -110,8 +111,13 @@ def write(job_dir: Path, record: JobRecord) -> Path:
     job_dir.mkdir(parents=True, exist_ok=True)
     path = job_dir / METRICS_FILE
     tmp = path.with_suffix(f".json.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(record.to_json(), indent=2))
-    tmp.replace(path)
+    try:
+        tmp.write_text(json.dumps(record.to_json(), indent=2))
+        tmp.replace(path)
+    except OSError:  # a full disk: no half-written temporary file left beside the record
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise
     return path
 
 

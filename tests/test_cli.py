@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-import resource
 import shutil
-import signal
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -78,21 +76,18 @@ BAD_INPUTS = [
 ]
 
 
-FILE_LIMIT = 60_000
-"""Bytes per file for the run on a 'full disk': the tiny run's equity.csv (about 45 kB) fits, its
-model.zip (about 100 kB) does not."""
+SMALL_FILES = (
+    "import resource, runpy, signal, sys; limit = int(sys.argv.pop(1)); "
+    "signal.signal(signal.SIGXFSZ, signal.SIG_IGN); resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit)); "
+    "sys.argv[0] = 'hpo_app'; runpy.run_module('hpo_app', run_name='__main__', alter_sys=True)")
+"""``python -c`` that runs the app with every file it writes limited to argv[1] bytes: writing past it
+fails with EFBIG (the signal that would kill the process ignored), as a full disk fails with ENOSPC."""
 
 
-def _small_files() -> None:
-    """In the child: writing past FILE_LIMIT bytes fails with EFBIG (the signal that would kill it ignored)."""
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_LIMIT, FILE_LIMIT))
-
-
-def _hpo_app(args: tuple[str, ...], run_dir: Path, full_disk: bool = False) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "hpo_app", *args, f"hydra.run.dir={run_dir}"]
-    return subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=TIMEOUT,
-                          preexec_fn=_small_files if full_disk else None)
+def _hpo_app(args: tuple[str, ...], run_dir: Path, file_limit: int | None = None) -> subprocess.CompletedProcess[str]:
+    program = ["-m", "hpo_app"] if file_limit is None else ["-c", SMALL_FILES, str(file_limit)]
+    command = [sys.executable, *program, *args, f"hydra.run.dir={run_dir}"]
+    return subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=TIMEOUT)
 
 
 @dataclass(frozen=True)
@@ -126,9 +121,14 @@ def ran(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Ran]:
     cases = {"tiny_run": Case(TINY_RUN, "", ""), **_overlays(folder), **_cases(folder)}
     with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
         futures = {name: pool.submit(_hpo_app, case.args, folder / f"run_{name}") for name, case in cases.items()}
-        futures["full_disk"] = pool.submit(_hpo_app, TINY_RUN, folder / "run_full_disk", True)
-        cases["full_disk"] = Case(TINY_RUN, files.MODEL_FILE, "too large")
-        return {name: Ran(cases[name], folder / f"run_{name}", f.result()) for name, f in futures.items()}
+        ran = {name: Ran(cases[name], folder / f"run_{name}", f.result()) for name, f in futures.items()}
+    # A disk that takes the tiny run's equity.csv but not its model.zip (limit between their sizes).
+    tiny = ran["tiny_run"].run_dir
+    sizes = sorted((tiny / name).stat().st_size for name in (files.EQUITY_FILE, files.MODEL_FILE))
+    assert (tiny / files.MODEL_FILE).stat().st_size == sizes[1], "the test needs model.zip larger than equity.csv"
+    full = folder / "run_full_disk"
+    ran["full_disk"] = Ran(Case(TINY_RUN, files.MODEL_FILE, "too large"), full, _hpo_app(TINY_RUN, full, sum(sizes) // 2))
+    return ran
 
 
 def test_tiny_run_exits_0_and_writes_its_outputs_in_the_run_dir(ran: dict[str, Ran]) -> None:

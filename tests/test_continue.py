@@ -76,19 +76,21 @@ def _episode_starts(model: PPO, n: int = 6) -> list[int]:
     return starts
 
 
-def test_a_continued_run_draws_new_episodes_reproducibly(parent: Path) -> None:
-    # PBT's intervals: were each job re-seeded with the run's seed, every interval would train on
-    # the first interval's episodes again.
-    cfg = compose_config([*PPO_BASE, "env.episode_length=64", f"train.init_from={parent}"])
+def test_a_continued_run_draws_new_episodes_reproducibly(parent: Path, tmp_path: Path) -> None:
+    # PBT's intervals: were each job re-seeded with the run's seed (or any one seed), every interval
+    # would train on the first (or second) interval's episodes again.
+    later = tmp_path / "later"  # the parent continued once more: a checkpoint further on
+    run(compose_config([*PPO_BASE, "train.total_timesteps=384", f"train.init_from={parent}"]), later)
+    cfg = compose_config([*PPO_BASE, "env.episode_length=64"])
     engine = engine_from_config(cfg, Path("/dev/null"))
 
     def agent() -> AgentRun:
         return AgentRun(engine.prepare(), engine.env_spec, engine.model_spec, engine.train_spec, seed=0)
 
     fresh = _episode_starts(agent().build())
-    continued = _episode_starts(agent().resume(parent))
+    continued, further = _episode_starts(agent().resume(parent)), _episode_starts(agent().resume(later))
     assert len(set(fresh)) > 1  # random windows, not one fixed start
-    assert continued != fresh
+    assert len({tuple(fresh), tuple(continued), tuple(further)}) == 3
     assert _episode_starts(agent().resume(parent)) == continued
 
 

@@ -24,8 +24,9 @@ The rule, written once here (docs/sweeper.md quotes it):
    smallest mean advantage that a one-sided paired test at ``level`` would call 4 times in 5
    (power ``POWER``) on these observations, i.i.d. normal approximation: (z(1 - level) + z(POWER)) x
    its standard error. One candidate tested alone; the SPA, which allows for the others too, needs
-   at least as much. Over the control's per-observation standard deviation, both are per-observation
-   Sharpe ratios: the report annualizes them.
+   at least as much. Over one run's per-observation standard deviation (``run_sd``, pooled over the
+   control's and the candidate's runs), both are per-observation Sharpe ratios: the report
+   annualizes them.
 
 Nothing here runs a job or touches a study: :class:`Race` holds the candidates and what each has
 run, says which (candidate, seed) pairs to run next, and decides (``_confirm`` drives it).
@@ -186,21 +187,26 @@ class Race:
 
 
     def resolution(self) -> dict[str, Any] | None:
-        """Rule 4 of the module docstring (None: no candidate and control both finished, or one observation)."""
+        """Rule 4 of the module docstring, on the seeds the best candidate and the control both finished
+        (None: there are none, fewer than two observations, or scores that cannot be compared)."""
         control = self.control
         models = [s for s in self.standings.values() if s.candidate.label != CONTROL and s.finished
                   and s.confirmed_value is not None]
         if not control.finished or not models:
             return None
         best = max(models, key=lambda s: self.sign * s.confirmed_value)
-        bench, scores = control.scores(control.finished), best.scores(best.finished)
-        if len(scores) != len(bench) or len(bench) < 2:
+        common = sorted(set(best.finished) & set(control.finished))
+        runs = [self.standings[label].runs[seed].scores for label in (best.candidate.label, CONTROL) for seed in common]
+        if not common or any(r is None or len(r) != len(runs[0]) or not np.all(np.isfinite(r)) for r in runs) \
+                or len(runs[0]) < 2:
             return None
-        d = scores - bench
+        d = best.scores(common) - control.scores(common)
         se = float(np.std(d, ddof=1) / math.sqrt(len(d)))
         z = NormalDist().inv_cdf(1 - self.level) + NormalDist().inv_cdf(POWER)
-        return {"candidate": best.candidate.label, "observations": len(d), "advantage": float(np.mean(d)),
-                "advantage_se": se, "detectable": z * se, "power": POWER, "control_sd": float(np.std(bench, ddof=1))}
+        # One run's spread (not the seed average's, which averaging shrinks), pooled over both.
+        run_sd = float(np.sqrt(np.mean([np.var(r, ddof=1) for r in runs])))
+        return {"candidate": best.candidate.label, "seeds": common, "observations": len(d), "advantage": float(np.mean(d)),
+                "advantage_se": se, "detectable": z * se, "power": POWER, "run_sd": run_sd}
 
 
 def resolution_line(res: dict[str, Any]) -> str:
