@@ -51,8 +51,9 @@ def _luck(decision: dict[str, Any]) -> dict[str, Any] | None:
     return max(rows, key=lambda r: r["search_value"]) if rows else None
 
 
-def glance(decision: dict[str, Any] | None, metric: str) -> str:
-    """One line for the report's top: the recommendation and the search's luck."""
+def glance(decision: dict[str, Any] | None, metric: str, periods_per_year: float | None = None) -> str:
+    """One line for the report's top: the recommendation, the search's luck and, the control kept,
+    how large an advantage the bars could have shown."""
     if decision is None:
         return ""
     name = metric.split("/", 1)[-1]
@@ -65,7 +66,16 @@ def glance(decision: dict[str, Any] | None, metric: str) -> str:
     if top is not None:
         line += (f"; the best search score, {fmt.metric(name, top['search_value'])} ({top['label']}), came back as "
                  f"{fmt.metric(name, top['confirmed_value'])} on fresh seeds")
-    return line
+    return line + resolved(decision, periods_per_year)
+
+
+def resolved(decision: dict[str, Any], periods_per_year: float | None) -> str:
+    """The glance's clause on the resolution when the control stayed ('' otherwise)."""
+    res = decision.get("resolution")
+    scaled = sharpe_a_year(res, periods_per_year) if res and periods_per_year else None
+    if scaled is None or decision.get("recommended") != "control":
+        return ""
+    return f"; these bars resolve an advantage of about {scaled['detectable']:.2f} Sharpe a year or more"
 
 
 def sharpe_a_year(res: dict[str, Any], periods_per_year: float) -> dict[str, float] | None:

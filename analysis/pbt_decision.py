@@ -17,7 +17,7 @@ import pandas as pd
 
 from hpo_app import fmt
 
-from .confirmation import resolution
+from .confirmation import resolution, resolved
 from .render import Block
 
 WHAT_IT_IS = (
@@ -28,14 +28,15 @@ WHAT_IT_IS = (
     "chance allows, given how many members there are (Hansen's SPA test; a p-value below the level says yes).")
 
 
-def glance(decision: dict[str, Any] | None) -> str:
+def glance(decision: dict[str, Any] | None, periods_per_year: float | None = None) -> str:
     """One line for the report's top."""
     if not decision or decision.get("recommended") is None:
         return ""
     what = ("the control member (the untuned default)" if decision["recommended"] == "control"
             else f"{decision['recommended']}, which beat the control member beyond noise")
     p = decision.get("p_value")
-    return f"Recommended: {what}" + (f" (SPA p = {p:.3f}, on held-out validation bars)" if p is not None else "")
+    return (f"Recommended: {what}" + (f" (SPA p = {p:.3f}, on held-out validation bars)" if p is not None else "")
+            + resolved(decision, periods_per_year))
 
 
 def blocks(decision: dict[str, Any] | None, metric: str, rerun_of: Callable[[int], str | None],

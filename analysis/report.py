@@ -89,8 +89,9 @@ def _glance_blocks(analysis: Analysis) -> list[Block]:
     items = []
     for s in analysis.sweeps:
         v = verdict(s)
-        recommended = (confirmation.glance(s.sweep.confirmation, s.sweep.objective_metrics[0])
-                       or pbt_decision.glance(s.sweep.pbt_decision))
+        ppy = s.sweep.periods_per_year
+        recommended = (confirmation.glance(s.sweep.confirmation, s.sweep.objective_metrics[0], ppy)
+                       or pbt_decision.glance(s.sweep.pbt_decision, ppy))
         items.append(f"**{s.sweep.model or '?'} · {s.name}** ({sum(s.counts.values())} trials): "
                      + (f"{recommended}. " if recommended else "") + f"Best trial: {v.headline}. {v.detail}.")
     blocks = [Block("h2", "At a glance"), Block("list", items=items), Block("p", GLOSSARY)]

@@ -74,7 +74,8 @@ def write_failure(engine: Any, exc: BaseException, prepared: PreparedData | None
     warned about, and the failure itself propagates as it was."""
     try:
         engine.output_dir.mkdir(parents=True, exist_ok=True)
-        (engine.output_dir / files.ERROR_FILE).write_text("".join(traceback.format_exception(exc)))
+        with writing(engine.output_dir / files.ERROR_FILE):  # no empty error.txt left on a full disk
+            (engine.output_dir / files.ERROR_FILE).write_text("".join(traceback.format_exception(exc)))
         write_record(engine, None, prepared, error=job_record.one_line(exc))
     except (OSError, OutputError) as err:
         log.warning("could not record the failure in %s: %s", engine.output_dir, err)

@@ -126,3 +126,8 @@ def test_the_report_says_the_resolution_in_sharpe_a_year_and_why_the_control_sta
     assert f"was {res['advantage'] * scale:+.2f} ± {res['advantage_se'] * scale:.2f} Sharpe a year" in block.text
     assert f"only from about {res['detectable'] * scale:.2f} Sharpe a year" in block.text
     assert "would take more validation bars" in block.text
+    from analysis.confirmation import glance
+
+    line = glance({"recommended": CONTROL, "p_value": decision.p_value, "candidates": [], "resolution": res},
+                  "val/sharpe", 252.0)
+    assert line.endswith(f"; these bars resolve an advantage of about {res['detectable'] * scale:.2f} Sharpe a year or more")
