@@ -71,18 +71,17 @@ def glance(decision: dict[str, Any] | None, metric: str, periods_per_year: float
 
 def resolved(decision: dict[str, Any], periods_per_year: float | None) -> str:
     """The glance's clause on the resolution when the control stayed ('' otherwise)."""
-    res = decision.get("resolution")
-    scaled = sharpe_a_year(res, periods_per_year) if res and periods_per_year else None
+    scaled = sharpe_a_year(decision.get("resolution"), periods_per_year)
     if scaled is None or decision.get("recommended") != "control":
         return ""
     return f"; these bars resolve an advantage of about {scaled['detectable']:.2f} Sharpe a year or more"
 
 
-def sharpe_a_year(res: dict[str, Any], periods_per_year: float) -> dict[str, float] | None:
+def sharpe_a_year(res: dict[str, Any] | None, periods_per_year: float | None) -> dict[str, float] | None:
     """The resolution's advantage, its standard error and the detectable advantage in Sharpe a year:
     per observation over one run's per-observation deviation, times the square root of bars a year
-    (None: runs that hardly trade, whose deviation makes no scale)."""
-    if not res.get("run_sd") or res["run_sd"] < MIN_RUN_SD:
+    (None: no resolution, no bars a year, or runs that hardly trade, whose deviation makes no scale)."""
+    if not res or not periods_per_year or not res.get("run_sd") or res["run_sd"] < MIN_RUN_SD:
         return None
     scale = math.sqrt(periods_per_year) / res["run_sd"]
     return {k: res[k] * scale for k in ("advantage", "advantage_se", "detectable")}
@@ -93,7 +92,7 @@ def resolution(decision: dict[str, Any], periods_per_year: float | None, control
     best-confirmed candidate's advantage over the control, and the advantage a test at the level
     calls 4 times in 5 at this many bars. Says when the control stayed for want of bars."""
     res = decision.get("resolution")
-    scaled = sharpe_a_year(res, periods_per_year) if res and periods_per_year else None
+    scaled = sharpe_a_year(res, periods_per_year)
     if scaled is None:
         return []
     advantage, se, detectable = scaled["advantage"], scaled["advantage_se"], scaled["detectable"]

@@ -46,7 +46,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.docs_section import write_section  # noqa: E402
-from bench.outcome import gap_closed  # noqa: E402
+from bench.outcome import gap_closed, recommended_test  # noqa: E402
 
 N_NEW, FOLDS, TOP_K, SEEDS = 6, 2, 2, 2
 N_OLD = N_NEW * FOLDS + (TOP_K + 1) * SEEDS * FOLDS
@@ -163,8 +163,7 @@ def pbt_table(root: Path) -> str:
     for shape, edge in sorted({(c["shape"], c["edge"]) for c in cells}, key=lambda k: (-k[1], k[0])):
         group = [c for c in cells if (c["shape"], c["edge"]) == (shape, edge)]
         d, b, ctl = (np.array([c[k] for c in group]) for k in ("default", "best", "control"))
-        # The control recommended: the user trains the default (its single run); a member: its final model.
-        n = np.array([c["default"] if c["recommended"] == "control" else c["new"] for c in group])
+        n = np.array([recommended_test(c) for c in group])  # a member: its final model
         ref = np.array([c["reference"] for c in group], dtype=float)
         diff = n - d
         best_val = np.mean([c["luck"]["search"] for c in group])

@@ -136,7 +136,7 @@ class TrainingEngine:
     def run(self) -> RunResult:
         """Train, evaluate and write every output; failures are written before they propagate."""
         started = time.perf_counter()
-        with run_output.writing(self.output_dir):
+        with run_output.writing(self.output_dir, whole=False):
             self.output_dir.mkdir(parents=True, exist_ok=True)
         torch.set_num_threads(self.resources.cpus_per_trial)
         prepared: PreparedData | None = None
@@ -266,11 +266,12 @@ class TrainingEngine:
         self.final_values = values
         run_output.write_equity(self, final[0])
         if self.train_spec.save_model:
-            with run_output.writing(self.output_dir / files.MODEL_FILE):
-                final[0].model.save(self.output_dir / files.MODEL_FILE)
+            model_file, buffer_file = self.output_dir / files.MODEL_FILE, self.output_dir / files.REPLAY_BUFFER_FILE
+            with run_output.writing(model_file):
+                final[0].model.save(model_file)
             if self.train_spec.save_replay_buffer and isinstance(final[0].model, OffPolicyAlgorithm):
-                with run_output.writing(self.output_dir / files.REPLAY_BUFFER_FILE):
-                    final[0].model.save_replay_buffer(self.output_dir / files.REPLAY_BUFFER_FILE)
+                with run_output.writing(buffer_file):
+                    final[0].model.save_replay_buffer(buffer_file)
         result = RunResult(state, values, metrics, baselines, self.timesteps, time.perf_counter() - started,
                            self.output_dir)
         run_output.write_record(self, result, final[0].prepared, error=None)

@@ -41,7 +41,7 @@ def writing(path: Path, *, whole: bool = True) -> Iterator[None]:
     error, becomes an OutputError naming the file and what the system said; a ``whole`` file this
     write created and left in part is removed (a truncated model.zip would fail later, where it is
     loaded). Any other error passes as it was."""
-    existed = path.exists()
+    existed = whole and path.exists()  # only a whole file is ever removed
     try:
         yield
     except OutputError:
@@ -74,8 +74,9 @@ def write_failure(engine: Any, exc: BaseException, prepared: PreparedData | None
     warned about, and the failure itself propagates as it was."""
     try:
         engine.output_dir.mkdir(parents=True, exist_ok=True)
-        with writing(engine.output_dir / files.ERROR_FILE):  # no empty error.txt left on a full disk
-            (engine.output_dir / files.ERROR_FILE).write_text("".join(traceback.format_exception(exc)))
+        path = engine.output_dir / files.ERROR_FILE
+        with writing(path):  # no empty error.txt left on a full disk
+            path.write_text("".join(traceback.format_exception(exc)))
         write_record(engine, None, prepared, error=job_record.one_line(exc))
     except (OSError, OutputError) as err:
         log.warning("could not record the failure in %s: %s", engine.output_dir, err)
@@ -111,8 +112,9 @@ def write_equity(engine: Any, final: Any) -> None:
                 p = run.prepared
                 frames.append(equity_frame(f"fold{run.fold.index}", p, p.segments["val"], run.episodes["val"],
                                            baseline_records(p, "val", engine.env_spec, engine.reference)))
-    with writing(engine.output_dir / files.EQUITY_FILE):
-        pd.concat(frames).to_csv(engine.output_dir / files.EQUITY_FILE, index=False)
+    path = engine.output_dir / files.EQUITY_FILE
+    with writing(path):
+        pd.concat(frames).to_csv(path, index=False)
 
 
 def write_record(engine: Any, result: RunResult | None, prepared: PreparedData | None,

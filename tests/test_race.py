@@ -12,6 +12,7 @@ from hydra_plugins.hpo_sweeper._race import CONTROL, POWER, Candidate, Race, Run
 
 SEEDS = [1000, 1001, 1002]
 BARS = 600
+MARKET_SD = 0.01  # the per-bar spread of the returns every run shares
 
 
 def _race(**kwargs: float) -> Race:
@@ -24,7 +25,7 @@ def _play(race: Race, edges: dict[str, float], noise: float = 0.004, seed: int =
     """Run the race to its end: a run's per-bar scores are the market's common returns plus the
     candidate's edge and its own (seed's) noise."""
     rng = np.random.default_rng(seed)
-    market = rng.normal(0.0003, 0.01, BARS)
+    market = rng.normal(0.0003, MARKET_SD, BARS)
     lines: list[str] = []
     while not race.done:
         for label, s in race.pending():
@@ -101,7 +102,7 @@ def test_the_resolution_is_the_advantage_a_single_candidate_needs_to_be_called_4
     assert res["advantage_se"] == pytest.approx(expected_se, rel=0.1)
     z = NormalDist().inv_cdf(1 - race.level) + NormalDist().inv_cdf(POWER)
     assert res["detectable"] == pytest.approx(z * expected_se, rel=0.06)  # a two-sided z would be 13 % higher
-    assert res["run_sd"] == pytest.approx(np.hypot(0.01, noise), rel=0.1)  # one run: the market's and its own noise
+    assert res["run_sd"] == pytest.approx(np.hypot(MARKET_SD, noise), rel=0.1)  # one run: the market's and its own noise
     called = 0
     for seed in range(60):
         single = Race([Candidate(CONTROL, {}, 0.9, 0), Candidate("trial 3", {}, 1.5, 1)], SEEDS, level=0.05, min_rounds=2)
