@@ -136,6 +136,9 @@ class AgentRun:
         except (ValueError, KeyError) as err:  # SB3: observation or action space differs
             raise ModelConfigError(f"train.init_from={job_dir}: cannot continue its model here: "
                                    f"{str(err).splitlines()[0]}") from err
+        except (AssertionError, EOFError, RuntimeError) as err:  # SB3 and torch on a file cut short
+            raise ModelConfigError(f"train.init_from={job_dir}: its {MODEL_FILE} cannot be read ({str(err).splitlines()[0]}): "
+                                   "cut short, by a job killed while saving it?") from err
         saved = {k: model.policy_kwargs.get(k) for k in ("net_arch", "activation_fn")}
         if saved != {k: wanted.get(k) for k in saved}:
             raise ModelConfigError(f"train.init_from={job_dir}: its network ({_network(saved)}) is not this "

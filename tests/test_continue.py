@@ -178,3 +178,14 @@ def test_a_missing_checkpoint_is_one_line(tmp_path: Path) -> None:
     cfg = compose_config([*PPO_BASE, "train.total_timesteps=384", f"train.init_from={tmp_path / 'nowhere'}"])
     with pytest.raises(ModelConfigError, match=r"no model\.zip there"):
         run(cfg, tmp_path / "out")
+
+
+def test_a_checkpoint_cut_short_is_one_line(parent: Path, tmp_path: Path) -> None:
+    """What a job killed with kill -9 while saving leaves: half a model.zip."""
+    cut = tmp_path / "cut"
+    cut.mkdir()
+    data = (parent / files.MODEL_FILE).read_bytes()
+    (cut / files.MODEL_FILE).write_bytes(data[:len(data) // 2])
+    cfg = compose_config([*PPO_BASE, "train.total_timesteps=384", f"train.init_from={cut}"])
+    with pytest.raises(ModelConfigError, match=r"model\.zip cannot be read .*cut short"):
+        run(cfg, tmp_path / "out")
