@@ -8,8 +8,9 @@ profile  where a trial's CPU time goes, per model, with the defaults before (one
 speed    steps per CPU-second of ``model.learn`` (in this process, after a warm-up) and of a whole
          trial (``python -m hpo_app`` as a process: start to record written), per model, before and
          after, taking turns (A B A B ...), medians of ``--repeats`` runs.
-sweep    ``hpo=standard`` (PPO) before and after, one after the other: trials per hour, and each
-         trial's time in a Ray worker beside its engine's own seconds (the worker's start-up).
+sweep    ``hpo=standard`` (PPO) before and after, one after the other: trials per hour, and the
+         slots' time outside training per trial (the sweep's span times its slots, less the engines'
+         own seconds).
 
 "Before" runs the code of ``--baseline DIR`` (a checkout of the commit before vectorization) with its
 defaults, the old ones; "now" this checkout with its defaults (for ``model.learn`` both run on this
@@ -182,6 +183,7 @@ def part_speed(baseline: Path, work: Path, repeats: int) -> str:
         "|---|---|---|---|---|---|---|", *rows])
 
 
+SLOTS = os.cpu_count() or 1  # Ray's CPUs on this machine, one per trial (resources.cpus_per_trial: 1)
 SAME_RECIPE = ("validation=holdout", "train.eval_every=3000", "hydra.sweeper.control=false",
                "hydra.sweeper.confirm.top_k=0")
 """``hpo=standard`` as it was before (holdout objective, evaluations every 3,000 steps for the median
@@ -200,7 +202,7 @@ def part_sweep(baseline: Path, work: Path) -> str:
                         "hpo=standard", *extra, f"hydra.sweep.dir={sweep}"],
                        cwd=work, env=_env(code), check=True, capture_output=True)
         wall = time.perf_counter() - started
-        trials, overhead, steps, runs = [], [], 0, 0
+        trials, starts, ends, engine, steps, runs = [], [], [], 0.0, 0, 0
         for name in optuna.study.get_all_study_names(f"sqlite:///{sweep / 'optuna.db'}"):
             study = optuna.load_study(study_name=name, storage=f"sqlite:///{sweep / 'optuna.db'}")
             for t in study.trials:
@@ -209,18 +211,25 @@ def part_sweep(baseline: Path, work: Path) -> str:
                 record = json.loads((Path(t.user_attrs["job_dir"]) / "metrics.json").read_text())
                 steps += int(record["timesteps"])
                 runs += max(1, len(record.get("folds") or []))
-                overhead.append((t.datetime_complete - t.datetime_start).total_seconds() - float(record["seconds"] or 0))
+                engine += float(record["seconds"] or 0)
+                starts.append(t.datetime_start)
+                ends.append(t.datetime_complete)
                 trials.append(t)
+        # The slots' time from the first trial asked to the last one told, less the engines' own
+        # seconds: what each trial costs beside its training (job start-up in a warm Ray worker, the
+        # driver's asks and tells, slots idle while the race waits for the search to end).
+        outside = (SLOTS * (max(ends) - min(starts)).total_seconds() - engine) / len(trials)
         rows.append(f"| {label} | {wall / 60:.1f} min | {len(trials)} | {runs} | {3600 * len(trials) / wall:.0f} | "
-                    f"{3600 * runs / wall:.0f} | {steps / wall:,.0f} | {np.median(overhead):.1f} s |")
+                    f"{3600 * runs / wall:.0f} | {steps / wall:,.0f} | {outside:.1f} s |")
     return "\n".join([
         "`python -m hpo_app -m model=ppo hpo=standard` on this 2-core machine (2 trials in parallel on Ray), one after",
         "the other: before (the baseline's code and preset: 40 holdout trials, median pruning); now with the same",
         f"search ({' '.join(SAME_RECIPE)}); and now as the preset is (40 trials on 4 walk-forward folds, then the",
         "top 5 and the control raced on 3 seeds). Trials include the confirmation's runs; a walk-forward trial is",
-        "one training run per fold it reached. Worker start-up: a trial's time in the study minus its engine's own",
-        "seconds (median). Command: `python bench/bench_trial.py --baseline DIR --part sweep`.", "",
-        "| code | wall | trials | training runs | trials per hour | runs per hour | steps per second | worker start-up |",
+        "one training run per fold it reached. Outside training: the slots' time from the first trial asked to the",
+        f"last one told ({SLOTS} slots), less the engines' own seconds, per trial. Command:",
+        "`python bench/bench_trial.py --baseline DIR --part sweep`.", "",
+        "| code | wall | trials | training runs | trials per hour | runs per hour | steps per second | outside training, per trial |",
         "|---|---|---|---|---|---|---|---|", *rows])
 
 
