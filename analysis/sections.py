@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from hpo_app import fmt as hfmt
+from hpo_app.metrics import memorized
 
 from . import confirmation, pbt, pbt_decision
 from .importance import FEW_IMPORTANCE_PER_PARAM
@@ -279,9 +280,10 @@ def _gap_line(s: SweepSummary) -> str:
     if math.isnan(ref_train) or math.isnan(ref_val):
         return line + "."
     line += (f" (the reference policy's, the market's own: {hfmt.metric('sharpe', ref_train - ref_val)})")
-    if train > ref_train:
-        line += (f". On its training bars it beats the reference's {hfmt.metric('sharpe', ref_train)}, the best the "
-                 "planted edge allows: it memorized its training path")
+    if memorized({"train/sharpe": train, "val/sharpe": val}, {"train/sharpe": ref_train, "val/sharpe": ref_val}):
+        line += (f". On its training bars it beats the reference's {hfmt.metric('sharpe', ref_train)}, the rule the "
+                 f"planted edge rewards, and loses {hfmt.metric('sharpe', gap - (ref_train - ref_val))} more to "
+                 "validation than the reference does: it memorized its training path")
     return line + "."
 
 

@@ -91,7 +91,7 @@ def run(cfg: DictConfig, output_dir: Path) -> float | list[float]:
     from hpo_app import trial_link  # imports optuna: only needed here
 
     try:
-        link = trial_link.from_sweep()
+        link = trial_link.from_sweep(engine.metric)
     except Exception as err:  # noqa: BLE001 - e.g. the study's database is unreachable
         engine.write_failure(err)
         raise

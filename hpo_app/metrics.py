@@ -171,3 +171,18 @@ def _capped_ratio(numerator: float, denominator: float) -> float:
 def _clip(value: float) -> float:
     """Clip a ratio to [-RATIO_CAP, RATIO_CAP]."""
     return max(-RATIO_CAP, min(RATIO_CAP, value))
+
+
+MEMORIZED_MARGIN = 0.5
+"""Sharpe that an agent must lose from train to validation beyond what the reference policy loses
+(on top of beating the reference on train) for the run's summary and the report to call it
+memorization: about half the
+seed-to-seed spread of one segment's Sharpe ratio here (docs/benchmarks.md), so noise alone rarely
+passes it."""
+
+
+def memorized(metrics: dict[str, float], reference: dict[str, float]) -> bool:
+    """The agent beats the reference on its training bars and that lead does not carry to validation."""
+    gap = metrics["train/sharpe"] - metrics["val/sharpe"]
+    ref_gap = reference["train/sharpe"] - reference["val/sharpe"]
+    return metrics["train/sharpe"] > reference["train/sharpe"] and gap - ref_gap > MEMORIZED_MARGIN

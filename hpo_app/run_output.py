@@ -18,7 +18,7 @@ import pandas as pd
 
 from hpo_app import fmt
 from hpo_app.features import PreparedData
-from hpo_app.metrics import METRIC_NAMES
+from hpo_app.metrics import METRIC_NAMES, memorized
 from hpo_app.specs import RunResult
 from hpo_app.training import baseline_records, equity_frame
 from hpo_record import files, job as job_record
@@ -152,20 +152,6 @@ def write_record(engine: Any, result: RunResult | None, prepared: PreparedData |
     )
     with writing(engine.output_dir / files.METRICS_FILE, whole=False):  # written whole or not at all
         job_record.write(engine.output_dir, record)
-
-
-MEMORIZED_MARGIN = 0.5
-"""Sharpe that an agent must lose from train to validation beyond what the reference policy loses
-(on top of beating the reference on train) for the summary to call it memorization: about half the
-seed-to-seed spread of one segment's Sharpe ratio here (docs/benchmarks.md), so noise alone rarely
-passes it."""
-
-
-def memorized(metrics: dict[str, float], reference: dict[str, float]) -> bool:
-    """The agent beats the reference on its training bars and that lead does not carry to validation."""
-    gap = metrics["train/sharpe"] - metrics["val/sharpe"]
-    ref_gap = reference["train/sharpe"] - reference["val/sharpe"]
-    return metrics["train/sharpe"] > reference["train/sharpe"] and gap - ref_gap > MEMORIZED_MARGIN
 
 
 def log_summary(engine: Any, result: RunResult) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 
 import optuna
 
+from hpo_app import fmt
 from hpo_app.engine import Evaluation
 from hpo_record.trial import TrialLink as SweepTrial
 from hpo_record.trial import current_trial
@@ -21,6 +22,7 @@ class TrialLink:
     """The engine's evaluation hook: reports to the trial, raises ``optuna.TrialPruned`` when told."""
 
     trial: SweepTrial
+    metric: str  # the objective's first metric, shown as the log and the report show it
 
     @property
     def info(self) -> dict[str, Any]:
@@ -31,11 +33,13 @@ class TrialLink:
         self.trial.report(point.objective, step=point.step)
         if self.trial.should_prune():
             raise optuna.TrialPruned(
-                f"pruned at evaluation {point.index} ({point.timesteps} steps), value {point.objective:.4f}"
+                f"pruned at evaluation {point.index} ({point.timesteps} steps), value "
+                f"{fmt.metric(self.metric, point.objective)}"
             )
 
 
-def from_sweep() -> TrialLink | None:
-    """The link for the trial this job runs, or None outside a sweep."""
+def from_sweep(metric: str) -> TrialLink | None:
+    """The link for the trial this job runs (its objective's first metric ``metric``), or None outside
+    a sweep."""
     trial = current_trial()
-    return None if trial is None else TrialLink(trial)
+    return None if trial is None else TrialLink(trial, metric)

@@ -18,7 +18,7 @@ from hpo_record import files
 from hpo_app.app import engine_from_config, run
 from hpo_app.features import FEATURE_NAMES, FEATURE_SETS
 from hpo_app.reference import reference_positions
-from hpo_app.run_output import MEMORIZED_MARGIN
+from hpo_app.metrics import MEMORIZED_MARGIN
 from hpo_app.trading_env import TradingEnv, model_policy, run_episode
 from hpo_app.training import AgentRun
 from tests.conftest import SMALL_DATA, TINY_MODEL, compose_config

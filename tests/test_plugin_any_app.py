@@ -129,6 +129,29 @@ def test_the_trial_link_from_the_jobs_environment(tmp_path, monkeypatch):
     assert study.trials[0].intermediate_values == {3: 0.25}
 
 
+def test_a_pruned_trial_says_its_value_as_the_log_does(tmp_path):
+    """The reason a pruned trial gives (the driver prints it) shows the objective as hpo_app's log and
+    report show that metric, not with Optuna's raw digits."""
+    from hpo_app import fmt
+    from hpo_app.specs import Evaluation
+    from hpo_app.trial_link import TrialLink
+    from hpo_record.trial import TrialLink as SweepTrial
+
+    storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'optuna.db'}")
+    study = optuna.create_study(study_name="s", storage=storage)
+    trial = study.ask()
+    trial_id = storage.get_trial_id_from_study_id_trial_number(storage.get_study_id_from_name("s"), trial.number)
+    pruner = optuna.pruners.ThresholdPruner(lower=0.0)  # prunes any value below 0
+    link = TrialLink(SweepTrial(storage=storage, study=study, trial_id=trial_id, number=trial.number,
+                                pruner=pruner), "val/sharpe")
+    value = -0.81234
+    with pytest.raises(optuna.TrialPruned) as caught:
+        link(Evaluation(index=2, step=2, timesteps=3000, objective=value, metrics={"val/sharpe": value}))
+    assert str(caught.value) == f"pruned at evaluation 2 (3000 steps), value {fmt.metric('val/sharpe', value)}"
+    assert fmt.metric("val/sharpe", value) != f"{value:.4f}"  # the log's form, not Optuna's 4 decimals
+    assert study.trials[0].intermediate_values == {2: value}
+
+
 @pytest.mark.parametrize("name", ["none", "median", "percentile", "asha", "hyperband"])
 def test_every_pruner_config_builds_its_optuna_pruner(name):
     from hydra.core.config_store import ConfigStore
