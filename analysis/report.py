@@ -274,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     print(stdout_table(result.analysis))
     broken = sum(len(s.broken) for s in result.analysis.sweeps)
     if broken:
-        print(f"{broken} broken or unfinished job(s): see {result.files['summary']}")
+        print(f"{broken} broken or unfinished job(s): see {hfmt.path(result.files['summary'])}")
     print(f"Report written to {hfmt.path(result.out_dir)}")
     return 0
 
