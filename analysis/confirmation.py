@@ -87,6 +87,11 @@ def sharpe_a_year(res: dict[str, Any] | None, periods_per_year: float | None) ->
     return {k: res[k] * scale for k in ("advantage", "advantage_se", "detectable")}
 
 
+MAX_TIMES = 100.0
+"""Beyond this many times the validation bars, the report says "over 100 times" rather than a count
+of bars no history holds."""
+
+
 def resolution(decision: dict[str, Any], periods_per_year: float | None, control: str = "the control") -> list[Block]:
     """How much the validation bars can tell (the sweeper's ``resolution``), in Sharpe a year: the
     best-confirmed candidate's advantage over the control, and the advantage a test at the level
@@ -104,6 +109,13 @@ def resolution(decision: dict[str, Any], periods_per_year: float | None, control
     if decision["recommended"] == "control" and advantage > 0:
         text += (" A smaller edge, real or not, leaves the control recommended: telling it apart would take more "
                  "validation bars (a longer history, more walk-forward folds), not more trials.")
+        if advantage < detectable:  # the detectable advantage shrinks as one over the root of the bars
+            times = (detectable / advantage) ** 2
+            text += (f" If this advantage were real, calling it 4 times in 5 would take about "
+                     f"{times * res['observations']:,.0f} validation bars, {times:.1f} times these."
+                     if times <= MAX_TIMES else
+                     f" If this advantage were real, calling it 4 times in 5 would take over {MAX_TIMES:g} times "
+                     "these validation bars.")
     elif decision["recommended"] == "control":
         text += " Here the best candidate did not even beat the control on these bars."
     return [Block("p", text)]

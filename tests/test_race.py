@@ -127,6 +127,11 @@ def test_the_report_says_the_resolution_in_sharpe_a_year_and_why_the_control_sta
     assert f"was {res['advantage'] * scale:+.2f} ± {res['advantage_se'] * scale:.2f} Sharpe a year" in block.text
     assert f"only from about {res['detectable'] * scale:.2f} Sharpe a year" in block.text
     assert "would take more validation bars" in block.text
+    times = (res["detectable"] / res["advantage"]) ** 2  # the detectable advantage goes as one over root bars
+    assert f"about {times * res['observations']:,.0f} validation bars, {times:.1f} times these" in block.text
+    tiny = {**res, "advantage": res["detectable"] / 11}  # 121 times the bars: no count of bars is given
+    [block] = report_resolution({"recommended": decision.recommended, "level": race.level, "resolution": tiny}, 252.0)
+    assert "would take over 100 times these validation bars" in block.text
     from analysis.confirmation import glance
 
     line = glance({"recommended": CONTROL, "p_value": decision.p_value, "candidates": [], "resolution": res},
