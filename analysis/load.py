@@ -25,7 +25,7 @@ from hpo_record.files import (
     MULTIRUN_FILE,
 )
 from hpo_record.job import one_line
-from hpo_record.study import ATTR_ERROR, ATTR_JOB_DIR, ATTR_JOB_NUM, ATTR_PBT_DECISION
+from hpo_record.study import ATTR_ERROR, ATTR_JOB_NUM, ATTR_PBT_DECISION, job_dir
 
 from . import confirmation, pbt
 from .cache import Memo, tree_stats
@@ -203,11 +203,8 @@ def trial_rows(sweep: Sweep) -> list[dict[str, Any]]:
 
 
 def _job_dir(sweep_dir: Path, attrs: dict[str, Any]) -> str | None:
-    """Where a trial's job directory is now: named by its job number in the sweep directory (the
-    sweep may have been moved or copied since the sweeper recorded ``job_dir``)."""
-    if attrs.get(ATTR_JOB_NUM) is not None:
-        return str(sweep_dir / str(attrs[ATTR_JOB_NUM]))
-    return attrs.get(ATTR_JOB_DIR)
+    found = job_dir(sweep_dir, attrs)  # where it is now, if the sweep was moved or copied
+    return None if found is None else str(found)
 
 
 _STATE_NAMES = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed", "RUNNING": "running",

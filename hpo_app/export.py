@@ -18,7 +18,7 @@ from omegaconf import OmegaConf
 
 from hpo_app.bundle import BundleError, write
 from hpo_record import files
-from hpo_record.study import ATTR_DECISION, ATTR_JOB_DIR, ATTR_ROLE, CONFIRM_SUFFIX, ROLE_CONTROL
+from hpo_record.study import ATTR_DECISION, ATTR_ROLE, CONFIRM_SUFFIX, ROLE_CONTROL, job_dir
 
 
 def pick(sweep_dir: Path, trial: int | None) -> tuple[Path, dict[str, Any]]:
@@ -31,8 +31,13 @@ def pick(sweep_dir: Path, trial: int | None) -> tuple[Path, dict[str, Any]]:
     if (sweep_dir / files.MULTIRUN_FILE).is_file():
         setting = OmegaConf.select(OmegaConf.load(sweep_dir / files.MULTIRUN_FILE), "hydra.sweeper.storage")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    storage = open_storage(storage_url(setting, sweep_dir))
-    names = [n for n in optuna.study.get_all_study_names(storage) if not n.endswith(CONFIRM_SUFFIX)]
+    url = storage_url(setting, sweep_dir)
+    try:
+        storage = open_storage(url)
+        names = [n for n in optuna.study.get_all_study_names(storage) if not n.endswith(CONFIRM_SUFFIX)]
+    except Exception as err:  # noqa: BLE001 - a damaged or unreachable database: whatever its driver raises
+        raise BundleError(f"{sweep_dir}: cannot read the sweep's study ({url}): {type(err).__name__}: "
+                          f"{str(err).splitlines()[0] if str(err) else ''}") from None
     if len(names) != 1:
         raise BundleError(f"{sweep_dir}: {len(names)} studies of a sweep there ({', '.join(names) or 'none'}): "
                           "export from a sweep directory of one study, or from a run directory")
@@ -54,14 +59,27 @@ def pick(sweep_dir: Path, trial: int | None) -> tuple[Path, dict[str, Any]]:
                 trial = int(str(decision["recommended"]).split()[-1])
             how["picked"] = "the sweep's recommendation"
         else:
-            trial = study.best_trial.number
+            trial = _best(study, sweep_dir)
             how["picked"] = "the best trial by the search's objective (the sweep has no confirmation's decision)"
     elif trial not in by_number:
         raise BundleError(f"--trial {trial}: no such trial in {sweep_dir} (trials 0-{len(by_number) - 1})")
     else:
         how["picked"] = f"trial {trial}, as asked"
     how["trial"] = trial
-    return Path(by_number[trial].user_attrs[ATTR_JOB_DIR]), how
+    job = job_dir(sweep_dir, by_number[trial].user_attrs)
+    if job is None:
+        raise BundleError(f"{sweep_dir}: trial {trial} has no job directory recorded in the study")
+    return job, how
+
+
+def _best(study: Any, sweep_dir: Path) -> int:
+    """The study's best trial by its objective: one line when there is none to pick."""
+    if len(study.directions) > 1:
+        raise BundleError(f"{sweep_dir}: a sweep of several objectives has no single best trial: pick one of its "
+                          "Pareto front (the report lists it) with --trial N")
+    if not any(t.state.name == "COMPLETE" for t in study.trials):
+        raise BundleError(f"{sweep_dir}: no trial of the sweep completed: nothing to export")
+    return int(study.best_trial.number)
 
 
 def _decision(storage: Any, name: str) -> dict[str, Any] | None:

@@ -9,6 +9,7 @@ analysis, the benchmarks and the tests read them. Optuna's dashboard shows the u
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 # The study's user attributes.
@@ -61,3 +62,13 @@ def lineage(trials: Sequence[Any], number: int) -> list[Any]:
         parent = current.user_attrs.get(ATTR_PARENT)
         current = by_number.get(parent) if parent is not None else None
     return chain[::-1]
+
+
+def job_dir(sweep_dir: Path, attrs: dict[str, Any]) -> Path | None:
+    """Where a trial's job directory is now: the directory named by its job number in the sweep
+    directory ``sweep_dir`` (a sweep moved or copied since the driver recorded ``job_dir`` is read
+    from where it is, never from where it was); else, when there is none (another
+    ``hydra.sweep.subdir``), the recorded one."""
+    if attrs.get(ATTR_JOB_NUM) is not None and (Path(sweep_dir) / str(attrs[ATTR_JOB_NUM])).is_dir():
+        return Path(sweep_dir) / str(attrs[ATTR_JOB_NUM])
+    return Path(attrs[ATTR_JOB_DIR]) if attrs.get(ATTR_JOB_DIR) else None

@@ -4,6 +4,7 @@ and the Python API: real (small) trainings, real files, the commands run as a us
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -95,6 +96,31 @@ def test_bad_input_is_one_line(tmp_path: Path) -> None:
         assert proc.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: ") and words in lines[0], (args, proc.stderr)
 
 
+def test_a_sweep_with_nothing_to_export_says_why(tmp_path: Path) -> None:
+    """A study of several objectives (no single best), one whose trials all failed, a damaged
+    database: one line each, naming the sweep."""
+    import optuna
+
+    def sweep_dir(name: str, directions: list[str], state: optuna.trial.TrialState) -> Path:
+        path = tmp_path / name
+        path.mkdir()
+        study = optuna.create_study(study_name="ppo", storage=f"sqlite:///{path / files.STUDY_DB_FILE}",
+                                    directions=directions)
+        trial = study.ask()
+        study.tell(trial, [1.0] * len(directions) if state == optuna.trial.TrialState.COMPLETE else None, state=state)
+        return path
+
+    several = sweep_dir("pareto", ["maximize", "minimize"], optuna.trial.TrialState.COMPLETE)
+    with pytest.raises(BundleError, match="pareto: a sweep of several objectives has no single best trial.*--trial N"):
+        export(several, tmp_path / "x")
+    failed = sweep_dir("failed", ["maximize"], optuna.trial.TrialState.FAIL)
+    with pytest.raises(BundleError, match="failed: no trial of the sweep completed"):
+        export(failed, tmp_path / "x")
+    (failed / files.STUDY_DB_FILE).write_bytes(b"not a database" * 100)
+    with pytest.raises(BundleError, match="failed: cannot read the sweep's study .*DatabaseError"):
+        export(failed, tmp_path / "x")
+
+
 def test_a_directory_that_is_not_a_bundle_is_refused(tmp_path: Path) -> None:
     with pytest.raises(BundleError, match="not an agent bundle"):
         read(tmp_path)
@@ -115,3 +141,11 @@ def test_a_sweeps_recommendation_is_exported_by_default(tmp_path: Path) -> None:
     assert how["decision"]["recommended"] == recommended
     expected = 0 if recommended == "control" else int(recommended.split()[-1])  # the control is trial 0
     assert job == sweep / str(expected) and read(tmp_path / "agent").spec["provenance"]["trial"]["number"] == expected
+    moved = tmp_path / "moved"
+    sweep.rename(moved)  # a sweep moved since: its job directories are read from where they are now
+    job, _ = export(moved, tmp_path / "agent-moved")
+    assert job == moved / str(expected) and (tmp_path / "agent-moved").is_dir()
+    shutil.copytree(moved, sweep)  # and a copy's from the copy, not from the original it was copied from
+    shutil.rmtree(moved / str(expected))
+    job, _ = export(sweep, tmp_path / "agent-copy")
+    assert job == sweep / str(expected)
