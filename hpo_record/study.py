@@ -38,6 +38,7 @@ ROLE_CONFIRMATION = "confirmation"  # a run of the raced confirmation (never pru
 CONFIRM_SUFFIX = ":confirm"
 ATTR_CANDIDATES = "candidates"  # the study's: [{label, params, search_value, trial}], the control first
 ATTR_SEEDS = "confirm_seeds"  # the study's: the confirmation seeds, in the order of the rounds
+ATTR_RACES = "confirm_races"  # the study's: how many races it held (absent: 1); a resume that changed the search's top starts another
 ATTR_DECISION = "decision"  # the study's: the recommendation, once the race is decided (_race.Decision)
 ATTR_PBT_DECISION = "pbt_recommendation"  # a PBT study's: the best member against the control member
 ATTR_CANDIDATE = "candidate"  # a run's: the candidate it trained ("control", "trial <n>")

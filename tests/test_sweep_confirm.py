@@ -133,6 +133,32 @@ def test_an_interrupted_confirmation_resumes_and_leaves_nothing_running(tmp_path
         assert not study.get_trials(states=(TrialState.RUNNING,))  # the dead driver's trials failed, not left
 
 
+def test_a_resume_that_adds_search_trials_races_the_new_top_candidates(tmp_path: Path) -> None:
+    """A finished sweep resumed with more trials (and here a larger top_k, so that its top surely
+    changes): the race is about the top candidates now, not the old ones (the old decision was kept
+    before, stale); the control's runs, still in the race, are not run again."""
+    sweep = tmp_path / "sweep"
+    args = [*BASE, "hydra.sweeper.confirm.seeds=2", "hydra.sweeper.confirm.min_rounds=1", f"hydra.sweep.dir={sweep}"]
+    first = run_app([*args, "hydra.sweeper.n_trials=2", "hydra.sweeper.confirm.top_k=1"], sweep)
+    assert first.returncode == 0, explain(first)
+    control_runs = {t.number for t in _confirmation(sweep).trials if t.user_attrs[ATTR_CANDIDATE] == "control"}
+    proc = run_app([*args, "hydra.sweeper.n_trials=4", "hydra.sweeper.confirm.top_k=2", "hydra.sweeper.resume=true"],
+                   sweep)
+    assert proc.returncode == 0, explain(proc)
+    assert "the search has changed since its race" in proc.stdout + proc.stderr
+    study, confirmation = load_study(sweep), _confirmation(sweep)
+    top, seen = [], [study.trials[0].params] if study.trials[0].user_attrs.get(ATTR_ROLE) == ROLE_CONTROL else []
+    for t in sorted((t for t in study.trials if t.state == TrialState.COMPLETE), key=lambda t: (-t.value, t.number)):
+        if t.user_attrs.get(ATTR_ROLE) != ROLE_CONTROL and t.params not in seen and len(top) < 2:
+            top.append(f"trial {t.number}")
+            seen.append(t.params)
+    decision = confirmation.user_attrs[ATTR_DECISION]
+    assert [r["label"] for r in decision["candidates"]] == ["control", *top]
+    raced = {(t.user_attrs[ATTR_CANDIDATE], t.user_attrs[ATTR_CONFIRM_SEED]) for t in confirmation.trials}
+    assert {(label, decision["seeds"][0]) for label in top} <= raced  # raced (a loser stops after its round)
+    assert {t.number for t in confirmation.trials if t.user_attrs[ATTR_CANDIDATE] == "control"} == control_runs
+
+
 @pytest.mark.parametrize(("override", "message"), [
     ("hydra.sweeper.confirm.top_k=-1", "hydra.sweeper.confirm.top_k=-1: must be 0 (no confirmation) or more"),
     ("hydra.sweeper.confirm.level=1.5", "hydra.sweeper.confirm.level=1.5: must be a probability between 0 and 1"),

@@ -31,8 +31,10 @@ from hpo_record.study import (
     ATTR_CANDIDATE,
     ATTR_CANDIDATES,
     ATTR_CONFIRM_SEED,
+    ATTR_DECISION,
     ATTR_ERROR,
     ATTR_INTERRUPTED,
+    ATTR_RACES,
     ATTR_ROLE,
     ATTR_SCORES,
     ATTR_SEEDS,
@@ -169,7 +171,17 @@ def open_confirmation(storage: Any, study: optuna.study.Study, candidates: list[
     name = f"{study.study_name}{CONFIRM_SUFFIX}"
     cstudy = optuna.create_study(study_name=name, storage=storage, directions=study.directions, load_if_exists=True,
                                  sampler=optuna.samplers.RandomSampler())
-    if ATTR_CANDIDATES not in cstudy.user_attrs:
+    before = cstudy.user_attrs.get(ATTR_CANDIDATES)
+    if before is not None and [(c["label"], _key(c["params"])) for c in before] != [(c.label, _key(c.params))
+                                                                                   for c in candidates]:
+        # A resume that added search trials: the race is about the top candidates now. The runs of
+        # those still among them count again; the old decision no longer holds until it is raced.
+        log.info("Confirmation: the search has changed since its race (%s); raced now: %s",
+                 ", ".join(c["label"] for c in before), ", ".join(c.label for c in candidates))
+        cstudy.set_user_attr(ATTR_DECISION, None)
+        cstudy.set_user_attr(ATTR_RACES, int(cstudy.user_attrs.get(ATTR_RACES, 1)) + 1)
+        before = None
+    if before is None:
         cstudy.set_user_attr(ATTR_CANDIDATES, [asdict(c) for c in candidates])
         cstudy.set_user_attr(ATTR_SEEDS, list(seeds))
     return cstudy
@@ -185,8 +197,10 @@ class ConfirmSchedule:
         self.study, self.settings, self.overrides_of, self.paired_scores = cstudy, settings, overrides_of, paired_scores
         self.candidates = {c.label: c for c in candidates}
         self.race = Race(candidates, seeds, level=settings.level, min_rounds=settings.min_rounds, sign=sign)
+        races = int(cstudy.user_attrs.get(ATTR_RACES, 1))  # Optuna keeps a parameter's choices fixed in a study
+        self.param = "candidate" if races == 1 else f"candidate_{races}"
         self.distributions: dict[str, BaseDistribution] = {
-            "candidate": CategoricalDistribution([c.label for c in candidates]),
+            self.param: CategoricalDistribution([c.label for c in candidates]),
             "confirm_seed": CategoricalDistribution(seeds)}
         self.in_flight: set[tuple[str, int]] = set()
         self.closed = 0  # rounds whose losers have been stopped
@@ -202,16 +216,17 @@ class ConfirmSchedule:
             scores = t.user_attrs.get(ATTR_SCORES)
             runs[key] = (Run(float(t.value), np.asarray(scores, dtype=float) if scores else None)
                          if t.state == TrialState.COMPLETE else Run(None, None, str(t.user_attrs.get(ATTR_ERROR))))
-        for seed in self.race.seeds:
-            pairs = [(label, s) for (label, s) in runs if s == seed]
+        for seed in self.race.seeds:  # a run of a candidate raced before the search changed is not counted
+            pairs = [(label, s) for (label, s) in runs if s == seed and label in self.race.standings]
             if not pairs:
                 break
             for pair in pairs:
                 if self.race.standings[pair[0]].out is None:
                     self.race.record(*pair, runs[pair])
             self._close("Confirmation (resumed)")
-        if runs:
-            log.info("Confirmation resumed: %d run(s) already finished", len(runs))
+        counted = sum(label in self.race.standings for label, _ in runs)
+        if counted:
+            log.info("Confirmation resumed: %d run(s) already finished", counted)
 
     def _waiting(self) -> list[tuple[str, int]]:
         return [p for p in self.race.pending() if p not in self.in_flight]
@@ -233,7 +248,7 @@ class ConfirmSchedule:
         self.in_flight.add((label, seed))
         candidate = self.candidates[label]
         params = {} if label == CONTROL else candidate.params  # the control: the config's own values
-        return Planned(params={"candidate": label, "confirm_seed": seed}, token=(label, seed),
+        return Planned(params={self.param: label, "confirm_seed": seed}, token=(label, seed),
                        attrs={ATTR_ROLE: ROLE_CONFIRMATION, ATTR_CANDIDATE: label, ATTR_CONFIRM_SEED: seed},
                        overrides=[*self.overrides_of(params), f"{self.settings.seed_key}={seed}"])
 

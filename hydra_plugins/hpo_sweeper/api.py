@@ -52,7 +52,7 @@ def confirmation_resolution(confirmation: optuna.study.Study) -> dict[str, Any] 
     sign = 1.0 if confirmation.direction == optuna.study.StudyDirection.MAXIMIZE else -1.0
     race = Race(candidates, decision["seeds"], level=decision["level"], min_rounds=1, sign=sign)
     for t in confirmation.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        if t.user_attrs.get(ATTR_SCORES):
+        if t.user_attrs.get(ATTR_SCORES) and t.user_attrs.get(ATTR_CANDIDATE) in race.standings:
             race.record(t.user_attrs[ATTR_CANDIDATE], t.user_attrs[ATTR_CONFIRM_SEED],
                         Run(float(t.value), np.asarray(t.user_attrs[ATTR_SCORES], dtype=float)))
     return race.resolution()
