@@ -15,7 +15,7 @@ from hpo_record import files, job as job_record
 from hpo_app import loggers
 from hpo_app.checks import unknown_key
 from hpo_app.data import DataError
-from hpo_app.engine import ConfigError, TrainingEngine, objective_spec
+from hpo_app.engine import ConfigError, TrainingDiverged, TrainingEngine, objective_spec
 from hpo_app.model_schema import MODEL_SCHEMAS, ModelConf
 from hpo_app.models import ModelConfigError
 from hpo_app.run_output import OutputError
@@ -23,8 +23,10 @@ from hpo_app.schema import GROUP_SCHEMAS
 
 log = logging.getLogger(__name__)
 
-USER_ERRORS = (DataError, ConfigError, ModelConfigError, OutputError)
-"""Errors caused by the user's input or machine (a disk that refuses a file): reported as one line, without a traceback."""
+USER_ERRORS = (DataError, ConfigError, ModelConfigError, OutputError, TrainingDiverged)
+"""Errors caused by the user's input or machine (a disk that refuses a file), and a training that
+diverged with the hyperparameters given: reported as one line, without a traceback (the run's
+failure record, written before, keeps the details)."""
 
 
 def _values(node: Any, group: str) -> dict[str, Any]:

@@ -33,8 +33,9 @@ SDE_SAMPLE_FREQ = Rule("steps between noise samples of state-dependent explorati
 STATS_WINDOW = Rule("episodes averaged in stable-baselines3's logs", kind="integer", low=1, optional=True)
 ROLLOUT = Rule("steps per env per rollout (a rollout: n_steps x env.n_envs steps, then an update)", kind="integer",
                low=2)
-NET_WIDTH = Rule("units per hidden layer (policy and value networks)", kind="integer", low=1)
-NET_DEPTH = Rule("hidden layers", kind="integer", low=0)
+# Past these sizes a run on a few features would take hours on a CPU, not a typo's seconds.
+NET_WIDTH = Rule("units per hidden layer (policy and value networks)", kind="integer", low=1, high=4096)
+NET_DEPTH = Rule("hidden layers", kind="integer", low=0, high=16)
 ACTIVATION = Rule("the hidden layers' activation", kind="choice", options=ACTIVATION_NAMES)
 WEIGHT_DECAY = Rule("the optimizer's L2 weight decay (regularization)", low=0)
 

@@ -163,9 +163,10 @@ class AgentRun:
         # SB3's default logger (no tensorboard, verbose 0) makes an empty /tmp/SB3-<time> directory
         # on every learn() and never removes it; ours writes to the trackers' outputs only.
         model.set_logger(Logger(folder=None, output_formats=list(self.outputs)))
-        try:
-            model.learn(total_timesteps=self.train.total_timesteps - start, callback=callback,
-                        reset_num_timesteps=start == 0)
+        try:  # numpy's overflow warnings from SB3's buffers: a divergence is told below, once
+            with np.errstate(over="ignore", invalid="ignore"):
+                model.learn(total_timesteps=self.train.total_timesteps - start, callback=callback,
+                            reset_num_timesteps=start == 0)
         except Exception as exc:  # noqa: BLE001 - classified, then raised again
             if type(exc).__name__ == "TrialPruned" or isinstance(exc, TrainingDiverged) or finite_weights(model):
                 raise

@@ -47,7 +47,8 @@ BAD = [  # (overrides, the error's start): the values #12 found reaching the lib
     (["validation=walkforward", "validation.folds=0"], "validation.folds=0: must be an integer >= 1"),
     (["train.init_from=/somewhere", "train.n_seeds=2"], "train.init_from=/somewhere with validation=holdout and "
                                                          "train.n_seeds=2: it continues one agent's saved model"),
-    (["model.net_width=0"], "model.net_width=0: must be an integer >= 1"),
+    (["model.net_width=0"], "model.net_width=0: must be an integer in [1, 4096]"),
+    (["model.net_depth=100000"], "model.net_depth=100000: must be an integer in [0, 16]"),
     (["train.total_timesteps=0"], "train.total_timesteps=0: must be an integer >= 1"),
     (["train.eval_every=-5"], "train.eval_every=-5: must be an integer >= 1"),
     (["train.n_seeds=0"], "train.n_seeds=0: must be an integer >= 1"),
