@@ -12,6 +12,7 @@ import copy
 import logging
 import math
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,9 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.utils import set_random_seed
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 
+from hpo_record import job as job_record
 from hpo_record.files import MODEL_FILE, REPLAY_BUFFER_FILE
+from hpo_record.job import RecordError
 from hpo_app.features import PreparedData
 from hpo_app.metrics import compute_metrics, equity_curve
 from hpo_app.models import (
@@ -119,10 +122,9 @@ class AgentRun:
     def resume(self, job_dir: str | Path) -> BaseAlgorithm:
         """The model a job saved in ``job_dir`` (its weights, optimizer state and timestep counter;
         for an off-policy model its replay buffer, when saved), on this run's training env, with this
-        run's hyperparameters in force from now on. The network and the observation must be the
-        saved model's (a ModelConfigError names what differs). Its random streams (episode starts,
-        observation noise, actions, minibatches) are seeded from this run's seed and the saved step
-        count (``continued_seed``): a job that continues another does not replay its first episodes."""
+        run's hyperparameters in force from now on. The algorithm, network and observation must be
+        the saved model's (a ModelConfigError names what differs). Its random streams are seeded from
+        this run's seed and the saved step count (``continued_seed``): no replay of its first episodes."""
         path = Path(job_dir) / MODEL_FILE
         if not path.is_file():
             raise ModelConfigError(f"train.init_from={job_dir}: no {MODEL_FILE} there to continue from")
@@ -131,8 +133,16 @@ class AgentRun:
         wanted = kwargs.pop("policy_kwargs")
         for key in ("policy", *STRUCTURAL):
             kwargs.pop(key, None)
+        name = self.model_spec.name.lower()
+        with suppress(RecordError):  # a directory with a record: the algorithm that trained it
+            trained = job_record.read(Path(job_dir)).model
+            if trained and trained.lower() != name:
+                raise ModelConfigError(f"train.init_from={job_dir}: it holds a {trained.upper()} model, this run "
+                                       f"trains {name.upper()} (model={trained.lower()} continues it)")
         try:
-            model = algorithm_class(self.model_spec.name).load(path, env=env, device=self.train.device, **kwargs)
+            model = algorithm_class(name).load(path, env=env, device=self.train.device, **kwargs)
+        except AttributeError as err:  # SB3 loading another algorithm's policy
+            raise ModelConfigError(f"train.init_from={job_dir}: its {MODEL_FILE} is not a {name.upper()} model ({err})") from err
         except (ValueError, KeyError) as err:  # SB3: observation or action space differs
             raise ModelConfigError(f"train.init_from={job_dir}: cannot continue its model here: "
                                    f"{str(err).splitlines()[0]}") from err

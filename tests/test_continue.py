@@ -9,6 +9,7 @@ continuing run's hyperparameters are the ones SB3 uses from then on.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -161,6 +162,19 @@ def test_a_config_that_cannot_continue_the_model_is_one_line(parent: Path, tmp_p
     assert f"train.init_from={parent}" in message
     assert words in message
     assert json.loads((tmp_path / files.METRICS_FILE).read_text())["state"] == "failed"
+
+
+def test_another_algorithms_model_is_one_line(parent: Path, tmp_path: Path) -> None:
+    """A DQN run told to continue the PPO parent: named from its record, or, a model.zip alone, from
+    what SB3 finds in it, not SB3's AttributeError."""
+    dqn = [*SMALL_DATA, *TINY_MODEL["dqn"], f"train.eval_every={EVERY}", "train.total_timesteps=384"]
+    with pytest.raises(ModelConfigError, match=f"train.init_from={parent}: it holds a PPO model, this run trains DQN"):
+        run(compose_config([*dqn, f"train.init_from={parent}"]), tmp_path / "recorded")
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    shutil.copy(parent / files.MODEL_FILE, bare / files.MODEL_FILE)
+    with pytest.raises(ModelConfigError, match="model.zip is not a DQN model"):
+        run(compose_config([*dqn, f"train.init_from={bare}"]), tmp_path / "bare-run")
 
 
 def test_a_model_that_already_has_its_steps_is_evaluated_as_it_is(parent: Path, tmp_path: Path,
