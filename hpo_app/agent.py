@@ -31,7 +31,13 @@ class Agent:
         from hpo_app.models import algorithm_class
 
         self.bundle = bundle
-        self.model = algorithm_class(bundle.spec["model"]).load(bundle.path / files.MODEL_FILE, device="cpu")
+        path = bundle.path / files.MODEL_FILE
+        try:
+            self.model = algorithm_class(bundle.spec["model"]).load(path, device="cpu")
+        except (AssertionError, AttributeError, EOFError, KeyError, RuntimeError, ValueError) as err:  # SB3, torch, zipfile
+            raise BundleError(f"{path}: cannot be loaded as the bundle's {str(bundle.spec['model']).upper()} model "
+                              f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}): "
+                              "cut short, or not this bundle's model? export it again") from None
 
     @classmethod
     def load(cls, path: str | Path) -> Agent:
@@ -55,7 +61,10 @@ class Agent:
         bar but one; the bars before ``start`` only feed the features."""
         first = max(self.bundle.spec["features"]["warmup_bars"], self.bundle.window - 1)
         if start is not None:
-            at = int(prices.index.searchsorted(pd.Timestamp(start)))
+            try:
+                at = int(prices.index.searchsorted(pd.Timestamp(start)))
+            except (ValueError, TypeError):
+                raise BundleError(f"--start {start}: not a date (e.g. 2024-01-31)") from None
             if at < first:
                 raise BundleError(f"{where}: --start {start} leaves {at} bars before it; the features need {first}")
             first = at

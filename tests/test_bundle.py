@@ -82,8 +82,13 @@ def test_bad_input_is_one_line(tmp_path: Path) -> None:
     weekly.to_csv(tmp_path / "weekly.csv")
     short = tmp_path / "short.csv"
     edge_prices(40, 1, 0.15, 0.01).rename_axis("Date").to_csv(short)
+    cut = tmp_path / "cut"  # a bundle whose model.zip was cut short
+    shutil.copytree(bundle_dir, cut)
+    (cut / files.MODEL_FILE).write_bytes((bundle_dir / files.MODEL_FILE).read_bytes()[:1000])
     cases = [
         (("hpo_app.apply", tmp_path, _prices(tmp_path / "p.csv")), "not an agent bundle"),
+        (("hpo_app.apply", cut, tmp_path / "p.csv"), "model.zip: cannot be loaded as the bundle's A2C model"),
+        (("hpo_app.apply", bundle_dir, tmp_path / "p.csv", "--start", "notadate"), "--start notadate: not a date"),
         (("hpo_app.apply", bundle_dir, tmp_path / "weekly.csv"), "its bars come 52 to a year, the agent's 252"),
         (("hpo_app.apply", bundle_dir, short), "decisions after the"),
         (("hpo_app.apply", bundle_dir, tmp_path / "missing.csv"), "missing.csv"),
