@@ -5,6 +5,7 @@ database's reason); a real PostgreSQL server holds a real sweep's study, which t
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -54,6 +55,17 @@ def test_an_unreachable_database_is_refused_without_its_password(tmp_path: Path)
     line = _refused(proc)
     assert line.startswith("error: storage postgresql+psycopg://hpo:***@127.0.0.1:") and "Connection refused" in line
     assert "s3cret" not in proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("given", ["sqlite://", "sqlite:///", "sqlite:///:memory:"])
+def test_an_in_memory_storage_is_refused_before_any_trial(given: str, tmp_path: Path) -> None:
+    """An in-memory SQLite database exists in the driver's process only: the jobs could not reach the
+    study (each trial failed with 'Record does not exist', and the printed resume could not work)."""
+    url = storage_url(given, tmp_path)
+    opened_it = []
+    with pytest.raises(SweepError, match=rf"^storage {re.escape(given)}: an in-memory SQLite database .* the trials' jobs"):
+        opened(url, lambda: opened_it.append(open_storage(url)))
+    assert not opened_it
 
 
 @pytest.mark.parametrize("given, shown", [

@@ -60,6 +60,10 @@ def writable(sweep_dir: Path) -> None:
 def opened(url: str, open_it: Any) -> Any:
     """``open_it()``, with a storage that cannot be opened or written refused in one line that
     names it (without its password) and the reason the database gave, or the driver to install."""
+    if url.split("?", 1)[0] in ("sqlite://", "sqlite:///", "sqlite:///:memory:"):
+        raise SweepError(f"storage {url}: an in-memory SQLite database lives in the driver's process only, where "
+                         "the trials' jobs cannot reach it: name a file (sqlite:///path/optuna.db), or leave "
+                         "hydra.sweeper.storage null for the sweep directory's own")
     try:
         return open_it()
     except ValueError:
