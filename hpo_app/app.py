@@ -19,7 +19,7 @@ from hpo_app.engine import ConfigError, TrainingDiverged, TrainingEngine, object
 from hpo_app.model_schema import MODEL_SCHEMAS, ModelConf
 from hpo_app.models import ModelConfigError
 from hpo_app.run_output import OutputError
-from hpo_app.schema import GROUP_SCHEMAS
+from hpo_app.schema import AppConf, GROUP_SCHEMAS
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +67,7 @@ def _plain(value: Any) -> Any:
 
 def engine_from_config(cfg: DictConfig, output_dir: Path) -> TrainingEngine:
     """The engine of the composed config (checked by the engine: a bad key or value is a ConfigError)."""
+    unknown_key(AppConf, {k: None for k in cfg if k != "hydra"}, "")  # a key added with +name=... reaches nothing
     data = _node("data", cfg.data)
     if data.source == "csv" and data.path:
         data.path = to_absolute_path(str(data.path))

@@ -73,4 +73,4 @@ def unknown_key(schema: type, values: dict[str, Any], prefix: str) -> None:
     names = {f.name for f in dataclasses.fields(schema)}
     unknown = sorted(set(values) - names)
     if unknown:
-        raise ConfigError(f"{prefix}.{unknown[0]}: unknown key (known: {', '.join(sorted(names))})")
+        raise ConfigError(f"{prefix}{'.' if prefix else ''}{unknown[0]}: unknown key (known: {', '.join(sorted(names))})")

@@ -63,6 +63,7 @@ def _cases(folder: Path) -> dict[str, Case]:
         "too_few_rows": Case(("data=csv", f"data.path={csvs['short']}"), csvs["short"].name, "too few rows"),
         "csv_without_path": Case(("data=csv",), "data.path", ""),
         "unknown_model_key": Case(("+model.foo=1",), "model.foo", "unknown key"),
+        "unknown_top_key": Case(("+foo=1",), "foo", "unknown key"),
         # hyperparameters that blow the weights up: the divergence, not SB3's traceback nor numpy's warnings
         "diverged": Case((*TINY_RUN, "env.reward_scale=1e300"), "training diverged", "non-finite weights"),
     }
@@ -75,6 +76,7 @@ BAD_INPUTS = [
     "too_few_rows",
     "csv_without_path",
     "unknown_model_key",
+    "unknown_top_key",
     "diverged",
 ]
 
