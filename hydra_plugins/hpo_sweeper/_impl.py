@@ -89,7 +89,9 @@ class HpoSweeperImpl(Sweeper):
         pbt: DictConfig | None = None,
         control: bool = True,
         confirm: DictConfig | None = None,
+        **unknown: Any,  # +hydra.sweeper.<typo>=...: refused in one line when the sweep starts
     ) -> None:
+        self.unknown = sorted(unknown)
         self.sampler_cfg, self.pruner_cfg = sampler, pruner
         self.directions = _names(direction)
         self.metrics = _names(metric)

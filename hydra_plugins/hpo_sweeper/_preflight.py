@@ -3,6 +3,7 @@ written, a study storage that opens; and how that storage is shown to a user."""
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import os
 from pathlib import Path
@@ -15,6 +16,7 @@ from hpo_record.job import one_line
 from hpo_record.storage import DriverMissing, display_url
 
 from hydra_plugins.hpo_sweeper._results import shown_path
+from hydra_plugins.hpo_sweeper.config import HpoSweeperConf
 
 
 class SweepError(ValueError):
@@ -82,6 +84,9 @@ def opened(url: str, open_it: Any) -> Any:
 
 def check_settings(s: Any) -> None:
     """The sweeper's own settings (``config.HpoSweeperConf``, the attributes of ``s``), each refusal one line."""
+    if s.unknown:
+        known = sorted(f.name for f in dataclasses.fields(HpoSweeperConf) if f.name not in ("_target_", "defaults"))
+        raise SweepError(f"hydra.sweeper.{s.unknown[0]}: unknown key (known: {', '.join(known)})")
     if int(s.n_trials) < 1:
         raise SweepError(f"hydra.sweeper.n_trials={s.n_trials}: must be at least 1")
     if not 0.0 <= float(s.max_failure_rate) <= 1.0:
