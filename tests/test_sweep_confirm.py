@@ -162,6 +162,7 @@ def test_a_resume_that_adds_search_trials_races_the_new_top_candidates(tmp_path:
 @pytest.mark.parametrize(("override", "message"), [
     ("hydra.sweeper.confirm.top_k=-1", "hydra.sweeper.confirm.top_k=-1: must be 0 (no confirmation) or more"),
     ("hydra.sweeper.confirm.level=1.5", "hydra.sweeper.confirm.level=1.5: must be a probability between 0 and 1"),
+    ("hydra.sweeper.confirm.level=nan", "hydra.sweeper.confirm.level=nan: not a number"),
     ("hydra.sweeper.confirm.seeds=0", "hydra.sweeper.confirm.seeds=0: must be at least 1"),
     ("hydra.sweeper.confirm.seed_key=train", "hydra.sweeper.confirm.seed_key=train: must name the task's integer seed"),
 ])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -82,11 +83,23 @@ def opened(url: str, open_it: Any) -> Any:
         raise SweepError(f"storage {display_url(url)}: cannot open or write the study ({reason})") from None
 
 
+def _numbers(node: Any, prefix: str) -> list[tuple[str, float]]:
+    """Every float in a plain config tree, with its dotted key."""
+    if isinstance(node, dict):
+        return [pair for k, v in node.items() for pair in _numbers(v, f"{prefix}.{k}")]
+    if isinstance(node, list):
+        return [pair for i, v in enumerate(node) for pair in _numbers(v, f"{prefix}[{i}]")]
+    return [(prefix, node)] if isinstance(node, float) else []
+
+
 def check_settings(s: Any) -> None:
     """The sweeper's own settings (``config.HpoSweeperConf``, the attributes of ``s``), each refusal one line."""
     if s.unknown:
         known = sorted(f.name for f in dataclasses.fields(HpoSweeperConf) if f.name not in ("_target_", "defaults"))
         raise SweepError(f"hydra.sweeper.{s.unknown[0]}: unknown key (known: {', '.join(known)})")
+    for key, value in _numbers(OmegaConf.to_container(s.config.hydra.sweeper, resolve=False), "hydra.sweeper"):
+        if math.isnan(value):  # NaN passes no range test, and Hydra would see the sweeper's config "changed"
+            raise SweepError(f"{key}=nan: not a number")
     if int(s.n_trials) < 1:
         raise SweepError(f"hydra.sweeper.n_trials={s.n_trials}: must be at least 1")
     if not 0.0 <= float(s.max_failure_rate) <= 1.0:
