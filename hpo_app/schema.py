@@ -39,7 +39,8 @@ class DataConf:
                                       optional=True))
     edge: float = key(0.15, Rule("the planted edge, an AR(1) coefficient: the market is stationary below 1 in size",
                                  low=-1, high=1, low_open=True, high_open=True))
-    vol: float = key(0.01, Rule("the generated market's daily volatility", low=0, low_open=True))
+    vol: float = key(0.01, Rule("the generated market's daily volatility (at most 1: a 100 % move a bar)",
+                                low=0, low_open=True, high=1))
     shape: str = key("momentum", Rule("the planted edge's shape (data=edge): momentum (AR(1)), reversal (AR(1) with "
                                       "-edge), lag (an effect data.lag bars later), regimes (drifts of +-edge x vol "
                                       "lasting weeks); each with its reference policy", kind="choice", options=SHAPES))

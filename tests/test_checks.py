@@ -48,6 +48,7 @@ BAD = [  # (overrides, the error's start): the values #12 found reaching the lib
     (["train.init_from=/somewhere", "train.n_seeds=2"], "train.init_from=/somewhere with validation=holdout and "
                                                          "train.n_seeds=2: it continues one agent's saved model"),
     (["model.net_width=0"], "model.net_width=0: must be an integer in [1, 4096]"),
+    (["data.vol=1e10"], "data.vol=10000000000.0: must be a number in (0, 1]"),
     (["model.net_depth=100000"], "model.net_depth=100000: must be an integer in [0, 16]"),
     (["train.total_timesteps=0"], "train.total_timesteps=0: must be an integer >= 1"),
     (["train.eval_every=-5"], "train.eval_every=-5: must be an integer >= 1"),
@@ -57,7 +58,7 @@ BAD = [  # (overrides, the error's start): the values #12 found reaching the lib
     (["env.window=0"], "env.window=0: must be an integer >= 1"),
     (["env.episode_length=1"], "env.episode_length=1: must be an integer >= 2 (or null)"),
     (["data.edge=1"], "data.edge=1.0: must be a number in (-1, 1)"),
-    (["data.vol=0"], "data.vol=0.0: must be a number > 0"),
+    (["data.vol=0"], "data.vol=0.0: must be a number in (0, 1]"),
     (["data.train_frac=1.2"], "data.train_frac=1.2: must be a number in (0, 1)"),
     (["data.train_frac=0.7", "data.val_frac=0.3"], "data.train_frac=0.7, data.val_frac=0.3: their sum must be below 1"),
     (["env.cost_bps=nan"], "env.cost_bps=nan: must be a number >= 0"),
