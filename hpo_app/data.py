@@ -80,6 +80,8 @@ def _read_table(path: Path, where: str) -> tuple[pd.DataFrame, str]:
         raise data_error(where, "file not found")
     if path.is_dir():
         raise data_error(where, "is a directory, not a CSV file")
+    if not path.is_file():  # a device, a pipe, a socket: read, it might never end
+        raise data_error(where, "not a regular file (a device or a pipe?), not a CSV file")
     try:
         sep = _sniff_separator(path)
         table = pd.read_csv(path, sep=sep, dtype=str, skip_blank_lines=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from pathlib import Path
 
@@ -382,6 +383,14 @@ def test_missing_file(tmp_path: Path) -> None:
     path = tmp_path / "nope.csv"
     with pytest.raises(DataError, match="nope.csv: file not found$"):
         load_csv(path)
+
+
+def test_a_pipe_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    """A FIFO (or /dev/zero) read as a CSV file would wait, or read, for ever."""
+    fifo = tmp_path / "prices.csv"
+    os.mkfifo(fifo)
+    with pytest.raises(DataError, match=r"prices.csv: not a regular file \(a device or a pipe\?\)"):
+        load_csv(fifo)
 
 
 def test_binary_file(tmp_path: Path) -> None:
