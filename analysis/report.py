@@ -266,11 +266,11 @@ def main(argv: list[str] | None = None) -> int:
     except NoSweepError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except OSError as e:  # a full or read-only disk under the output directory
+    except OSError as e:  # a full or read-only disk under the output directory, an --out that is a file
         out = args.out if args.out else default_out(args.paths)
         print(f"error: cannot write the report in {hfmt.path(Path(out))}: {e.strerror or e}"
               f"{f' ({e.filename})' if e.filename else ''}", file=sys.stderr)
-        return 1
+        return 2  # as the app's own disk errors (hpo_app.run_output.OutputError)
     print(stdout_table(result.analysis))
     broken = sum(len(s.broken) for s in result.analysis.sweeps)
     if broken:

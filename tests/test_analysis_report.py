@@ -361,6 +361,15 @@ def test_a_report_killed_at_once_leaves_no_worker_behind(real_day: Path, tmp_pat
 @pytest.mark.slow
 def test_a_full_disk_under_the_output_is_one_line_naming_it(real_day: Path, tiny_fs: Path) -> None:
     proc = _report([real_day], tiny_fs / "out")
-    assert proc.returncode == 1, explain(proc)
+    assert proc.returncode == 2, explain(proc)
     assert proc.stderr.strip().splitlines() == [proc.stderr.strip()]
     assert f"cannot write the report in {tiny_fs / 'out'}" in proc.stderr and "No space left on device" in proc.stderr
+
+
+@pytest.mark.slow
+def test_an_output_that_is_a_file_is_one_line(real_day: Path, tmp_path: Path) -> None:
+    (tmp_path / "out").write_text("a file, not a directory\n")
+    proc = _report([real_day], tmp_path / "out")
+    assert proc.returncode == 2, explain(proc)
+    assert proc.stderr.strip().splitlines() == [f"error: cannot write the report in {tmp_path / 'out'}: File exists "
+                                                f"({tmp_path / 'out'})"]

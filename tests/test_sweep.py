@@ -143,6 +143,7 @@ def test_multi_objective_sweep_writes_the_pareto_front(tmp_path):
         ("model.gamma=choice(0.9, 1.5, 0.99)", "model.gamma=1.5: must be a number in [0, 1]"),
         ("+hydra.sweeper.bogus=1", "hydra.sweeper.bogus: unknown key (known: confirm, control,"),
         ("+foo=choice(1, 2)", "foo: unknown key"),  # a searched key that would reach nothing
+        ("objective=glob(sh*)", "objective=glob(sh*): glob() is not a search space here"),
     ],
 )
 def test_invalid_sweep_input_fails_before_any_trial(tmp_path, override, message):

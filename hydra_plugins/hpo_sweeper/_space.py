@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.core.override_parser.types import Override
+from hydra.core.override_parser.types import Override, ValueType
 from optuna.distributions import BaseDistribution, CategoricalDistribution
 
 from hpo_record.job import one_line
@@ -79,6 +79,8 @@ def parse(params: Sequence[str], arguments: Sequence[str]) -> SearchSpace:
         if override.is_delete():
             passthrough.append(text)
             continue
+        if override.value_type == ValueType.GLOB_CHOICE_SWEEP:
+            raise SearchSpaceError(f"{text}: glob() is not a search space here: name the options with choice(a, b)")
         try:
             value = _private.create_optuna_distribution_from_override(override)
         except Exception as err:  # noqa: BLE001 - Hydra and Optuna raise several types
