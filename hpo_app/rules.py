@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -38,12 +39,16 @@ class Rule:
     optional: bool = False  # null allowed
     also: tuple[float, ...] = ()  # values allowed outside the range (e.g. -1: "as many as collected")
     options: tuple[str, ...] = ()  # kind "choice": the allowed words
+    pattern: str = ""  # kind "text": a regular expression the whole value must match (empty: any text)
+    shape: str = ""  # kind "text" with a pattern: the allowed values, for people
 
     def allowed(self) -> str:
         if self.kind == "bool":
             return "true or false"
         if self.kind == "choice":
             return "one of " + ", ".join(self.options)
+        if self.kind == "text" and self.shape:
+            return self.shape + (" (or null)" if self.optional else "")
         if self.kind in ("text", "any"):
             return "a value" + (" (or null)" if self.optional else "")
         noun = "an integer" if self.kind == "integer" else "a number"
@@ -69,7 +74,7 @@ class Rule:
         if self.kind == "choice":
             return value in self.options
         if self.kind == "text":
-            return isinstance(value, str)
+            return isinstance(value, str) and (not self.pattern or re.fullmatch(self.pattern, value) is not None)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             return False
         if self.kind == "integer" and not isinstance(value, int):

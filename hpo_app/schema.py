@@ -86,7 +86,9 @@ class TrainConf:
                                                "model.zip (scheduler=pbt sets it)", kind="bool"))
     init_from: Optional[str] = key(None, Rule("a job directory whose model.zip this run continues "
                                               "(scheduler=pbt sets it)", kind="text", optional=True))
-    device: str = key("cpu", Rule("torch's device (cpu, cuda)", kind="text"))
+    device: str = key("cpu", Rule("torch's device (cuda on a machine without a GPU: stable-baselines3 trains on "
+                                  "the CPU)", kind="text", pattern=r"auto|cpu|mps|cuda(:\d+)?",
+                                  shape="cpu, cuda, cuda:<n>, mps or auto"))
 
 
 @dataclass

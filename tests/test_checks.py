@@ -48,6 +48,7 @@ BAD = [  # (overrides, the error's start): the values #12 found reaching the lib
     (["train.init_from=/somewhere", "train.n_seeds=2"], "train.init_from=/somewhere with validation=holdout and "
                                                          "train.n_seeds=2: it continues one agent's saved model"),
     (["model.net_width=0"], "model.net_width=0: must be an integer in [1, 4096]"),
+    (["train.device=tpu"], "train.device='tpu': must be cpu, cuda, cuda:<n>, mps or auto"),
     (["data.vol=1e10"], "data.vol=10000000000.0: must be a number in (0, 1]"),
     (["model.net_depth=100000"], "model.net_depth=100000: must be an integer in [0, 16]"),
     (["train.total_timesteps=0"], "train.total_timesteps=0: must be an integer >= 1"),
