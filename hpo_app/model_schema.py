@@ -20,7 +20,8 @@ ACTIVATION_NAMES = ("tanh", "relu", "elu", "leaky_relu")
 NETWORK_KEYS = ("net_width", "net_depth", "activation", "weight_decay")
 
 # Rules of the keys several algorithms share (each algorithm sets its own default).
-LEARNING_RATE = Rule("the optimizer's step size", low=0, low_open=True)
+LEARNING_RATE = Rule("the optimizer's step size (Adam moves each weight by about this much a step: above 1 it "
+                     "only diverges)", low=0, low_open=True, high=1)
 GAMMA = Rule("the discount factor", low=0, high=1)
 GAE_LAMBDA = Rule("GAE's lambda: bias-variance trade-off of the advantage", low=0, high=1)
 ENT_COEF = Rule("the entropy bonus's weight (exploration)", low=0)

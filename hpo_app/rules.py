@@ -7,7 +7,7 @@ rollout of more than one step for its advantage normalization; ``clip_range_vf``
 or null; DQN's ``train_freq`` must be a positive integer; probabilities, discount factors and GAE
 lambdas are in [0, 1]), torch's (learning rates >= 0; a zero rate trains nothing, so > 0 here) and
 this project's (fractions of the data, a stationary AR(1) market, costs >= 0, networks of at most 16
-layers of 4,096 units). A value outside them
+layers of 4,096 units, learning rates of at most 1). A value outside them
 would otherwise come back from deep inside torch as a traceback, or, worse, train silently (a
 discount factor above 1 gives NaN logits; a negative buffer size was accepted). Types are
 OmegaConf's: a structured config refuses ``model.n_steps=2.5`` when Hydra composes it.

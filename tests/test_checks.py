@@ -24,7 +24,8 @@ from tests.conftest import compose_config as compose
 from tests.sweep_helpers import TINY, explain, run_app
 
 BAD = [  # (overrides, the error's start): the values #12 found reaching the libraries, and more
-    (["model.learning_rate=-1"], "model.learning_rate=-1.0: must be a number > 0"),
+    (["model.learning_rate=-1"], "model.learning_rate=-1.0: must be a number in (0, 1]"),
+    (["model.learning_rate=1e300"], "model.learning_rate=1e+300: must be a number in (0, 1]"),
     (["model.gamma=1.5"], "model.gamma=1.5: must be a number in [0, 1]"),
     (["env.cost_bps=-1"], "env.cost_bps=-1.0: must be a number >= 0"),
     (["model=dqn", "model.buffer_size=-5"], "model.buffer_size=-5: must be an integer >= 1"),

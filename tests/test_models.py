@@ -306,9 +306,9 @@ def test_a_key_the_algorithm_does_not_take_is_an_error_naming_it(name: str, key:
     "conf, fault",
     [
         (MODEL_SCHEMAS["ppo"](activation="sigmoid"), "model.activation='sigmoid': must be one of tanh, relu"),
-        (MODEL_SCHEMAS["dqn"](net_width=0), "model.net_width=0: must be an integer >= 1"),
-        (MODEL_SCHEMAS["a2c"](net_depth=-1), "model.net_depth=-1: must be an integer >= 0"),
-        (MODEL_SCHEMAS["ppo"](learning_rate="abc"), "model.learning_rate='abc': must be a number > 0"),
+        (MODEL_SCHEMAS["dqn"](net_width=0), "model.net_width=0: must be an integer in [1, 4096]"),
+        (MODEL_SCHEMAS["a2c"](net_depth=-1), "model.net_depth=-1: must be an integer in [0, 16]"),
+        (MODEL_SCHEMAS["ppo"](learning_rate="abc"), "model.learning_rate='abc': must be a number in (0, 1]"),
         (MODEL_SCHEMAS["a2c"](normalize_advantage=1), "model.normalize_advantage=1: must be true or false"),
         (MODEL_SCHEMAS["dqn"](buffer_size="big"), "model.buffer_size='big': must be an integer >= 1"),
     ],
