@@ -179,7 +179,7 @@ def trial_rows(sweep: Sweep) -> list[dict[str, Any]]:
         row: dict[str, Any] = {
             "sweep": sweep.name, "model": sweep.model, "trial": t.number, "study": sweep.study.study_name,
             "job_num": attrs.get(ATTR_JOB_NUM), "state": _STATE_NAMES.get(t.state.name, t.state.name.lower()),
-            "error": attrs.get(ATTR_ERROR), "job_dir": _job_dir(sweep.path, attrs),
+            "error": attrs.get(ATTR_ERROR), "job_dir": _job_dir(sweep.path, t.number, attrs),
         }
         for i, v in enumerate(t.values or []):
             row["objective" if i == 0 else f"objective_{i}"] = float(v)
@@ -202,8 +202,8 @@ def trial_rows(sweep: Sweep) -> list[dict[str, Any]]:
     return rows
 
 
-def _job_dir(sweep_dir: Path, attrs: dict[str, Any]) -> str | None:
-    found = job_dir(sweep_dir, attrs)  # where it is now, if the sweep was moved or copied
+def _job_dir(sweep_dir: Path, number: int, attrs: dict[str, Any]) -> str | None:
+    found = job_dir(sweep_dir, number, attrs)  # where it is now, if the sweep was moved or copied
     return None if found is None else str(found)
 
 

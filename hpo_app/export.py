@@ -66,7 +66,7 @@ def pick(sweep_dir: Path, trial: int | None) -> tuple[Path, dict[str, Any]]:
     else:
         how["picked"] = f"trial {trial}, as asked"
     how["trial"] = trial
-    job = job_dir(sweep_dir, by_number[trial].user_attrs)
+    job = job_dir(sweep_dir, trial, by_number[trial].user_attrs)
     if job is None:
         raise BundleError(f"{sweep_dir}: trial {trial} has no job directory recorded in the study")
     return job, how

@@ -8,9 +8,12 @@ analysis, the benchmarks and the tests read them. Optuna's dashboard shows the u
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from hpo_record.files import METRICS_FILE
 
 # The study's user attributes.
 ATTR_IDENTITY = "sweep_identity"  # what makes a resume the same sweep (hydra_plugins/hpo_sweeper/_identity.py)
@@ -65,11 +68,22 @@ def lineage(trials: Sequence[Any], number: int) -> list[Any]:
     return chain[::-1]
 
 
-def job_dir(sweep_dir: Path, attrs: dict[str, Any]) -> Path | None:
-    """Where a trial's job directory is now: the directory named by its job number in the sweep
-    directory ``sweep_dir`` (a sweep moved or copied since the driver recorded ``job_dir`` is read
-    from where it is, never from where it was); else, when there is none (another
-    ``hydra.sweep.subdir``), the recorded one."""
-    if attrs.get(ATTR_JOB_NUM) is not None and (Path(sweep_dir) / str(attrs[ATTR_JOB_NUM])).is_dir():
-        return Path(sweep_dir) / str(attrs[ATTR_JOB_NUM])
-    return Path(attrs[ATTR_JOB_DIR]) if attrs.get(ATTR_JOB_DIR) else None
+def job_dir(sweep_dir: Path, number: int, attrs: dict[str, Any]) -> Path | None:
+    """Where trial ``number``'s job directory is now. The directory named by its job number in the
+    sweep directory ``sweep_dir`` when the job record there is this trial's (a sweep moved or copied
+    since the driver recorded ``job_dir`` is read where it is now); else the recorded one (a trial
+    another driver of a shared study ran in its own sweep directory, whose job numbers may be the
+    same; a job directory missing here)."""
+    recorded = Path(attrs[ATTR_JOB_DIR]) if attrs.get(ATTR_JOB_DIR) else None
+    if attrs.get(ATTR_JOB_NUM) is None:
+        return recorded
+    here = Path(sweep_dir) / str(attrs[ATTR_JOB_NUM])
+    try:
+        trial = json.loads((here / METRICS_FILE).read_text(encoding="utf-8")).get("trial") or {}
+    except (OSError, ValueError, AttributeError):
+        trial = {}
+    if trial.get("number") == number or recorded is None:
+        return here
+    if not trial and not recorded.exists():  # no record here yet (a running job), nothing where it was
+        return here
+    return recorded

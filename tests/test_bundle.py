@@ -146,11 +146,11 @@ def test_a_sweeps_recommendation_is_exported_by_default(tmp_path: Path) -> None:
     assert how["decision"]["recommended"] == recommended
     expected = 0 if recommended == "control" else int(recommended.split()[-1])  # the control is trial 0
     assert job == sweep / str(expected) and read(tmp_path / "agent").spec["provenance"]["trial"]["number"] == expected
+    copy = tmp_path / "copy"  # a copy's model is the copy's, not the original's where the driver recorded it
+    shutil.copytree(sweep, copy)
+    job, _ = export(copy, tmp_path / "agent-copy")
+    assert job == copy / str(expected)
     moved = tmp_path / "moved"
     sweep.rename(moved)  # a sweep moved since: its job directories are read from where they are now
     job, _ = export(moved, tmp_path / "agent-moved")
     assert job == moved / str(expected) and (tmp_path / "agent-moved").is_dir()
-    shutil.copytree(moved, sweep)  # and a copy's from the copy, not from the original it was copied from
-    shutil.rmtree(moved / str(expected))
-    job, _ = export(sweep, tmp_path / "agent-copy")
-    assert job == sweep / str(expected)

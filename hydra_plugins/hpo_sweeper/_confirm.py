@@ -197,11 +197,12 @@ class ConfirmSchedule:
         self.study, self.settings, self.overrides_of, self.paired_scores = cstudy, settings, overrides_of, paired_scores
         self.candidates = {c.label: c for c in candidates}
         self.race = Race(candidates, seeds, level=settings.level, min_rounds=settings.min_rounds, sign=sign)
-        races = int(cstudy.user_attrs.get(ATTR_RACES, 1))  # Optuna keeps a parameter's choices fixed in a study
-        self.param = "candidate" if races == 1 else f"candidate_{races}"
+        self.races = int(cstudy.user_attrs.get(ATTR_RACES, 1))  # Optuna keeps a parameter's choices fixed in a study
+        suffix = "" if self.races == 1 else f"_{self.races}"
+        self.param, self.seed_param = f"candidate{suffix}", f"confirm_seed{suffix}"
         self.distributions: dict[str, BaseDistribution] = {
             self.param: CategoricalDistribution([c.label for c in candidates]),
-            "confirm_seed": CategoricalDistribution(seeds)}
+            self.seed_param: CategoricalDistribution(seeds)}
         self.in_flight: set[tuple[str, int]] = set()
         self.closed = 0  # rounds whose losers have been stopped
         self._restore()
@@ -248,7 +249,7 @@ class ConfirmSchedule:
         self.in_flight.add((label, seed))
         candidate = self.candidates[label]
         params = {} if label == CONTROL else candidate.params  # the control: the config's own values
-        return Planned(params={self.param: label, "confirm_seed": seed}, token=(label, seed),
+        return Planned(params={self.param: label, self.seed_param: seed}, token=(label, seed),
                        attrs={ATTR_ROLE: ROLE_CONFIRMATION, ATTR_CANDIDATE: label, ATTR_CONFIRM_SEED: seed},
                        overrides=[*self.overrides_of(params), f"{self.settings.seed_key}={seed}"])
 

@@ -12,7 +12,7 @@ from typing import Any
 import optuna
 from omegaconf import OmegaConf
 
-from hpo_record.study import ATTR_DECISION, CONFIRM_SUFFIX
+from hpo_record.study import ATTR_DECISION, ATTR_RACES, CONFIRM_SUFFIX
 
 from hydra_plugins.hpo_sweeper._confirm import ConfirmSchedule, ConfirmSettings, open_confirmation, pick_candidates
 from hydra_plugins.hpo_sweeper._dispatch import Dispatcher
@@ -56,6 +56,9 @@ def run_confirmation(settings: ConfirmSettings, sweep: Sweep, dispatcher: Dispat
     finally:
         heartbeats.stop()
     if not schedule.complete:
+        return Confirmed(runner, None)
+    if int(cstudy.user_attrs.get(ATTR_RACES, 1)) != schedule.races:  # another driver of the study raced since
+        log.info("Confirmation: a driver sharing the study started a race of newer candidates; it decides")
         return Confirmed(runner, None)
     decision = schedule.race.decide()
     cstudy.set_user_attr(ATTR_DECISION, summary(schedule.race, decision))
