@@ -271,10 +271,10 @@ def _assert_failed_run(out: Path, error_type: str) -> None:
     assert "Traceback" in (out / files.ERROR_FILE).read_text()
 
 
-def test_an_overflowing_learning_rate_at_the_last_update_raises_training_diverged(tmp_path: Path) -> None:
-    # One A2C update, at the very end, with a step size that overflows float32: the weights become
-    # non-finite and the final check sees it. (inf itself is refused by hpo_app.checks.)
-    cfg = compose_config((*SMALL_DATA, "model=a2c", "model.n_steps=64", "model.learning_rate=1e38",
+def test_an_overflowing_update_at_the_last_step_raises_training_diverged(tmp_path: Path) -> None:
+    # One A2C update, at the very end, on rewards that overflow float32: the weights become non-finite
+    # and the final check sees it. (A learning rate above 1, which did the same, is refused by hpo_app.checks.)
+    cfg = compose_config((*SMALL_DATA, "model=a2c", "model.n_steps=64", "env.reward_scale=1e300",
                           "train.total_timesteps=64", "train.eval_every=64"))
     with pytest.raises(TrainingDiverged, match="non-finite weights"):
         run(cfg, tmp_path)
@@ -282,20 +282,20 @@ def test_an_overflowing_learning_rate_at_the_last_update_raises_training_diverge
     assert not (tmp_path / files.MODEL_FILE).exists()
 
 
-def _inf_lr_mid_training() -> DictConfig:
-    return compose_config((*SMALL_DATA, "model=a2c", "model.n_steps=16", "model.learning_rate=1e38",
+def _overflow_mid_training() -> DictConfig:
+    return compose_config((*SMALL_DATA, "model=a2c", "model.n_steps=16", "env.reward_scale=1e300",
                            "train.total_timesteps=128", "train.eval_every=64"))
 
 
 def test_divergence_mid_training_is_recorded_as_a_failed_run(tmp_path: Path) -> None:
     with pytest.raises(Exception) as caught:
-        run(_inf_lr_mid_training(), tmp_path)
+        run(_overflow_mid_training(), tmp_path)
     _assert_failed_run(tmp_path, type(caught.value).__name__)
 
 
 def test_divergence_mid_training_raises_training_diverged(tmp_path: Path) -> None:
     with pytest.raises(TrainingDiverged):
-        run(_inf_lr_mid_training(), tmp_path)
+        run(_overflow_mid_training(), tmp_path)
 
 
 def test_poisoned_dqn_weights_are_caught_at_the_next_evaluation(tmp_path: Path) -> None:
