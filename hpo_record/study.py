@@ -69,21 +69,19 @@ def lineage(trials: Sequence[Any], number: int) -> list[Any]:
 
 
 def job_dir(sweep_dir: Path, number: int, attrs: dict[str, Any]) -> Path | None:
-    """Where trial ``number``'s job directory is now. The directory named by its job number in the
-    sweep directory ``sweep_dir`` when the job record there is this trial's (a sweep moved or copied
-    since the driver recorded ``job_dir`` is read where it is now); else the recorded one (a trial
-    another driver of a shared study ran in its own sweep directory, whose job numbers may be the
-    same; a job directory missing here)."""
+    """Where trial ``number``'s job directory is now: the directory named by its job number in the
+    sweep directory ``sweep_dir`` (a sweep moved or copied since the driver recorded ``job_dir`` is
+    read where it is now, damage included), unless the job record there names another trial (drivers
+    sharing a study number their jobs alike, each in its own sweep directory) or there is none: then
+    the recorded one."""
     recorded = Path(attrs[ATTR_JOB_DIR]) if attrs.get(ATTR_JOB_DIR) else None
     if attrs.get(ATTR_JOB_NUM) is None:
         return recorded
     here = Path(sweep_dir) / str(attrs[ATTR_JOB_NUM])
+    if not here.is_dir():
+        return recorded if recorded is not None and recorded.is_dir() else here
     try:
-        trial = json.loads((here / METRICS_FILE).read_text(encoding="utf-8")).get("trial") or {}
-    except (OSError, ValueError, AttributeError):
-        trial = {}
-    if trial.get("number") == number or recorded is None:
-        return here
-    if not trial and not recorded.exists():  # no record here yet (a running job), nothing where it was
-        return here
-    return recorded
+        other = json.loads((here / METRICS_FILE).read_text(encoding="utf-8"))["trial"]["number"] != number
+    except (OSError, ValueError, KeyError, TypeError):  # no record yet, a damaged one: it is this sweep's
+        other = False
+    return recorded if other and recorded is not None else here
