@@ -212,22 +212,23 @@ class ConfirmSchedule:
         runs: dict[tuple[str, int], Run] = {}
         for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL)):
             key = (t.user_attrs.get(ATTR_CANDIDATE), t.user_attrs.get(ATTR_CONFIRM_SEED))
+            if key[0] not in self.race.standings:
+                continue  # a run of a candidate raced before the search changed
             if t.state == TrialState.FAIL and (t.user_attrs.get(ATTR_INTERRUPTED) or ATTR_ERROR not in t.user_attrs):
                 continue  # cut short or found stale: it runs again
             scores = t.user_attrs.get(ATTR_SCORES)
             runs[key] = (Run(float(t.value), np.asarray(scores, dtype=float) if scores else None)
                          if t.state == TrialState.COMPLETE else Run(None, None, str(t.user_attrs.get(ATTR_ERROR))))
-        for seed in self.race.seeds:  # a run of a candidate raced before the search changed is not counted
-            pairs = [(label, s) for (label, s) in runs if s == seed and label in self.race.standings]
+        for seed in self.race.seeds:
+            pairs = [(label, s) for (label, s) in runs if s == seed]
             if not pairs:
                 break
             for pair in pairs:
                 if self.race.standings[pair[0]].out is None:
                     self.race.record(*pair, runs[pair])
             self._close("Confirmation (resumed)")
-        counted = sum(label in self.race.standings for label, _ in runs)
-        if counted:
-            log.info("Confirmation resumed: %d run(s) already finished", counted)
+        if runs:
+            log.info("Confirmation resumed: %d run(s) already finished", len(runs))
 
     def _waiting(self) -> list[tuple[str, int]]:
         return [p for p in self.race.pending() if p not in self.in_flight]
